@@ -1,0 +1,116 @@
+//! `hyperjit`: runs C, LLVM IR and bitcode programs on the hyperjit engine.
+//!
+//! The exit status is the guest's own; an error of hyperjit itself prints
+//! `hyperjit: error: ...` and exits with 125, so that a caller can tell the
+//! two apart.
+
+use clap::{Parser, Subcommand};
+use hyperjit::Engine;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The exit status of hyperjit's own errors (bad input, link errors, traps).
+const ERROR_STATUS: u8 = 125;
+
+#[derive(Parser)]
+#[command(
+    name = "hyperjit",
+    version,
+    about = "An LLVM JIT whose programs call back into their host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program: its inputs are linked, compiled and its entry called.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// .c, .ll or .bc files; all are linked; argv[0] is the first.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Optimization level: clang's and the IR pipeline's for unoptimized
+    /// inputs, and the code generator's.
+    #[arg(short = 'O', value_name = "LEVEL", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=3))]
+    opt_level: u8,
+    /// The entry function.
+    #[arg(long, value_name = "NAME", default_value = "main")]
+    entry: String,
+    /// Include directory for .c inputs (passed to clang).
+    #[arg(short = 'I', value_name = "DIR")]
+    include: Vec<PathBuf>,
+    /// Macro for .c inputs, NAME or NAME=VALUE (passed to clang).
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
+    define: Vec<String>,
+    /// Print phase times to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Arguments for the program (after `--`).
+    #[arg(last = true, value_name = "ARG")]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let status = if error.use_stderr() { ERROR_STATUS } else { 0 };
+            // Printing help or a usage error; nothing else to do if it fails.
+            let _ = error.print();
+            return ExitCode::from(status);
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    // A native C program dies of SIGPIPE when its reader goes away; Rust's
+    // runtime ignores the signal, so restore the default for the guest.
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+
+    let mut builder = Engine::builder().opt_level(args.opt_level);
+    for dir in &args.include {
+        builder = builder.include_dir(dir);
+    }
+    for definition in &args.define {
+        builder = builder.c_define(definition.clone());
+    }
+    let engine = match builder.build() {
+        Ok(engine) => engine,
+        Err(error) => return fail(&error, None),
+    };
+    for input in &args.inputs {
+        if let Err(error) = engine.add_file(input) {
+            return fail(&error, args.stats.then_some(&engine));
+        }
+    }
+    let argv: Vec<String> = std::iter::once(args.inputs[0].display().to_string())
+        .chain(args.args.iter().cloned())
+        .collect();
+    let result = engine.run_entry(&args.entry, &argv);
+    if args.stats {
+        eprintln!("{}", engine.stats());
+    }
+    match result {
+        // The OS keeps the low 8 bits of a status, as for a native program.
+        Ok(status) => ExitCode::from(status as u8),
+        Err(error) => fail(&error, None),
+    }
+}
+
+fn fail(error: &hyperjit::Error, stats_of: Option<&Engine>) -> ExitCode {
+    eprintln!("hyperjit: error: {error}");
+    if let Some(engine) = stats_of {
+        eprintln!("{}", engine.stats());
+    }
+    ExitCode::from(ERROR_STATUS)
+}

@@ -1,0 +1,429 @@
+//! The engine: inputs in, a running program out.
+//!
+//! Methods take `&self`: callbacks (later) reach the engine re-entrantly while
+//! guest code runs, so the mutable state sits behind one lock that is never
+//! held while guest code runs.
+
+use crate::error::{Error, Result};
+use crate::link::{self, Batch, Input, Linked};
+use crate::llvm::{Context, Jit, Module, TargetMachine, TypeKind};
+use crate::runtime::{self, ExitHandlers, Outcome};
+use crate::source::{self, ClangOptions, SourceKind};
+use crate::stats::Stats;
+use std::ffi::{c_char, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// When hyperjit runs LLVM's IR optimization pipeline on an input.
+///
+/// Re-optimizing optimized IR costs much and gains little (on the sqlite
+/// amalgamation, `opt -O2` alone takes longer than `lli` takes to run the
+/// program), so by default hyperjit optimizes only what was not optimized.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IrOptimization {
+    /// Optimize `.ll`/`.bc` inputs that hold unoptimized code — functions
+    /// marked `optnone`, as clang's `-O0` marks all of them (the marks are
+    /// dropped first) — when the opt level is above 0. `.c` inputs are
+    /// compiled by clang at the engine's level and never optimized twice.
+    #[default]
+    Auto,
+    /// Optimize every `.ll`/`.bc` input when the opt level is above 0.
+    Always,
+    /// Never run the IR pipeline; the level still applies to code generation.
+    Never,
+}
+
+/// Configures and builds an [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineBuilder {
+    opt_level: u8,
+    ir_optimization: IrOptimization,
+    clang: ClangOptions,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            opt_level: 2,
+            ir_optimization: IrOptimization::Auto,
+            clang: ClangOptions::default(),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// The optimization level, 0..=3 (default 2): clang's `-O` for `.c`
+    /// inputs, the IR pipeline's level, and the code generator's.
+    pub fn opt_level(mut self, level: u8) -> Self {
+        self.opt_level = level;
+        self
+    }
+
+    /// When to run the IR optimization pipeline (default [`IrOptimization::Auto`]).
+    pub fn ir_optimization(mut self, policy: IrOptimization) -> Self {
+        self.ir_optimization = policy;
+        self
+    }
+
+    /// The clang used for `.c` inputs (default: `$HYPERJIT_CLANG`, else
+    /// `clang-19` on PATH, else `/usr/lib/llvm-19/bin/clang`).
+    pub fn clang(mut self, program: impl Into<PathBuf>) -> Self {
+        self.clang.program = Some(program.into());
+        self
+    }
+
+    /// Adds an include directory for `.c` inputs (clang's `-I`).
+    pub fn include_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.clang
+            .args
+            .push(format!("-I{}", dir.as_ref().display()));
+        self
+    }
+
+    /// Defines a macro for `.c` inputs (clang's `-D`): `NAME` or `NAME=VALUE`.
+    pub fn c_define(mut self, definition: impl Into<String>) -> Self {
+        self.clang.args.push(format!("-D{}", definition.into()));
+        self
+    }
+
+    /// Builds the engine.
+    pub fn build(self) -> Result<Engine> {
+        if self.opt_level > 3 {
+            return Err(Error::InvalidSetting(format!(
+                "opt level {} is out of range 0..=3",
+                self.opt_level
+            )));
+        }
+        let llvm_error = |context: &str| {
+            let context = context.to_string();
+            move |message| Error::Llvm { context, message }
+        };
+        let machine = TargetMachine::host(self.opt_level)
+            .map_err(llvm_error("creating the target machine"))?;
+        let jit = Jit::new().map_err(llvm_error("creating the JIT"))?;
+        let exit_handlers = ExitHandlers::new().map_err(llvm_error("starting the runtime"))?;
+        jit.define_absolute(&runtime::absolute_symbols())
+            .map_err(llvm_error("defining the runtime symbols"))?;
+        Ok(Engine {
+            state: Mutex::new(State {
+                context: Arc::new(Context::new()),
+                pending: Vec::new(),
+                linked: Linked::default(),
+                stats: Stats::default(),
+                machine,
+                jit,
+            }),
+            exit_handlers,
+            config: self,
+        })
+    }
+}
+
+struct State {
+    context: Arc<Context>,
+    pending: Vec<Input>,
+    linked: Linked,
+    stats: Stats,
+    machine: TargetMachine,
+    /// Dropped after `pending` and `linked`; owns all JIT'd code.
+    jit: Jit,
+}
+
+/// A JIT engine: add inputs, then run them.
+///
+/// ```no_run
+/// let engine = hyperjit::Engine::builder().opt_level(2).build()?;
+/// engine.add_file("prog.c")?;
+/// let status = engine.run_main(&["prog.c", "an argument"])?;
+/// # Ok::<(), hyperjit::Error>(())
+/// ```
+pub struct Engine {
+    state: Mutex<State>,
+    /// Declared after `state`: the JIT'd glue points at it, so it is freed
+    /// after the JIT.
+    exit_handlers: ExitHandlers,
+    config: EngineBuilder,
+}
+
+impl Engine {
+    /// An engine builder with the defaults (`-O2`).
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// An engine with the default settings.
+    pub fn new() -> Result<Engine> {
+        EngineBuilder::default().build()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves no half-written invariant
+        // that later calls rely on, so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
+    /// verifier failures and clang's diagnostics are reported here.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let kind = SourceKind::of(path)?;
+        let file = path.display().to_string();
+        let bytes = match kind {
+            SourceKind::C => {
+                let started = Instant::now();
+                let bitcode = source::compile_c(&self.config.clang, path, self.config.opt_level)?;
+                self.lock().stats.clang += started.elapsed();
+                bitcode
+            }
+            SourceKind::IrText | SourceKind::Bitcode => {
+                std::fs::read(path).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+        };
+        if kind == SourceKind::Bitcode && !source::looks_like_bitcode(&bytes) {
+            return Err(Error::NotBitcode { file });
+        }
+        self.add_module(file, &bytes, kind == SourceKind::C)
+    }
+
+    /// Adds LLVM IR text held in memory; `name` stands for the file in
+    /// messages.
+    pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
+        self.add_module(name.to_string(), text.as_bytes(), false)
+    }
+
+    fn add_module(&self, file: String, bytes: &[u8], optimized_by_clang: bool) -> Result<()> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let started = Instant::now();
+        let mut module =
+            Module::parse(&state.context, &file, bytes).map_err(|message| Error::Parse {
+                file: file.clone(),
+                message,
+            })?;
+        module.verify().map_err(|message| Error::InvalidIr {
+            file: file.clone(),
+            message,
+        })?;
+        let triple = module.target_triple();
+        let host = state.machine.triple().to_string();
+        if !triple.is_empty() && triple.split('-').next() != host.split('-').next() {
+            return Err(Error::TargetMismatch {
+                file,
+                found: triple,
+                host,
+            });
+        }
+        module
+            .set_target(&host, state.machine.data_layout())
+            .map_err(|message| Error::Llvm {
+                context: file.clone(),
+                message,
+            })?;
+        state.stats.parse += started.elapsed();
+        state.stats.modules += 1;
+
+        let level = self.config.opt_level;
+        let optimize = level > 0
+            && !optimized_by_clang
+            && match self.config.ir_optimization {
+                IrOptimization::Auto => module.count_optnone_functions() > 0,
+                IrOptimization::Always => true,
+                IrOptimization::Never => false,
+            };
+        if optimize {
+            let started = Instant::now();
+            module.strip_optnone();
+            state
+                .machine
+                .optimize(&mut module, level)
+                .map_err(|message| Error::Llvm {
+                    context: format!("{file}: optimizing"),
+                    message,
+                })?;
+            state.stats.optimize += started.elapsed();
+            state.stats.modules_optimized += 1;
+        }
+        let undefined = module.undefined_symbols();
+        state.pending.push(Input {
+            file,
+            module,
+            undefined,
+        });
+        Ok(())
+    }
+
+    /// Links and compiles everything added since the last link.
+    fn link_pending(&self, state: &mut State) -> Result<()> {
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let inputs = std::mem::take(&mut state.pending);
+        let result = link::link_batch(
+            &state.context,
+            &state.machine,
+            &state.jit,
+            &mut state.linked,
+            &self.exit_handlers.glue_ir(),
+            inputs,
+        );
+        state.stats.codegen_link += started.elapsed();
+        result
+    }
+
+    /// Runs the program's `main` with `args` as `argv` (`args[0]` is the
+    /// program name) and the host's environment as `envp`; returns `main`'s
+    /// result or the status the program passed to `exit`.
+    ///
+    /// Each run is a whole program run: static constructors, the entry,
+    /// then `atexit` handlers and static destructors, then stdio is flushed.
+    /// Globals keep their values from one run to the next.
+    pub fn run_main<S: AsRef<str>>(&self, args: &[S]) -> Result<i32> {
+        self.run_entry("main", args)
+    }
+
+    /// Like [`run_main`](Self::run_main), with another entry function of
+    /// main's type (or a prefix of its parameters, or a void result).
+    pub fn run_entry<S: AsRef<str>>(&self, entry: &str, args: &[S]) -> Result<i32> {
+        let (address, returns_int, batches) =
+            {
+                let mut state = self.lock();
+                if state.pending.is_empty() && state.linked.batches.is_empty() {
+                    return Err(Error::NoProgram);
+                }
+                self.link_pending(&mut state)?;
+                let signature = state.linked.functions.get(entry).cloned().ok_or_else(|| {
+                    Error::EntryNotFound {
+                        name: entry.to_string(),
+                    }
+                })?;
+                let main_params = [TypeKind::Int(32), TypeKind::Pointer, TypeKind::Pointer];
+                let params_ok = signature.params.len() <= 3
+                    && signature
+                        .params
+                        .iter()
+                        .zip(&main_params)
+                        .all(|(a, b)| a == b)
+                    && !signature.variadic;
+                let returns_int = match signature.ret {
+                    TypeKind::Int(32) => true,
+                    TypeKind::Void => false,
+                    _ => {
+                        return Err(Error::EntrySignature {
+                            name: entry.to_string(),
+                            signature: signature.to_string(),
+                        })
+                    }
+                };
+                if !params_ok {
+                    return Err(Error::EntrySignature {
+                        name: entry.to_string(),
+                        signature: signature.to_string(),
+                    });
+                }
+                let address = state.jit.lookup(entry).map_err(|message| Error::Llvm {
+                    context: format!("looking up entry function '{entry}'"),
+                    message,
+                })?;
+                (address, returns_int, state.linked.batches.clone())
+            };
+
+        let started = Instant::now();
+        let status = self.run_program(address, returns_int, &batches, args)?;
+        self.lock().stats.run += started.elapsed();
+        Ok(status)
+    }
+
+    fn run_program<S: AsRef<str>>(
+        &self,
+        entry: u64,
+        returns_int: bool,
+        batches: &[Batch],
+        args: &[S],
+    ) -> Result<i32> {
+        let argv_strings = args
+            .iter()
+            .map(|a| c_string_arg(a.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let envp_strings: Vec<CString> = std::env::vars_os()
+            .filter_map(|(key, value)| {
+                use std::os::unix::ffi::OsStrExt;
+                let mut entry = key.as_bytes().to_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                CString::new(entry).ok()
+            })
+            .collect();
+        let argv = null_terminated(&argv_strings);
+        let envp = null_terminated(&envp_strings);
+        let argc = i32::try_from(argv_strings.len())
+            .map_err(|_| Error::InvalidSetting("too many arguments".to_string()))?;
+
+        self.exit_handlers.clear();
+        let call = |address: u64| {
+            // SAFETY: `address` is JIT'd code of a function linked by this
+            // engine (a constructor, destructor or the checked entry), whose
+            // parameters are a prefix of main's; argv/envp are
+            // null-terminated and outlive the call.
+            unsafe { runtime::call_entry(address, argc, argv.as_ptr(), envp.as_ptr()) }
+        };
+        let mut outcome = Outcome::Returned(0);
+        'constructors: for batch in batches {
+            for constructor in batch.constructors.entries() {
+                outcome = call(constructor);
+                if !matches!(outcome, Outcome::Returned(_)) {
+                    break 'constructors;
+                }
+            }
+        }
+        if matches!(outcome, Outcome::Returned(_)) {
+            outcome = match call(entry) {
+                Outcome::Returned(_) if !returns_int => Outcome::Returned(0),
+                other => other,
+            };
+        }
+        let status = match outcome {
+            Outcome::Returned(status) | Outcome::Exited(status) => {
+                let mut status = self.exit_handlers.run(status);
+                for batch in batches.iter().rev() {
+                    for destructor in batch.destructors.entries().into_iter().rev() {
+                        match call(destructor) {
+                            Outcome::Returned(_) => {}
+                            Outcome::Exited(new_status)
+                            | Outcome::ExitedImmediately(new_status) => status = new_status,
+                        }
+                    }
+                }
+                status
+            }
+            Outcome::ExitedImmediately(status) => status,
+        };
+        runtime::flush_stdio();
+        Ok(status)
+    }
+
+    /// Phase times and counts so far.
+    pub fn stats(&self) -> Stats {
+        self.lock().stats.clone()
+    }
+}
+
+fn c_string_arg(arg: &str) -> Result<CString> {
+    CString::new(arg)
+        .map_err(|_| Error::InvalidSetting(format!("argument contains a NUL byte: {arg:?}")))
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}

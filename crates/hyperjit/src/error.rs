@@ -1,0 +1,161 @@
+//! hyperjit's one error type. Every variant names the file, symbol or
+//! function it is about, so that a message is actionable on its own.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A symbol the program uses that nothing defines, with the inputs that use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnresolvedSymbol {
+    /// The symbol's name.
+    pub name: String,
+    /// The inputs (files or in-memory module names) that reference it.
+    pub referenced_by: Vec<String>,
+}
+
+impl fmt::Display for UnresolvedSymbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.name)?;
+        if !self.referenced_by.is_empty() {
+            write!(f, " (referenced by {})", self.referenced_by.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn list(symbols: &[UnresolvedSymbol]) -> String {
+    symbols
+        .iter()
+        .map(|s| format!("\n  {s}"))
+        .collect::<String>()
+}
+
+/// Everything that can go wrong in hyperjit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input's extension is not one hyperjit runs.
+    #[error("{}: unsupported input (expected a .c, .ll or .bc file)", path.display())]
+    UnsupportedInput {
+        /// The file.
+        path: PathBuf,
+    },
+    /// LLVM IR text or bitcode that does not parse.
+    #[error("{message}")]
+    Parse {
+        /// The input.
+        file: String,
+        /// LLVM's message, starting with `file:line:col` for IR text.
+        message: String,
+    },
+    /// A `.bc` file without the bitcode signature.
+    #[error(
+        "{file}: not LLVM bitcode (the file does not start with the bitcode signature 'BC' 0xC0DE)"
+    )]
+    NotBitcode {
+        /// The input.
+        file: String,
+    },
+    /// IR that parses but that LLVM's verifier rejects.
+    #[error("{file}: invalid IR rejected by the verifier:\n{message}")]
+    InvalidIr {
+        /// The input.
+        file: String,
+        /// The verifier's findings.
+        message: String,
+    },
+    /// clang could not be started.
+    #[error("cannot run clang '{}' to compile {file}: {source} (install clang-19, or set HYPERJIT_CLANG)", program.display())]
+    ClangNotFound {
+        /// The clang that was tried.
+        program: PathBuf,
+        /// The C file.
+        file: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// clang rejected a C file.
+    #[error("{file}: clang failed:\n{diagnostics}")]
+    Clang {
+        /// The C file.
+        file: String,
+        /// clang's diagnostics, as it printed them.
+        diagnostics: String,
+    },
+    /// A module built for another machine.
+    #[error("{file}: built for target '{found}', but this host is '{host}'")]
+    TargetMismatch {
+        /// The input.
+        file: String,
+        /// The module's triple.
+        found: String,
+        /// The host's triple.
+        host: String,
+    },
+    /// The IR linker rejected the inputs (e.g. a symbol defined twice).
+    #[error("{file}: link error: {message}")]
+    Link {
+        /// The input being linked in.
+        file: String,
+        /// The linker's message.
+        message: String,
+    },
+    /// Symbols nothing defines; all of them, found before any code runs.
+    #[error("unresolved external symbols:{}", list(symbols))]
+    UnresolvedSymbols {
+        /// Each missing symbol with the inputs that use it.
+        symbols: Vec<UnresolvedSymbol>,
+    },
+    /// The program uses a feature hyperjit cannot compile.
+    #[error("{file}: {message}")]
+    Unsupported {
+        /// The input (or linked inputs).
+        file: String,
+        /// What is not supported.
+        message: String,
+    },
+    /// `run_main` before any input was added.
+    #[error("no program to run: no input was added")]
+    NoProgram,
+    /// The entry function does not exist.
+    #[error("entry function '{name}' is not defined by the program")]
+    EntryNotFound {
+        /// The entry's name.
+        name: String,
+    },
+    /// The entry function's type cannot be called as `main`.
+    #[error(
+        "entry function '{name}' has type {signature}; hyperjit calls \
+         int {name}(int argc, char **argv, char **envp), with fewer parameters or a void result allowed"
+    )]
+    EntrySignature {
+        /// The entry's name.
+        name: String,
+        /// Its IR type.
+        signature: String,
+    },
+    /// A builder setting out of range.
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
+    /// LLVM failed in code generation or JIT linking.
+    #[error("{context}: {message}")]
+    Llvm {
+        /// What hyperjit was doing, naming the file or symbol.
+        context: String,
+        /// LLVM's message.
+        message: String,
+    },
+}
+
+/// `Result` with hyperjit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

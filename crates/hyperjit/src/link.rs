@@ -1,0 +1,254 @@
+//! Linking: turning the inputs added so far into one JIT'd batch.
+//!
+//! The inputs are linked with LLVM's IR linker (static-link rules: one
+//! definition per symbol), then prepared for a JIT that has no C runtime of
+//! its own: libc's exit functions are bound to ours, thread-locals lowered,
+//! static constructor lists turned into tables we call. Every symbol still
+//! undefined must resolve (to an earlier batch, the runtime or the process)
+//! — all missing ones are reported at once, before any code runs. Only then
+//! is machine code generated and handed to the JIT linker.
+
+use crate::error::{Error, Result, UnresolvedSymbol};
+use crate::llvm::{Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol};
+use crate::runtime;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::c_void;
+use std::sync::{Arc, OnceLock};
+
+/// An input module waiting to be linked.
+pub(crate) struct Input {
+    pub(crate) file: String,
+    pub(crate) module: Module,
+    /// What this input references without defining (to name the inputs
+    /// behind an unresolved symbol).
+    pub(crate) undefined: Vec<UndefinedSymbol>,
+}
+
+/// A constructor or destructor table in JIT'd memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FunctionTable {
+    pub(crate) address: u64,
+    pub(crate) len: usize,
+}
+
+impl FunctionTable {
+    /// The function addresses, in table order.
+    pub(crate) fn entries(&self) -> Vec<u64> {
+        if self.len == 0 {
+            return Vec::new();
+        }
+        // SAFETY: the table is a constant `[len x ptr]` array we emitted and
+        // the JIT linked at `address`; it stays mapped while the JIT lives,
+        // and the caller holds the engine, which owns the JIT.
+        unsafe { std::slice::from_raw_parts(self.address as usize as *const u64, self.len) }
+            .to_vec()
+    }
+}
+
+/// What one linked batch contributes to running the program.
+#[derive(Clone, Debug)]
+pub(crate) struct Batch {
+    pub(crate) constructors: FunctionTable,
+    pub(crate) destructors: FunctionTable,
+}
+
+/// Everything linked so far.
+#[derive(Default)]
+pub(crate) struct Linked {
+    pub(crate) batches: Vec<Batch>,
+    /// Functions defined by linked code, with their IR types.
+    pub(crate) functions: HashMap<String, FunctionSignature>,
+    /// Every externally visible symbol linked code defines.
+    pub(crate) symbols: HashSet<String>,
+}
+
+/// The process's own symbols (libc, libm, ...), as the JIT resolves them.
+fn process_symbols() -> &'static Option<libloading::os::unix::Library> {
+    static PROCESS: OnceLock<Option<libloading::os::unix::Library>> = OnceLock::new();
+    PROCESS.get_or_init(|| {
+        use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+        // A host need not link libm, but C programs expect it: load it into
+        // the global scope, where the JIT's process lookup finds it too.
+        // SAFETY: libm's initializers have no preconditions.
+        let libm = unsafe { Library::open(Some("libm.so.6"), RTLD_NOW | RTLD_GLOBAL) };
+        if let Ok(libm) = libm {
+            std::mem::forget(libm); // stays loaded for the process
+        }
+        Some(Library::this())
+    })
+}
+
+fn process_defines(name: &str) -> bool {
+    let Some(process) = process_symbols() else {
+        return false;
+    };
+    // SAFETY: the symbol is only looked up, never called or dereferenced.
+    unsafe { process.get::<*const c_void>(name.as_bytes()) }.is_ok()
+}
+
+/// Symbols the runtime glue defines in the first batch.
+const GLUE_SYMBOLS: &[&str] = &["__hyperjit.atexit", "__hyperjit.__cxa_atexit"];
+/// Defined by ORC's generic platform in every JITDylib.
+const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
+
+/// Links `inputs` into one module and adds its code to `jit`.
+pub(crate) fn link_batch(
+    context: &Arc<Context>,
+    machine: &TargetMachine,
+    jit: &Jit,
+    linked: &mut Linked,
+    glue_ir: &str,
+    inputs: Vec<Input>,
+) -> Result<()> {
+    let batch = linked.batches.len();
+    let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
+    let all_files = files.join(", ");
+    let mut references: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut weak: HashSet<String> = HashSet::new();
+    for input in &inputs {
+        for symbol in &input.undefined {
+            references
+                .entry(symbol.name.clone())
+                .or_default()
+                .push(input.file.clone());
+            if symbol.weak {
+                weak.insert(symbol.name.clone());
+            }
+        }
+    }
+
+    let mut inputs = inputs.into_iter();
+    let Some(first) = inputs.next() else {
+        return Ok(());
+    };
+    let mut module = first.module;
+    for input in inputs {
+        module
+            .link_in(input.module)
+            .map_err(|message| Error::Link {
+                file: input.file.clone(),
+                message,
+            })?;
+    }
+    for (libc_name, replacement) in runtime::INTERPOSED {
+        module
+            .redirect_declaration(libc_name, replacement)
+            .map_err(|message| Error::Unsupported {
+                file: all_files.clone(),
+                message,
+            })?;
+    }
+    // After the renames, so the guest's declarations bind to the glue.
+    if batch == 0 {
+        let glue = Module::parse(context, "<hyperjit runtime>", glue_ir.as_bytes()).map_err(
+            |message| Error::Llvm {
+                context: "parsing the runtime glue".to_string(),
+                message,
+            },
+        )?;
+        module.link_in(glue).map_err(|message| Error::Link {
+            file: all_files.clone(),
+            message,
+        })?;
+    }
+
+    let lowered_thread_locals =
+        module
+            .lower_thread_locals(runtime::TLS_HELPER)
+            .map_err(|message| Error::Unsupported {
+                file: all_files.clone(),
+                message,
+            })?;
+    let constructors_name = format!("__hyperjit.ctors.{batch}");
+    let destructors_name = format!("__hyperjit.dtors.{batch}");
+    let structor_error = |message| Error::Unsupported {
+        file: all_files.clone(),
+        message,
+    };
+    let constructor_count = module
+        .lower_structor_list("llvm.global_ctors", &constructors_name)
+        .map_err(structor_error)?;
+    let destructor_count = module
+        .lower_structor_list("llvm.global_dtors", &destructors_name)
+        .map_err(structor_error)?;
+    if lowered_thread_locals > 0 {
+        module.verify().map_err(|message| Error::Llvm {
+            context: format!("{all_files}: lowering thread-local variables"),
+            message,
+        })?;
+    }
+
+    check_resolved(&module, linked, &references, &weak)?;
+
+    let object = machine
+        .emit_object(&module)
+        .map_err(|message| Error::Llvm {
+            context: format!("{all_files}: generating code"),
+            message,
+        })?;
+    let defined = module.defined_symbols();
+    for name in &defined {
+        if let Some(signature) = module.function_signature(name) {
+            if module.defines_function(name) {
+                linked.functions.insert(name.clone(), signature);
+            }
+        }
+    }
+    drop(module);
+    jit.add_object(object).map_err(|message| Error::Llvm {
+        context: format!("{all_files}: JIT linking"),
+        message,
+    })?;
+    linked.symbols.extend(defined);
+
+    let table = |name: &str, len: usize| -> Result<FunctionTable> {
+        let address = if len == 0 {
+            0
+        } else {
+            jit.lookup(name).map_err(|message| Error::Llvm {
+                context: format!("{all_files}: JIT linking"),
+                message,
+            })?
+        };
+        Ok(FunctionTable { address, len })
+    };
+    linked.batches.push(Batch {
+        constructors: table(&constructors_name, constructor_count)?,
+        destructors: table(&destructors_name, destructor_count)?,
+    });
+    Ok(())
+}
+
+/// Fails with every symbol of `module` that nothing defines.
+fn check_resolved(
+    module: &Module,
+    linked: &Linked,
+    references: &BTreeMap<String, Vec<String>>,
+    weak: &HashSet<String>,
+) -> Result<()> {
+    let runtime_symbols: HashSet<&str> = runtime::absolute_symbols()
+        .into_iter()
+        .map(|(name, _)| name)
+        .chain(GLUE_SYMBOLS.iter().copied())
+        .chain(PLATFORM_SYMBOLS.iter().copied())
+        .collect();
+    let mut missing: Vec<UnresolvedSymbol> = module
+        .undefined_symbols()
+        .into_iter()
+        .filter(|symbol| !symbol.weak && !weak.contains(&symbol.name))
+        .filter(|symbol| {
+            !runtime_symbols.contains(symbol.name.as_str())
+                && !linked.symbols.contains(&symbol.name)
+                && !process_defines(&symbol.name)
+        })
+        .map(|symbol| UnresolvedSymbol {
+            referenced_by: references.get(&symbol.name).cloned().unwrap_or_default(),
+            name: symbol.name,
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort_by(|a, b| a.name.cmp(&b.name));
+    Err(Error::UnresolvedSymbols { symbols: missing })
+}

@@ -1,0 +1,128 @@
+//! ORC's LLJIT through the C API: the JIT linker and symbol tables.
+//!
+//! hyperjit generates object code itself (see `target.rs`) and hands LLJIT
+//! finished objects: that keeps code generation under our control (levels,
+//! caching, threads) and leaves LLJIT the linking, memory and the lookup of
+//! process symbols.
+
+use super::{c_string, check_error, initialize_native_target, ObjectCode};
+use llvm_sys::error::LLVMErrorRef;
+use llvm_sys::orc2::lljit::*;
+use llvm_sys::orc2::*;
+use std::ffi::c_void;
+
+/// An LLJIT instance with its main JITDylib.
+pub(crate) struct Jit {
+    raw: LLVMOrcLLJITRef,
+    main: LLVMOrcJITDylibRef,
+}
+
+// SAFETY: LLJIT's ExecutionSession is internally synchronized; adding objects
+// and looking up symbols may happen from any thread.
+unsafe impl Send for Jit {}
+// SAFETY: as above: every method takes &self and LLJIT locks internally.
+unsafe impl Sync for Jit {}
+
+extern "C" fn report_session_error(_context: *mut c_void, error: LLVMErrorRef) {
+    // SAFETY: ORC hands us ownership of `error`; check_error consumes it.
+    if let Err(message) = unsafe { check_error(error) } {
+        tracing::warn!(target: "hyperjit", "JIT session error: {message}");
+    }
+}
+
+impl Jit {
+    pub(crate) fn new() -> Result<Jit, String> {
+        initialize_native_target()?;
+        let mut machine_builder = std::ptr::null_mut();
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: DetectHost fills an owned builder on success; the LLJIT
+        // builder takes ownership of it, and LLVMOrcCreateLLJIT takes
+        // ownership of the LLJIT builder whatever the outcome.
+        unsafe {
+            check_error(LLVMOrcJITTargetMachineBuilderDetectHost(
+                &mut machine_builder,
+            ))?;
+            let builder = LLVMOrcCreateLLJITBuilder();
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, machine_builder);
+            check_error(LLVMOrcCreateLLJIT(&mut raw, builder))?;
+            LLVMOrcExecutionSessionSetErrorReporter(
+                LLVMOrcLLJITGetExecutionSession(raw),
+                report_session_error,
+                std::ptr::null_mut(),
+            );
+            let main = LLVMOrcLLJITGetMainJITDylib(raw);
+            Ok(Jit { raw, main })
+        }
+    }
+
+    /// Links an object file into the main JITDylib. Its symbols resolve
+    /// lazily, at the first lookup that needs them.
+    pub(crate) fn add_object(&self, object: ObjectCode) -> Result<(), String> {
+        // SAFETY: LLJIT takes ownership of the buffer, which into_raw gave up.
+        unsafe {
+            check_error(LLVMOrcLLJITAddObjectFile(
+                self.raw,
+                self.main,
+                object.into_raw(),
+            ))
+        }
+    }
+
+    /// Defines symbols at fixed addresses in the main JITDylib (callable,
+    /// exported): the C API's `absoluteSymbols`.
+    pub(crate) fn define_absolute(&self, symbols: &[(&str, usize)]) -> Result<(), String> {
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let mut pairs = Vec::with_capacity(symbols.len());
+        for &(name, address) in symbols {
+            let c_name = c_string(name)?;
+            // SAFETY: interning copies the name; the returned entry is
+            // retained for us, and LLVMOrcAbsoluteSymbols takes it over.
+            let interned = unsafe { LLVMOrcLLJITMangleAndIntern(self.raw, c_name.as_ptr()) };
+            pairs.push(LLVMOrcCSymbolMapPair {
+                Name: interned,
+                Sym: LLVMJITEvaluatedSymbol {
+                    Address: address as u64,
+                    Flags: LLVMJITSymbolFlags {
+                        GenericFlags: (LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported
+                            as u8)
+                            | (LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8),
+                        TargetFlags: 0,
+                    },
+                },
+            });
+        }
+        // SAFETY: the unit takes ownership of the interned names (not the
+        // array, which we free); on a failed define the unit stays ours and
+        // is disposed here.
+        unsafe {
+            let unit = LLVMOrcAbsoluteSymbols(pairs.as_mut_ptr(), pairs.len());
+            let result = check_error(LLVMOrcJITDylibDefine(self.main, unit));
+            if result.is_err() {
+                LLVMOrcDisposeMaterializationUnit(unit);
+            }
+            result
+        }
+    }
+
+    /// The address of `name` in the main JITDylib (or what it links
+    /// against), linking whatever object defines it first.
+    pub(crate) fn lookup(&self, name: &str) -> Result<u64, String> {
+        let c_name = c_string(name)?;
+        let mut address = 0;
+        // SAFETY: the name is only read; the error, if any, is owned by us.
+        unsafe { check_error(LLVMOrcLLJITLookup(self.raw, &mut address, c_name.as_ptr()))? };
+        Ok(address)
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // SAFETY: owned, disposed once; this frees all JIT'd code, so the
+        // engine drops the Jit only after no guest code can run.
+        if let Err(message) = unsafe { check_error(LLVMOrcDisposeLLJIT(self.raw)) } {
+            tracing::warn!(target: "hyperjit", "disposing the JIT: {message}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The LLVM layer: the only place in hyperjit that calls `llvm-sys`.
+//!
+//! Everything above this module is safe Rust. Each wrapper here owns the LLVM
+//! object it points at and disposes of it exactly once; each `unsafe` block
+//! states why the call is sound. Errors leave this layer as plain `String`s
+//! (LLVM's own text); the engine adds the file or symbol they concern.
+
+mod context;
+mod jit;
+mod module;
+mod target;
+
+pub(crate) use context::Context;
+pub(crate) use jit::Jit;
+pub(crate) use module::{FunctionSignature, Module, TypeKind, UndefinedSymbol};
+pub(crate) use target::{ObjectCode, TargetMachine};
+
+use llvm_sys::error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage};
+use std::ffi::{c_char, CStr, CString};
+use std::sync::OnceLock;
+
+/// Registers the host target with LLVM once per process.
+fn initialize_native_target() -> Result<(), String> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        // SAFETY: the LLVM_Initialize* functions only register target
+        // descriptions in LLVM's global registry; OnceLock runs them once.
+        let failed = unsafe {
+            llvm_sys::target::LLVM_InitializeNativeTarget() != 0
+                || llvm_sys::target::LLVM_InitializeNativeAsmPrinter() != 0
+                || llvm_sys::target::LLVM_InitializeNativeAsmParser() != 0
+        };
+        if failed {
+            Err("LLVM has no native target for this host".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .clone()
+}
+
+/// Takes ownership of a message LLVM allocated and returns it as a `String`.
+///
+/// # Safety
+/// `message` must be null or a string allocated by LLVM that the caller owns
+/// and that is released with `LLVMDisposeMessage`.
+unsafe fn take_message(message: *mut c_char) -> String {
+    if message.is_null() {
+        return String::new();
+    }
+    // SAFETY: per this function's contract `message` is a valid C string.
+    let text = unsafe { CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: the caller gave us ownership; it is freed once, here.
+    unsafe { llvm_sys::core::LLVMDisposeMessage(message) };
+    text
+}
+
+/// Converts an owned `LLVMErrorRef` into `Err(message)`.
+///
+/// # Safety
+/// `error` must be null (success) or an error the caller owns.
+unsafe fn check_error(error: LLVMErrorRef) -> Result<(), String> {
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: `error` is an owned error; LLVMGetErrorMessage consumes it and
+    // returns a message we then free with LLVMDisposeErrorMessage.
+    unsafe {
+        let message = LLVMGetErrorMessage(error);
+        let text = CStr::from_ptr(message).to_string_lossy().into_owned();
+        LLVMDisposeErrorMessage(message);
+        Err(text)
+    }
+}
+
+/// A C string for LLVM, refusing interior NUL bytes with a clear message.
+fn c_string(text: &str) -> Result<CString, String> {
+    CString::new(text).map_err(|_| format!("name contains a NUL byte: {text:?}"))
+}

@@ -1,0 +1,591 @@
+//! An owned LLVM module: parsing, verification, linking, and the few IR
+//! rewrites the ORC C API leaves to us (static constructor tables,
+//! thread-local lowering, interposition of libc's exit functions).
+
+use super::{c_string, take_message, Context};
+use llvm_sys::analysis::{LLVMVerifierFailureAction, LLVMVerifyModule};
+use llvm_sys::core::*;
+use llvm_sys::ir_reader::LLVMParseIRInContext;
+use llvm_sys::linker::LLVMLinkModules2;
+use llvm_sys::prelude::{LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
+use llvm_sys::target::{LLVMABIAlignmentOfType, LLVMABISizeOfType, LLVMGetModuleDataLayout};
+use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage, LLVMOpcode, LLVMTypeKind};
+use std::ffi::{c_uint, CStr};
+use std::fmt;
+use std::sync::Arc;
+
+/// The kind of an IR type, as far as hyperjit needs to tell them apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TypeKind {
+    Void,
+    Int(u32),
+    Float,
+    Double,
+    Pointer,
+    /// Anything else, with LLVM's spelling of it.
+    Other(String),
+}
+
+impl fmt::Display for TypeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TypeKind::Void => f.write_str("void"),
+            TypeKind::Int(bits) => write!(f, "i{bits}"),
+            TypeKind::Float => f.write_str("float"),
+            TypeKind::Double => f.write_str("double"),
+            TypeKind::Pointer => f.write_str("ptr"),
+            TypeKind::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A function's IR type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FunctionSignature {
+    pub(crate) ret: TypeKind,
+    pub(crate) params: Vec<TypeKind>,
+    pub(crate) variadic: bool,
+}
+
+impl fmt::Display for FunctionSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (", self.ret)?;
+        for (i, param) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{param}")?;
+        }
+        if self.variadic {
+            f.write_str(if self.params.is_empty() {
+                "..."
+            } else {
+                ", ..."
+            })?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A symbol the module uses but does not define.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UndefinedSymbol {
+    pub(crate) name: String,
+    /// `extern_weak`: may stay unresolved (its address is then null).
+    pub(crate) weak: bool,
+}
+
+/// An owned LLVM module. It keeps its context alive.
+pub(crate) struct Module {
+    raw: LLVMModuleRef,
+    context: Arc<Context>,
+}
+
+// SAFETY: a module belongs to one context and is only used by one thread at a
+// time (the engine's lock, or the thread that owns it before it is handed
+// over); LLVM has no thread affinity for modules.
+unsafe impl Send for Module {}
+
+/// Iterates a module's functions, global variables or other value lists.
+fn iterate(
+    first: LLVMValueRef,
+    next: unsafe extern "C" fn(LLVMValueRef) -> LLVMValueRef,
+) -> impl Iterator<Item = LLVMValueRef> {
+    std::iter::successors((!first.is_null()).then_some(first), move |&value| {
+        // SAFETY: `value` is a live element of the list `first` came from.
+        let following = unsafe { next(value) };
+        (!following.is_null()).then_some(following)
+    })
+}
+
+/// The name of a global value, or "" for an unnamed one.
+fn value_name(value: LLVMValueRef) -> String {
+    let mut len = 0usize;
+    // SAFETY: `value` is a live value; the returned pointer is valid for `len`
+    // bytes while the value lives, and we copy it at once.
+    unsafe {
+        let ptr = LLVMGetValueName2(value, &mut len);
+        if ptr.is_null() {
+            return String::new();
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).into_owned()
+    }
+}
+
+fn type_kind(ty: LLVMTypeRef) -> TypeKind {
+    // SAFETY: `ty` is a live type of a live context.
+    unsafe {
+        match LLVMGetTypeKind(ty) {
+            LLVMTypeKind::LLVMVoidTypeKind => TypeKind::Void,
+            LLVMTypeKind::LLVMIntegerTypeKind => TypeKind::Int(LLVMGetIntTypeWidth(ty)),
+            LLVMTypeKind::LLVMFloatTypeKind => TypeKind::Float,
+            LLVMTypeKind::LLVMDoubleTypeKind => TypeKind::Double,
+            LLVMTypeKind::LLVMPointerTypeKind => TypeKind::Pointer,
+            _ => TypeKind::Other(take_message(LLVMPrintTypeToString(ty))),
+        }
+    }
+}
+
+fn function_signature(function: LLVMValueRef) -> FunctionSignature {
+    // SAFETY: `function` is a live function; its value type is a function
+    // type whose parameter list has exactly LLVMCountParamTypes entries.
+    unsafe {
+        let fn_type = LLVMGlobalGetValueType(function);
+        let count = LLVMCountParamTypes(fn_type) as usize;
+        let mut params = vec![std::ptr::null_mut(); count];
+        LLVMGetParamTypes(fn_type, params.as_mut_ptr());
+        FunctionSignature {
+            ret: type_kind(LLVMGetReturnType(fn_type)),
+            params: params.into_iter().map(type_kind).collect(),
+            variadic: LLVMIsFunctionVarArg(fn_type) != 0,
+        }
+    }
+}
+
+fn attribute_kind(name: &str) -> c_uint {
+    // SAFETY: the pointer and length describe `name`'s bytes.
+    unsafe { LLVMGetEnumAttributeKindForName(name.as_ptr().cast(), name.len()) }
+}
+
+fn has_function_attribute(function: LLVMValueRef, kind: c_uint) -> bool {
+    // SAFETY: `function` is a live function; the function index is valid.
+    unsafe { !LLVMGetEnumAttributeAtIndex(function, LLVMAttributeFunctionIndex, kind).is_null() }
+}
+
+/// The distinct users of `value`, collected before any of them is rewritten.
+fn users(value: LLVMValueRef) -> Vec<LLVMValueRef> {
+    let mut seen = Vec::new();
+    // SAFETY: walking the use list of a live value without modifying it.
+    unsafe {
+        let mut use_ = LLVMGetFirstUse(value);
+        while !use_.is_null() {
+            let user = LLVMGetUser(use_);
+            if !seen.contains(&user) {
+                seen.push(user);
+            }
+            use_ = LLVMGetNextUse(use_);
+        }
+    }
+    seen
+}
+
+impl Module {
+    /// Parses LLVM IR text or bitcode (told apart by LLVM from the bytes).
+    /// Errors carry `name:line:col` for text.
+    pub(crate) fn parse(
+        context: &Arc<Context>,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Module, String> {
+        let c_name = c_string(name)?;
+        let mut raw = std::ptr::null_mut();
+        let mut message = std::ptr::null_mut();
+        // SAFETY: the buffer copies `bytes` (and NUL-terminates them);
+        // LLVMParseIRInContext takes ownership of the buffer; on failure it
+        // sets `message`, which we own.
+        let failed = unsafe {
+            let buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                c_name.as_ptr(),
+            );
+            LLVMParseIRInContext(context.raw(), buffer, &mut raw, &mut message) != 0
+        };
+        if failed || raw.is_null() {
+            // SAFETY: `message` is null or an LLVM-allocated string we own.
+            let text = unsafe { take_message(message) };
+            let diagnostics = context.take_diagnostics().join("\n");
+            return Err(match (text.trim().is_empty(), diagnostics.is_empty()) {
+                (false, _) => text.trim_end().to_string(),
+                (true, false) => diagnostics,
+                (true, true) => format!("{name}: could not be parsed"),
+            });
+        }
+        Ok(Module {
+            raw,
+            context: Arc::clone(context),
+        })
+    }
+
+    /// Runs LLVM's verifier.
+    pub(crate) fn verify(&self) -> Result<(), String> {
+        let mut message = std::ptr::null_mut();
+        // SAFETY: `self.raw` is live; `message` is set to an owned string.
+        let broken = unsafe {
+            LLVMVerifyModule(
+                self.raw,
+                LLVMVerifierFailureAction::LLVMReturnStatusAction,
+                &mut message,
+            ) != 0
+        };
+        // SAFETY: `message` is null or owned by us.
+        let text = unsafe { take_message(message) };
+        if broken {
+            Err(text.trim_end().to_string())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn raw(&self) -> LLVMModuleRef {
+        self.raw
+    }
+
+    /// Links `other` into this module (LLVM's IR linker: the rules of a
+    /// static link between the two).
+    pub(crate) fn link_in(&mut self, other: Module) -> Result<(), String> {
+        let source = other.raw;
+        std::mem::forget(other);
+        self.context.take_diagnostics();
+        // SAFETY: both modules are live and belong to the same context;
+        // LLVMLinkModules2 destroys `source` whatever the outcome, which is
+        // why `other` was forgotten above.
+        let failed = unsafe { LLVMLinkModules2(self.raw, source) != 0 };
+        let diagnostics = self.context.take_diagnostics();
+        if failed {
+            let errors: Vec<_> = diagnostics
+                .into_iter()
+                .filter(|d| d.starts_with("error"))
+                .collect();
+            Err(if errors.is_empty() {
+                "the IR linker failed".to_string()
+            } else {
+                errors.join("\n")
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn target_triple(&self) -> String {
+        // SAFETY: LLVMGetTarget returns a string owned by the live module.
+        unsafe { CStr::from_ptr(LLVMGetTarget(self.raw)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub(crate) fn set_target(&mut self, triple: &str, data_layout: &str) -> Result<(), String> {
+        let triple = c_string(triple)?;
+        let data_layout = c_string(data_layout)?;
+        // SAFETY: LLVM copies both strings.
+        unsafe {
+            LLVMSetTarget(self.raw, triple.as_ptr());
+            LLVMSetDataLayout(self.raw, data_layout.as_ptr());
+        }
+        Ok(())
+    }
+
+    fn functions(&self) -> impl Iterator<Item = LLVMValueRef> {
+        // SAFETY: `self.raw` is live.
+        iterate(
+            unsafe { LLVMGetFirstFunction(self.raw) },
+            LLVMGetNextFunction,
+        )
+    }
+
+    fn global_variables(&self) -> impl Iterator<Item = LLVMValueRef> {
+        // SAFETY: `self.raw` is live.
+        iterate(unsafe { LLVMGetFirstGlobal(self.raw) }, LLVMGetNextGlobal)
+    }
+
+    /// How many defined functions carry `optnone` (clang's -O0 marks all).
+    pub(crate) fn count_optnone_functions(&self) -> usize {
+        let optnone = attribute_kind("optnone");
+        self.functions()
+            // SAFETY: `f` is a live function of this module.
+            .filter(|&f| unsafe { LLVMIsDeclaration(f) } == 0)
+            .filter(|&f| has_function_attribute(f, optnone))
+            .count()
+    }
+
+    /// Drops `optnone` and the `noinline` that comes with it, so the pass
+    /// pipeline optimizes those functions. Returns how many were changed.
+    pub(crate) fn strip_optnone(&mut self) -> usize {
+        let optnone = attribute_kind("optnone");
+        let noinline = attribute_kind("noinline");
+        let mut changed = 0;
+        for function in self.functions().collect::<Vec<_>>() {
+            if has_function_attribute(function, optnone) {
+                // SAFETY: removing function attributes of a live function.
+                unsafe {
+                    LLVMRemoveEnumAttributeAtIndex(function, LLVMAttributeFunctionIndex, optnone);
+                    LLVMRemoveEnumAttributeAtIndex(function, LLVMAttributeFunctionIndex, noinline);
+                }
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Functions and variables the module references without defining them
+    /// (intrinsics excluded).
+    pub(crate) fn undefined_symbols(&self) -> Vec<UndefinedSymbol> {
+        let referenced = |value: LLVMValueRef| {
+            // SAFETY: `value` is a live global value of this module.
+            unsafe { LLVMIsDeclaration(value) != 0 && !LLVMGetFirstUse(value).is_null() }
+        };
+        let weak = |value: LLVMValueRef| {
+            // SAFETY: as above.
+            unsafe { LLVMGetLinkage(value) == LLVMLinkage::LLVMExternalWeakLinkage }
+        };
+        let functions = self
+            .functions()
+            // SAFETY: `f` is a live function.
+            .filter(|&f| unsafe { LLVMGetIntrinsicID(f) } == 0);
+        functions
+            .chain(self.global_variables())
+            .filter(|&v| referenced(v))
+            .map(|v| UndefinedSymbol {
+                name: value_name(v),
+                weak: weak(v),
+            })
+            .collect()
+    }
+
+    /// Names of the externally visible functions and variables defined here.
+    pub(crate) fn defined_symbols(&self) -> Vec<String> {
+        let visible = |value: LLVMValueRef| {
+            // SAFETY: `value` is a live global value of this module.
+            unsafe {
+                LLVMIsDeclaration(value) == 0
+                    && !matches!(
+                        LLVMGetLinkage(value),
+                        LLVMLinkage::LLVMInternalLinkage | LLVMLinkage::LLVMPrivateLinkage
+                    )
+            }
+        };
+        self.functions()
+            .chain(self.global_variables())
+            .filter(|&v| visible(v))
+            .map(value_name)
+            .collect()
+    }
+
+    /// The signature of the function `name`, defined or declared here.
+    pub(crate) fn function_signature(&self, name: &str) -> Option<FunctionSignature> {
+        let c_name = c_string(name).ok()?;
+        // SAFETY: `self.raw` is live; LLVM copies nothing and returns null if
+        // there is no such function.
+        let function = unsafe { LLVMGetNamedFunction(self.raw, c_name.as_ptr()) };
+        (!function.is_null()).then(|| function_signature(function))
+    }
+
+    /// Whether `name` is a function defined (not just declared) here.
+    pub(crate) fn defines_function(&self, name: &str) -> bool {
+        let Ok(c_name) = c_string(name) else {
+            return false;
+        };
+        // SAFETY: as in function_signature.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_name.as_ptr());
+            !function.is_null() && LLVMIsDeclaration(function) == 0
+        }
+    }
+
+    /// Renames the declaration of function `from` to `to`, so that calls bind
+    /// to another symbol. Does nothing if `from` is not a declaration here.
+    pub(crate) fn redirect_declaration(&mut self, from: &str, to: &str) -> Result<bool, String> {
+        let c_from = c_string(from)?;
+        // SAFETY: `self.raw` is live; renaming copies the new name.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_from.as_ptr());
+            if function.is_null() || LLVMIsDeclaration(function) == 0 {
+                return Ok(false);
+            }
+            LLVMSetValueName2(function, to.as_ptr().cast(), to.len());
+        }
+        Ok(true)
+    }
+
+    fn pointer_type(&self) -> LLVMTypeRef {
+        // SAFETY: the module's context is live.
+        unsafe { LLVMPointerTypeInContext(LLVMGetModuleContext(self.raw), 0) }
+    }
+
+    /// Replaces the appending list `list` (`llvm.global_ctors` or
+    /// `llvm.global_dtors`) with a constant table `table` of function
+    /// pointers, sorted by priority (stable, so equal priorities keep the
+    /// list's order: LLVM's rule). Returns the number of entries.
+    pub(crate) fn lower_structor_list(&mut self, list: &str, table: &str) -> Result<usize, String> {
+        let c_list = c_string(list)?;
+        let c_table = c_string(table)?;
+        // SAFETY: reading the initializer of a live global; the list's
+        // elements are `{ i32, ptr, ptr }` constants per the LangRef, and we
+        // check the operand counts before reading them.
+        unsafe {
+            let global = LLVMGetNamedGlobal(self.raw, c_list.as_ptr());
+            if global.is_null() {
+                return Ok(0);
+            }
+            let mut entries: Vec<(u64, LLVMValueRef)> = Vec::new();
+            let initializer = LLVMGetInitializer(global);
+            if !initializer.is_null() && LLVMIsAConstantAggregateZero(initializer).is_null() {
+                let count = LLVMGetNumOperands(initializer);
+                for index in 0..count.max(0) as c_uint {
+                    let entry = LLVMGetOperand(initializer, index);
+                    if LLVMGetNumOperands(entry) < 2 {
+                        continue;
+                    }
+                    let priority = LLVMGetOperand(entry, 0);
+                    let function = LLVMGetOperand(entry, 1);
+                    if LLVMIsNull(function) != 0 || LLVMIsAConstantInt(priority).is_null() {
+                        continue;
+                    }
+                    entries.push((LLVMConstIntGetZExtValue(priority), function));
+                }
+            }
+            entries.sort_by_key(|&(priority, _)| priority);
+            LLVMDeleteGlobal(global);
+            if entries.is_empty() {
+                return Ok(0);
+            }
+            let ptr = self.pointer_type();
+            let mut functions: Vec<_> = entries.iter().map(|&(_, f)| f).collect();
+            let array = LLVMConstArray2(ptr, functions.as_mut_ptr(), functions.len() as u64);
+            let table_global = LLVMAddGlobal(self.raw, LLVMTypeOf(array), c_table.as_ptr());
+            LLVMSetInitializer(table_global, array);
+            LLVMSetGlobalConstant(table_global, 1);
+            Ok(entries.len())
+        }
+    }
+
+    /// Lowers every thread-local variable to a call of `helper(control)`,
+    /// where `control` is `{ i64 size, i64 align, ptr init, i64 key }`: the
+    /// JIT linker cannot relocate ELF TLS without LLVM's ORC runtime, which
+    /// the C API cannot set up. Returns the number of variables lowered.
+    pub(crate) fn lower_thread_locals(&mut self, helper: &str) -> Result<usize, String> {
+        let thread_locals: Vec<LLVMValueRef> = self
+            .global_variables()
+            // SAFETY: `g` is a live global variable.
+            .filter(|&g| unsafe { LLVMIsThreadLocal(g) } != 0)
+            .collect();
+        if thread_locals.is_empty() {
+            return Ok(0);
+        }
+        let c_helper = c_string(helper)?;
+        let ptr = self.pointer_type();
+        // SAFETY: all values come from this live module and its context; the
+        // builder is created and disposed here; every rewritten use is
+        // collected before it is changed.
+        unsafe {
+            let context = LLVMGetModuleContext(self.raw);
+            let i64_type = LLVMInt64TypeInContext(context);
+            let mut helper_params = [ptr];
+            let helper_type = LLVMFunctionType(ptr, helper_params.as_mut_ptr(), 1, 0);
+            let mut helper_fn = LLVMGetNamedFunction(self.raw, c_helper.as_ptr());
+            if helper_fn.is_null() {
+                helper_fn = LLVMAddFunction(self.raw, c_helper.as_ptr(), helper_type);
+            }
+            let layout = LLVMGetModuleDataLayout(self.raw);
+            let mut control_fields = [i64_type, i64_type, ptr, i64_type];
+            let control_type = LLVMStructTypeInContext(context, control_fields.as_mut_ptr(), 4, 0);
+            let builder = LLVMCreateBuilderInContext(context);
+            let result = (|| {
+                for &variable in &thread_locals {
+                    let name = value_name(variable);
+                    if LLVMIsDeclaration(variable) != 0 {
+                        if LLVMGetFirstUse(variable).is_null() {
+                            continue;
+                        }
+                        return Err(format!(
+                            "thread-local variable '{name}' is defined outside the program; \
+                             hyperjit supports thread-locals the program defines"
+                        ));
+                    }
+                    let value_type = LLVMGlobalGetValueType(variable);
+                    let size = LLVMABISizeOfType(layout, value_type);
+                    let align = (LLVMGetAlignment(variable))
+                        .max(LLVMABIAlignmentOfType(layout, value_type))
+                        .max(1);
+                    let initializer = LLVMGetInitializer(variable);
+                    let template = if initializer.is_null() || LLVMIsNull(initializer) != 0 {
+                        LLVMConstNull(ptr)
+                    } else {
+                        let init_name = c_string(&format!("__hyperjit.tls.init.{name}"))?;
+                        let template = LLVMAddGlobal(self.raw, value_type, init_name.as_ptr());
+                        LLVMSetInitializer(template, initializer);
+                        LLVMSetGlobalConstant(template, 1);
+                        LLVMSetLinkage(template, LLVMLinkage::LLVMPrivateLinkage);
+                        LLVMSetAlignment(template, align);
+                        template
+                    };
+                    let mut fields = [
+                        LLVMConstInt(i64_type, size, 0),
+                        LLVMConstInt(i64_type, u64::from(align), 0),
+                        template,
+                        LLVMConstInt(i64_type, 0, 0),
+                    ];
+                    let control_name = c_string(&format!("__hyperjit.tls.{name}"))?;
+                    let control = LLVMAddGlobal(self.raw, control_type, control_name.as_ptr());
+                    LLVMSetInitializer(
+                        control,
+                        LLVMConstNamedStruct(control_type, fields.as_mut_ptr(), 4),
+                    );
+                    LLVMSetLinkage(control, LLVMLinkage::LLVMPrivateLinkage);
+                    LLVMSetAlignment(control, 8);
+
+                    let call_before = |instruction: LLVMValueRef| {
+                        LLVMPositionBuilderBefore(builder, instruction);
+                        let mut args = [control];
+                        LLVMBuildCall2(
+                            builder,
+                            helper_type,
+                            helper_fn,
+                            args.as_mut_ptr(),
+                            1,
+                            c"".as_ptr(),
+                        )
+                    };
+                    for user in users(variable) {
+                        if LLVMIsAInstruction(user).is_null() {
+                            return Err(format!(
+                                "thread-local variable '{name}' is used in a constant expression, \
+                                 which hyperjit cannot lower"
+                            ));
+                        }
+                        let called = if LLVMIsACallInst(user).is_null() {
+                            std::ptr::null_mut()
+                        } else {
+                            LLVMGetCalledValue(user)
+                        };
+                        let is_address_intrinsic = !called.is_null()
+                            && LLVMIsAFunction(called) == called
+                            && value_name(called).starts_with("llvm.threadlocal.address");
+                        if is_address_intrinsic {
+                            let address = call_before(user);
+                            LLVMReplaceAllUsesWith(user, address);
+                            LLVMInstructionEraseFromParent(user);
+                        } else if LLVMGetInstructionOpcode(user) == LLVMOpcode::LLVMPHI {
+                            for index in 0..LLVMCountIncoming(user) {
+                                if LLVMGetIncomingValue(user, index) == variable {
+                                    let block = LLVMGetIncomingBlock(user, index);
+                                    let address = call_before(LLVMGetBasicBlockTerminator(block));
+                                    LLVMSetOperand(user, index, address);
+                                }
+                            }
+                        } else {
+                            let address = call_before(user);
+                            for index in 0..LLVMGetNumOperands(user).max(0) as c_uint {
+                                if LLVMGetOperand(user, index) == variable {
+                                    LLVMSetOperand(user, index, address);
+                                }
+                            }
+                        }
+                    }
+                    LLVMDeleteGlobal(variable);
+                }
+                Ok(())
+            })();
+            LLVMDisposeBuilder(builder);
+            result.map(|()| thread_locals.len())
+        }
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: the module is owned by this wrapper and disposed once; its
+        // context is still alive because we hold an Arc to it.
+        unsafe { LLVMDisposeModule(self.raw) };
+    }
+}

@@ -1,0 +1,253 @@
+/* The guest's C runtime: what crt0 and libc's exit() do for a native program,
+ * done so that the host survives the guest's exit.
+ *
+ * Guest code is entered through hj_rt_call(), which sets a jump target; the
+ * guest's exit(), _exit() and _Exit() are bound to hj_rt_exit()/hj_rt__exit(),
+ * which jump back to it instead of ending the process. The frames skipped are
+ * the guest's and this file's only: no Rust frame lies between the two, so no
+ * Rust destructor is ever skipped.
+ *
+ * atexit()/__cxa_atexit() handlers are kept per engine (struct hj_rt_state)
+ * and run by hj_rt_run_exit_handlers(). Thread-locals of JIT'd code are
+ * lowered to hj_rt_tls_address() (ELF TLS needs LLVM's ORC runtime, which the
+ * C API cannot set up).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2 };
+
+struct hj_frame {
+    jmp_buf env;
+    int status;
+    int outcome;
+    struct hj_frame *prev;
+};
+
+static __thread struct hj_frame *current_frame;
+
+typedef int (*hj_main_fn)(int, char **, char **);
+typedef void (*hj_handler_fn)(void *);
+
+enum hj_call_kind { HJ_CALL_ENTRY = 0, HJ_CALL_HANDLER = 1 };
+
+/* HJ_CALL_ENTRY calls fn(argc, argv, envp): a function taking fewer arguments
+ * ignores the rest, as the SysV ABI allows, and a void function's result is
+ * ignored by the caller. HJ_CALL_HANDLER calls fn(arg). Returns how the call
+ * ended; *status receives the return value or the exit status. */
+int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp, int *status) {
+    struct hj_frame frame;
+    frame.status = 0;
+    frame.outcome = HJ_RETURNED;
+    frame.prev = current_frame;
+    current_frame = &frame;
+    if (setjmp(frame.env) == 0) {
+        int result = 0;
+        if (kind == HJ_CALL_HANDLER)
+            ((hj_handler_fn)fn)(arg);
+        else
+            result = ((hj_main_fn)fn)(argc, argv, envp);
+        current_frame = frame.prev;
+        *status = result;
+        return HJ_RETURNED;
+    }
+    current_frame = frame.prev;
+    *status = frame.status;
+    return frame.outcome;
+}
+
+static _Noreturn void leave(int status, int outcome) {
+    struct hj_frame *frame = current_frame;
+    if (!frame) {
+        /* A thread the guest created: there is no run to return to, so the
+         * process ends, as it would natively. */
+        if (outcome == HJ_EXITED)
+            exit(status);
+        _exit(status);
+    }
+    frame->status = status;
+    frame->outcome = outcome;
+    longjmp(frame->env, 1);
+}
+
+_Noreturn void hj_rt_exit(int status) { leave(status, HJ_EXITED); }
+_Noreturn void hj_rt__exit(int status) { leave(status, HJ_EXITED_IMMEDIATELY); }
+
+/* ---- exit handlers, per engine ---- */
+
+struct hj_handler {
+    hj_handler_fn fn;
+    void *arg;
+};
+
+struct hj_rt_state {
+    pthread_mutex_t lock;
+    struct hj_handler *handlers;
+    size_t len, cap;
+};
+
+struct hj_rt_state *hj_rt_state_new(void) {
+    struct hj_rt_state *state = calloc(1, sizeof *state);
+    if (state)
+        pthread_mutex_init(&state->lock, NULL);
+    return state;
+}
+
+void hj_rt_state_free(struct hj_rt_state *state) {
+    if (!state)
+        return;
+    pthread_mutex_destroy(&state->lock);
+    free(state->handlers);
+    free(state);
+}
+
+int hj_rt_cxa_atexit(struct hj_rt_state *state, hj_handler_fn fn, void *arg, void *dso_handle) {
+    (void)dso_handle;
+    int result = -1;
+    pthread_mutex_lock(&state->lock);
+    if (state->len == state->cap) {
+        size_t cap = state->cap ? state->cap * 2 : 32;
+        struct hj_handler *grown = realloc(state->handlers, cap * sizeof *grown);
+        if (!grown)
+            goto out;
+        state->handlers = grown;
+        state->cap = cap;
+    }
+    state->handlers[state->len].fn = fn;
+    state->handlers[state->len].arg = arg;
+    state->len++;
+    result = 0;
+out:
+    pthread_mutex_unlock(&state->lock);
+    return result;
+}
+
+static void call_plain_handler(void *fn) { ((void (*)(void))fn)(); }
+
+int hj_rt_atexit(struct hj_rt_state *state, void (*fn)(void)) {
+    /* Kept in the same list as __cxa_atexit registrations, so that all run
+     * in reverse order of registration. */
+    return hj_rt_cxa_atexit(state, call_plain_handler, (void *)fn, NULL);
+}
+
+/* Runs the handlers last-registered-first, including any registered while
+ * they run. A handler that calls exit() sets the new status and the rest
+ * still run (glibc does the same). Returns the number of handlers run. */
+size_t hj_rt_run_exit_handlers(struct hj_rt_state *state, int *status) {
+    size_t ran = 0;
+    for (;;) {
+        struct hj_handler handler;
+        pthread_mutex_lock(&state->lock);
+        if (state->len == 0) {
+            pthread_mutex_unlock(&state->lock);
+            return ran;
+        }
+        handler = state->handlers[--state->len];
+        pthread_mutex_unlock(&state->lock);
+        int handler_status;
+        if (hj_rt_call((void *)handler.fn, HJ_CALL_HANDLER, handler.arg, 0, NULL, NULL, &handler_status) != HJ_RETURNED)
+            *status = handler_status;
+        ran++;
+    }
+}
+
+/* Discards registered handlers without running them (after a run that did
+ * not end by exit). */
+void hj_rt_clear_exit_handlers(struct hj_rt_state *state) {
+    pthread_mutex_lock(&state->lock);
+    state->len = 0;
+    pthread_mutex_unlock(&state->lock);
+}
+
+void hj_rt_flush_stdio(void) { fflush(NULL); }
+
+/* ---- thread-local variables of JIT'd code ---- */
+
+struct hj_tls_var {
+    uint64_t size;
+    uint64_t align;
+    const void *init;
+    uint64_t key; /* 0 until the first access from any thread */
+};
+
+struct hj_tls_block {
+    size_t cap;
+    void **slots;
+};
+
+static __thread struct hj_tls_block tls_block;
+static uint64_t next_tls_key = 1;
+static pthread_key_t tls_cleanup_key;
+static pthread_once_t tls_cleanup_once = PTHREAD_ONCE_INIT;
+
+static void free_tls_block(void *data) {
+    struct hj_tls_block *block = data;
+    for (size_t i = 0; i < block->cap; i++)
+        free(block->slots[i]);
+    free(block->slots);
+    block->slots = NULL;
+    block->cap = 0;
+}
+
+static void create_tls_cleanup_key(void) { pthread_key_create(&tls_cleanup_key, free_tls_block); }
+
+static void *tls_allocate(struct hj_tls_var *var, uint64_t key) {
+    struct hj_tls_block *block = &tls_block;
+    if (key >= block->cap) {
+        size_t cap = block->cap ? block->cap : 16;
+        while (cap <= key)
+            cap *= 2;
+        void **grown = realloc(block->slots, cap * sizeof *grown);
+        if (!grown)
+            abort();
+        memset(grown + block->cap, 0, (cap - block->cap) * sizeof *grown);
+        block->slots = grown;
+        block->cap = cap;
+        pthread_once(&tls_cleanup_once, create_tls_cleanup_key);
+        pthread_setspecific(tls_cleanup_key, block);
+    }
+    size_t align = var->align < sizeof(void *) ? sizeof(void *) : var->align;
+    size_t size = var->size ? var->size : 1;
+    size = (size + align - 1) / align * align;
+    void *memory = aligned_alloc(align, size);
+    if (!memory)
+        abort();
+    if (var->init)
+        memcpy(memory, var->init, var->size);
+    else
+        memset(memory, 0, size);
+    block->slots[key] = memory;
+    return memory;
+}
+
+void *hj_rt_tls_address(struct hj_tls_var *var) {
+    uint64_t key = __atomic_load_n(&var->key, __ATOMIC_ACQUIRE);
+    if (key == 0) {
+        uint64_t fresh = __atomic_fetch_add(&next_tls_key, 1, __ATOMIC_RELAXED);
+        uint64_t expected = 0;
+        if (__atomic_compare_exchange_n(&var->key, &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            key = fresh;
+        else
+            key = expected;
+    }
+    struct hj_tls_block *block = &tls_block;
+    if (key < block->cap && block->slots[key])
+        return block->slots[key];
+    return tls_allocate(var, key);
+}
+
+/* ---- libc_nonshared.a functions, which the process does not export ---- */
+
+extern int __register_atfork(void (*)(void), void (*)(void), void (*)(void), void *);
+extern int __cxa_at_quick_exit(void (*)(void *), void *);
+
+int hj_rt_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+    return __register_atfork(prepare, parent, child, NULL);
+}
+
+int hj_rt_at_quick_exit(void (*fn)(void)) { return __cxa_at_quick_exit((void (*)(void *))fn, NULL); }

@@ -1,0 +1,122 @@
+//! Turning an input file into bytes LLVM can parse: IR text and bitcode are
+//! read as they are; C is compiled to bitcode by clang-19, with hyperjit's
+//! own `include/` (holding `hyperjit.h`) on the include path.
+
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What an input file holds, by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    C,
+    IrText,
+    Bitcode,
+}
+
+impl SourceKind {
+    pub(crate) fn of(path: &Path) -> Result<SourceKind> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("c") => Ok(SourceKind::C),
+            Some("ll") => Ok(SourceKind::IrText),
+            Some("bc") => Ok(SourceKind::Bitcode),
+            _ => Err(Error::UnsupportedInput {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Whether `bytes` start like bitcode: raw (`BC` 0xC0DE) or in the wrapper
+/// Apple's tools produce (0x0B17C0DE).
+pub(crate) fn looks_like_bitcode(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
+}
+
+/// The guest ABI header, shipped inside the library so that an installed
+/// `hyperjit` finds it without the source tree.
+const GUEST_HEADER: &str = include_str!("../../../include/hyperjit.h");
+
+/// A directory holding `hyperjit.h`: written once per header version under
+/// the temp directory, atomically (a rename), so concurrent runs agree.
+fn guest_include_dir() -> Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    GUEST_HEADER.hash(&mut hasher);
+    let dir = std::env::temp_dir().join(format!("hyperjit-include-{:016x}", hasher.finish()));
+    let header = dir.join("hyperjit.h");
+    if header.exists() {
+        return Ok(dir);
+    }
+    let io_error = |source| Error::Io {
+        path: header.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io_error)?;
+    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(io_error)?;
+    temp.write_all(GUEST_HEADER.as_bytes()).map_err(io_error)?;
+    temp.persist(&header).map_err(|e| io_error(e.error))?;
+    Ok(dir)
+}
+
+/// The clang to use: the configured one, `$HYPERJIT_CLANG`, `clang-19` on
+/// PATH, or Debian's LLVM 19 installation.
+fn find_clang(configured: Option<&Path>) -> PathBuf {
+    if let Some(path) = configured {
+        return path.to_path_buf();
+    }
+    if let Some(path) = std::env::var_os("HYPERJIT_CLANG") {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("clang-19"))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/lib/llvm-19/bin/clang"))
+}
+
+/// How clang is run for `.c` inputs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClangOptions {
+    pub(crate) program: Option<PathBuf>,
+    /// `-I`/`-D` arguments, passed through in order.
+    pub(crate) args: Vec<String>,
+}
+
+/// Compiles `path` to bitcode at `-O{opt_level}`.
+pub(crate) fn compile_c(options: &ClangOptions, path: &Path, opt_level: u8) -> Result<Vec<u8>> {
+    let program = find_clang(options.program.as_deref());
+    let include = guest_include_dir()?;
+    let output = Command::new(&program)
+        .arg(format!("-O{opt_level}"))
+        .args(["-c", "-emit-llvm", "-g0", "-o", "-"])
+        .arg("-I")
+        .arg(&include)
+        .args(&options.args)
+        .arg(path)
+        .output()
+        .map_err(|source| Error::ClangNotFound {
+            program: program.clone(),
+            file: path.display().to_string(),
+            source,
+        })?;
+    let diagnostics = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_string();
+    if !output.status.success() {
+        return Err(Error::Clang {
+            file: path.display().to_string(),
+            diagnostics: if diagnostics.is_empty() {
+                format!("clang exited with {}", output.status)
+            } else {
+                diagnostics
+            },
+        });
+    }
+    if !diagnostics.is_empty() {
+        tracing::warn!(target: "hyperjit", file = %path.display(), "{diagnostics}");
+    }
+    Ok(output.stdout)
+}

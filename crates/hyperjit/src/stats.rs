@@ -1,0 +1,46 @@
+//! Where an engine's time went, phase by phase (`hyperjit run --stats`).
+
+use std::fmt;
+use std::time::Duration;
+
+/// Cumulative phase times and counts of one engine.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Compiling `.c` inputs to bitcode with clang.
+    pub clang: Duration,
+    /// Parsing and verifying IR and bitcode.
+    pub parse: Duration,
+    /// Running LLVM's IR optimization pipeline on unoptimized inputs.
+    pub optimize: Duration,
+    /// Linking modules, generating machine code and JIT-linking it.
+    pub codegen_link: Duration,
+    /// Running guest code: constructors, the entry function, exit handlers
+    /// and destructors.
+    pub run: Duration,
+    /// How many input modules hyperjit optimized (see the crate docs for
+    /// the rule).
+    pub modules_optimized: usize,
+    /// How many input modules were added.
+    pub modules: usize,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let total = self.clang + self.parse + self.optimize + self.codegen_link + self.run;
+        writeln!(f, "phase            time (ms)")?;
+        writeln!(f, "clang            {:>9.3}", ms(self.clang))?;
+        writeln!(f, "parse            {:>9.3}", ms(self.parse))?;
+        writeln!(
+            f,
+            "optimize         {:>9.3}  ({} of {} modules)",
+            ms(self.optimize),
+            self.modules_optimized,
+            self.modules
+        )?;
+        writeln!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
+        writeln!(f, "run              {:>9.3}", ms(self.run))?;
+        write!(f, "total            {:>9.3}", ms(total))
+    }
+}
