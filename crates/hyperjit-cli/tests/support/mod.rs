@@ -1,0 +1,226 @@
+//! Shared helpers for the CLI's integration tests: running `hyperjit`, the
+//! LLVM 19 tools and native builds, and fetching real programs via cargo.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The environment variable every conformance run sees (argv_envp.c reads it).
+pub const CONFORMANCE_VAR: (&str, &str) = ("HJ_CONFORMANCE", "hello world");
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+pub fn conformance_source(name: &str) -> PathBuf {
+    repo_root()
+        .join("tests/conformance")
+        .join(format!("{name}.c"))
+}
+
+/// An LLVM 19 tool: `NAME-19` on PATH, else Debian's `/usr/lib/llvm-19/bin`.
+pub fn llvm_tool(name: &str) -> PathBuf {
+    let versioned = format!("{name}-19");
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(&versioned);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("/usr/lib/llvm-19/bin").join(name)
+}
+
+/// What a process did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    /// The exit status, or None if a signal ended it.
+    pub status: Option<i32>,
+}
+
+impl Outcome {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+pub fn run(command: &mut Command) -> Outcome {
+    run_with_stdin(command, None)
+}
+
+pub fn run_with_stdin(command: &mut Command, stdin: Option<&Path>) -> Outcome {
+    command.env(CONFORMANCE_VAR.0, CONFORMANCE_VAR.1);
+    match stdin {
+        Some(path) => command.stdin(std::fs::File::open(path).expect("stdin file")),
+        None => command.stdin(Stdio::null()),
+    };
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    Outcome {
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        status: output.status.code(),
+    }
+}
+
+pub fn hyperjit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hyperjit"))
+}
+
+/// Runs a tool that must succeed (clang building a test input, say).
+pub fn must(command: &mut Command) {
+    let outcome = run(command);
+    assert_eq!(
+        outcome.status,
+        Some(0),
+        "{command:?} failed:\n{}",
+        outcome.stderr
+    );
+}
+
+pub fn clang() -> Command {
+    Command::new(llvm_tool("clang"))
+}
+
+/// Asserts that two runs printed the same bytes and ended the same way.
+pub fn assert_same_run(expected: &Outcome, actual: &Outcome, what: &str) {
+    assert_eq!(
+        actual.status, expected.status,
+        "{what}: exit status differs\nstderr: {}",
+        actual.stderr
+    );
+    if actual.stdout != expected.stdout {
+        panic!(
+            "{what}: stdout differs\n--- expected\n{}\n--- actual\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&expected.stdout),
+            String::from_utf8_lossy(&actual.stdout),
+            actual.stderr
+        );
+    }
+}
+
+/// A directory that outlives one test run, for expensive build products.
+pub fn cache_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hyperjit-test-cache");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    dir
+}
+
+/// Builds `output` with `build` unless it already exists; the product is
+/// written under a temporary name and renamed, so a crashed or concurrent
+/// build never leaves a partial file behind.
+pub fn cached(output: &Path, build: impl FnOnce(&Path)) -> PathBuf {
+    if !output.exists() {
+        let partial = output.with_extension(format!("partial-{}", std::process::id()));
+        build(&partial);
+        std::fs::rename(&partial, output).expect("rename cached build product");
+    }
+    output.to_path_buf()
+}
+
+/// Source directories of the crates named in tests/corpus/Cargo.toml,
+/// downloaded by `cargo metadata` (which never builds them).
+pub fn corpus_package_dir(package: &str) -> PathBuf {
+    static METADATA: OnceLock<serde_json::Value> = OnceLock::new();
+    let metadata = METADATA.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--manifest-path",
+            ])
+            .arg(repo_root().join("tests/corpus/Cargo.toml"))
+            .output()
+            .expect("run cargo metadata");
+        assert!(
+            output.status.success(),
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("cargo metadata JSON")
+    });
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == package)
+        .and_then(|p| p["manifest_path"].as_str())
+        .unwrap_or_else(|| panic!("{package} is not in tests/corpus/Cargo.toml"));
+    Path::new(manifest)
+        .parent()
+        .expect("package dir")
+        .to_path_buf()
+}
+
+/// The sqlite3 amalgamation plus tests/programs/sqlite_driver.c as one -O2
+/// bitcode file, and a native binary compiled from that same bitcode.
+pub struct SqliteBuild {
+    pub bitcode: PathBuf,
+    pub native: PathBuf,
+}
+
+pub fn sqlite_build() -> SqliteBuild {
+    static BUILD: OnceLock<SqliteBuild> = OnceLock::new();
+    BUILD
+        .get_or_init(|| {
+            let sqlite_dir = corpus_package_dir("libsqlite3-sys").join("sqlite3");
+            let driver = repo_root().join("tests/programs/sqlite_driver.c");
+            let cache = cache_dir();
+            let amalgamation = cached(&cache.join("sqlite3.O2.bc"), |out| {
+                must(
+                    clang()
+                        .args(["-O2", "-c", "-emit-llvm", "-o"])
+                        .arg(out)
+                        .arg(sqlite_dir.join("sqlite3.c")),
+                );
+            });
+            // The driver is ours and small: rebuilt every run so edits count.
+            let driver_bc = cache.join(format!("sqlite_driver.{}.bc", std::process::id()));
+            must(
+                clang()
+                    .args(["-O2", "-c", "-emit-llvm", "-I"])
+                    .arg(&sqlite_dir)
+                    .arg("-o")
+                    .arg(&driver_bc)
+                    .arg(&driver),
+            );
+            let bitcode = cache.join(format!("sqlite_program.{}.bc", std::process::id()));
+            must(
+                Command::new(llvm_tool("llvm-link"))
+                    .arg("-o")
+                    .arg(&bitcode)
+                    .arg(&amalgamation)
+                    .arg(&driver_bc),
+            );
+            let native = cache.join(format!("sqlite_native.{}", std::process::id()));
+            must(
+                clang()
+                    .args(["-O2", "-o"])
+                    .arg(&native)
+                    .arg(&bitcode)
+                    .arg("-lm"),
+            );
+            SqliteBuild { bitcode, native }
+        })
+        .clone_paths()
+}
+
+impl SqliteBuild {
+    fn clone_paths(&self) -> SqliteBuild {
+        SqliteBuild {
+            bitcode: self.bitcode.clone(),
+            native: self.native.clone(),
+        }
+    }
+}
