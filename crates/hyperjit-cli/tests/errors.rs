@@ -1,0 +1,323 @@
+//! Bad input is a test case: each error prints `hyperjit: error: ...` naming
+//! the file, symbol or function, exits with 125, and runs no guest code.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::*;
+
+const ERROR_STATUS: Option<i32> = Some(125);
+
+fn write(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test input");
+    path
+}
+
+/// Runs `hyperjit run ARGS` and checks it failed as hyperjit's own error.
+fn run_failing(args: &[&std::ffi::OsStr]) -> Outcome {
+    let outcome = run(hyperjit().arg("run").args(args));
+    assert_eq!(outcome.status, ERROR_STATUS, "stderr: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.starts_with("hyperjit: error: "),
+        "stderr: {}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stdout.is_empty(),
+        "guest code ran: {}",
+        outcome.stdout_text()
+    );
+    outcome
+}
+
+#[test]
+fn missing_file() {
+    let outcome = run_failing(&["/nonexistent/prog.ll".as_ref()]);
+    assert!(
+        outcome
+            .stderr
+            .contains("/nonexistent/prog.ll: No such file or directory"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn unsupported_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "prog.txt", b"int main(void) { return 0; }");
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome.stderr.contains("prog.txt: unsupported input"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn malformed_ir_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.ll",
+        b"define i32 @main() {\nentry:\n  %x = add i32 1,\n  ret i32 %x\n}\n",
+    );
+    let outcome = run_failing(&[path.as_os_str()]);
+    let location = format!("{}:4:3: error:", path.display());
+    assert!(
+        outcome.stderr.contains(&location),
+        "expected {location} in:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn bitcode_that_is_not_bitcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "prog.bc", b"define i32 @main() { ret i32 0 }\n");
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome.stderr.contains("prog.bc: not LLVM bitcode"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn truncated_bitcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(dir.path(), "prog.c", b"int main(void) { return 7; }\n");
+    let full = dir.path().join("full.bc");
+    must(
+        clang()
+            .args(["-O2", "-c", "-emit-llvm", "-o"])
+            .arg(&full)
+            .arg(&source),
+    );
+    let bytes = std::fs::read(&full).unwrap();
+    let path = write(dir.path(), "truncated.bc", &bytes[..bytes.len() / 2]);
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome.stderr.contains("truncated.bc"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn ir_rejected_by_the_verifier() {
+    let dir = tempfile::tempdir().unwrap();
+    // Parses, but %x is used where its definition does not dominate.
+    let path = write(
+        dir.path(),
+        "undominated.ll",
+        b"define i32 @main() {\nentry:\n  br label %next\nnext:\n  ret i32 %x\nother:\n  %x = add i32 1, 2\n  br label %next\n}\n",
+    );
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome
+            .stderr
+            .contains("undominated.ll: invalid IR rejected by the verifier")
+            && outcome
+                .stderr
+                .contains("Instruction does not dominate all uses!"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn c_that_does_not_compile_shows_clangs_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "broken.c",
+        b"int main(void) {\n  return undeclared_thing;\n}\n",
+    );
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome.stderr.contains("broken.c: clang failed"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("broken.c:2:10: error: use of undeclared identifier 'undeclared_thing'"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn missing_entry_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "prog.c", b"int main(void) { return 0; }\n");
+    let outcome = run_failing(&["--entry".as_ref(), "start_here".as_ref(), path.as_os_str()]);
+    assert!(
+        outcome
+            .stderr
+            .contains("entry function 'start_here' is not defined by the program"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn entry_function_of_the_wrong_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "prog.c",
+        b"double half(double x) { return x / 2; }\nint main(void) { return 0; }\n",
+    );
+    let outcome = run_failing(&["--entry".as_ref(), "half".as_ref(), path.as_os_str()]);
+    assert!(
+        outcome
+            .stderr
+            .contains("entry function 'half' has type double (double)"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn another_entry_function_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "prog.c",
+        b"#include <stdio.h>\nint main(void) { return 1; }\nvoid other(void) { puts(\"other ran\"); }\n",
+    );
+    let outcome = run(hyperjit().args(["run", "--entry", "other"]).arg(&path));
+    assert_eq!(outcome.status, Some(0), "{}", outcome.stderr);
+    assert_eq!(outcome.stdout_text(), "other ran\n");
+}
+
+#[test]
+fn all_unresolved_symbols_are_listed_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.c",
+        b"#include <stdio.h>\nint missing_function(int);\nextern int missing_variable;\nint helper(void);\n\
+          __attribute__((constructor)) static void early(void) { puts(\"constructor ran\"); }\n\
+          int main(void) { puts(\"main ran\"); return missing_function(missing_variable) + helper(); }\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.c",
+        b"int missing_function(int);\nvoid also_missing(void);\nint helper(void) { also_missing(); return missing_function(1); }\n",
+    );
+    let outcome = run_failing(&[a.as_os_str(), b.as_os_str()]);
+    let stderr = &outcome.stderr;
+    assert!(stderr.contains("unresolved external symbols:"), "{stderr}");
+    let a_name = a.display().to_string();
+    let b_name = b.display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "'missing_function' (referenced by {a_name}, {b_name})"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("'missing_variable' (referenced by {a_name})")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("'also_missing' (referenced by {b_name})")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("'helper'"),
+        "helper is defined by b.c: {stderr}"
+    );
+}
+
+#[test]
+fn a_symbol_defined_twice_is_a_link_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.c",
+        b"int twice(void) { return 1; }\nint main(void) { return twice(); }\n",
+    );
+    let b = write(dir.path(), "b.c", b"int twice(void) { return 2; }\n");
+    let outcome = run_failing(&[a.as_os_str(), b.as_os_str()]);
+    assert!(
+        outcome
+            .stderr
+            .contains(&format!("{}: link error", b.display()))
+            && outcome.stderr.contains("'twice': symbol multiply defined"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn ir_for_another_target_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "arm.ll",
+        b"target triple = \"aarch64-unknown-linux-gnu\"\ndefine i32 @main() {\n  ret i32 0\n}\n",
+    );
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert!(
+        outcome
+            .stderr
+            .contains("arm.ll: built for target 'aarch64-unknown-linux-gnu'"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn out_of_range_opt_level_is_a_usage_error() {
+    let outcome = run(hyperjit().args(["run", "-O", "7", "prog.c"]));
+    assert_eq!(outcome.status, ERROR_STATUS, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("-O"), "{}", outcome.stderr);
+}
+
+#[test]
+fn no_input_is_a_usage_error() {
+    let outcome = run(hyperjit().arg("run"));
+    assert_eq!(outcome.status, ERROR_STATUS, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("INPUT"), "{}", outcome.stderr);
+}
+
+#[test]
+fn stats_report_every_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "prog.c", b"int main(void) { return 4; }\n");
+    let outcome = run(hyperjit().args(["run", "--stats"]).arg(&path));
+    assert_eq!(outcome.status, Some(4), "{}", outcome.stderr);
+    for phase in ["clang", "parse", "optimize", "codegen+link", "run", "total"] {
+        assert!(
+            outcome.stderr.lines().any(|line| line.starts_with(phase)),
+            "no {phase} line in:\n{}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn include_dirs_and_defines_reach_clang() {
+    let dir = tempfile::tempdir().unwrap();
+    let include = dir.path().join("inc");
+    std::fs::create_dir(&include).unwrap();
+    write(&include, "answer.h", b"#define ANSWER (BASE + 2)\n");
+    let path = write(
+        dir.path(),
+        "prog.c",
+        b"#include \"answer.h\"\n#include <hyperjit.h>\nint main(void) { return ANSWER; }\n",
+    );
+    let outcome = run(hyperjit()
+        .arg("run")
+        .arg("-I")
+        .arg(&include)
+        .args(["-D", "BASE=40"])
+        .arg(&path));
+    assert_eq!(outcome.status, Some(42), "{}", outcome.stderr);
+}

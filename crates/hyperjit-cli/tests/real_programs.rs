@@ -1,0 +1,167 @@
+//! Real programs nobody here wrote, fetched through cargo (tests/corpus):
+//! bzip2 1.0.8 against its own reference files, and the sqlite3
+//! amalgamation driven by tests/programs/sqlite_driver.c.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+const BZIP2_SOURCES: &[&str] = &[
+    "bzip2.c",
+    "blocksort.c",
+    "huffman.c",
+    "crctable.c",
+    "randtable.c",
+    "compress.c",
+    "decompress.c",
+    "bzlib.c",
+];
+
+fn bzip2_dir() -> PathBuf {
+    corpus_package_dir("bzip2-sys").join("bzip2-1.0.8")
+}
+
+/// bzip2's sources compiled to -O2 bitcode once, linked by hyperjit.
+fn bzip2_bitcode(dir: &Path) -> Vec<PathBuf> {
+    BZIP2_SOURCES
+        .iter()
+        .map(|source| {
+            let output = dir.join(source.replace(".c", ".bc"));
+            must(
+                clang()
+                    .args(["-O2", "-D_FILE_OFFSET_BITS=64", "-c", "-emit-llvm", "-o"])
+                    .arg(&output)
+                    .arg(bzip2_dir().join(source)),
+            );
+            output
+        })
+        .collect()
+}
+
+/// bzip2's own `make test`: compress sampleN.ref at -N and compare with
+/// sampleN.bz2, decompress sampleN.bz2 and compare with sampleN.ref — under
+/// hyperjit, natively, and under lli-19 (its inputs linked with llvm-link).
+#[test]
+fn bzip2_reproduces_its_reference_files() {
+    let src = bzip2_dir();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bitcode = bzip2_bitcode(dir.path());
+    let linked = dir.path().join("bzip2-linked.bc");
+    must(
+        Command::new(llvm_tool("llvm-link"))
+            .arg("-o")
+            .arg(&linked)
+            .args(&bitcode),
+    );
+    let native = dir.path().join("bzip2");
+    must(clang().args(["-O2", "-o"]).arg(&native).arg(&linked));
+
+    for n in 1..=3 {
+        let reference = src.join(format!("sample{n}.ref"));
+        let compressed = src.join(format!("sample{n}.bz2"));
+        let expected_bz2 = std::fs::read(&compressed).expect("sample bz2");
+        let expected_ref = std::fs::read(&reference).expect("sample ref");
+        let level = format!("-{n}");
+
+        let jit_compress = run_with_stdin(
+            hyperjit().arg("run").args(&bitcode).args(["--", &level]),
+            Some(&reference),
+        );
+        assert_eq!(jit_compress.status, Some(0), "{}", jit_compress.stderr);
+        assert!(
+            jit_compress.stdout == expected_bz2,
+            "sample{n}: hyperjit's compression differs from sample{n}.bz2"
+        );
+
+        let jit_decompress = run_with_stdin(
+            hyperjit().arg("run").args(&bitcode).args(["--", "-d"]),
+            Some(&compressed),
+        );
+        assert_eq!(jit_decompress.status, Some(0), "{}", jit_decompress.stderr);
+        assert!(
+            jit_decompress.stdout == expected_ref,
+            "sample{n}: hyperjit's decompression differs from sample{n}.ref"
+        );
+
+        let native_run = run_with_stdin(Command::new(&native).arg(&level), Some(&reference));
+        assert_same_run(
+            &native_run,
+            &jit_compress,
+            &format!("bzip2 {level} < sample{n}.ref"),
+        );
+
+        let lli_run = run_with_stdin(
+            Command::new(llvm_tool("lli")).arg(&linked).arg(&level),
+            Some(&reference),
+        );
+        assert_same_run(
+            &lli_run,
+            &jit_compress,
+            &format!("lli-19 bzip2 {level} < sample{n}.ref"),
+        );
+    }
+}
+
+/// A corrupt archive: bzip2 reports it and exits 2, under hyperjit as natively.
+#[test]
+fn bzip2_rejects_a_corrupt_archive_like_the_native_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sources: Vec<PathBuf> = BZIP2_SOURCES.iter().map(|s| bzip2_dir().join(s)).collect();
+    let native = dir.path().join("bzip2");
+    must(
+        clang()
+            .args(["-O2", "-D_FILE_OFFSET_BITS=64", "-o"])
+            .arg(&native)
+            .args(&sources),
+    );
+    let corrupt = dir.path().join("corrupt.bz2");
+    let mut bytes = std::fs::read(bzip2_dir().join("sample2.bz2")).expect("sample");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&corrupt, bytes).expect("write corrupt archive");
+
+    // From C sources: hyperjit runs clang on each with -D passed through.
+    let jit = run_with_stdin(
+        hyperjit()
+            .args(["run", "-D_FILE_OFFSET_BITS=64"])
+            .args(&sources)
+            .args(["--", "-d"]),
+        Some(&corrupt),
+    );
+    let native_run = run_with_stdin(Command::new(&native).arg("-d"), Some(&corrupt));
+    assert_eq!(
+        native_run.status,
+        Some(2),
+        "native bzip2 should reject the archive"
+    );
+    assert_eq!(jit.status, native_run.status, "{}", jit.stderr);
+    assert!(
+        jit.stderr
+            .contains("Data integrity error when decompressing"),
+        "{}",
+        jit.stderr
+    );
+}
+
+/// sqlite3 with our driver: identical output to the native binary built
+/// from the same bitcode, and to lli-19.
+#[test]
+fn sqlite_matches_native_and_lli() {
+    let build = sqlite_build();
+    let native = run(&mut Command::new(&build.native));
+    assert_eq!(native.status, Some(0), "{}", native.stderr);
+    assert!(native.stdout_text().contains("rows printed by callback: 3"));
+
+    let jit = run(hyperjit().arg("run").arg(&build.bitcode));
+    assert_same_run(&native, &jit, "hyperjit run sqlite");
+
+    let small = run(hyperjit()
+        .arg("run")
+        .arg(&build.bitcode)
+        .args(["--", "500"]));
+    let native_small = run(Command::new(&build.native).arg("500"));
+    assert_same_run(&native_small, &small, "hyperjit run sqlite -- 500");
+    assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
+}
