@@ -1,0 +1,222 @@
+//! The library API: in-memory IR, repeated runs, exit handling, and errors
+//! that leave the engine (and the host process) usable.
+
+use hyperjit::{Engine, Error, IrOptimization};
+
+const COUNTER_IR: &str = r#"
+@runs = global i32 0
+@ctor_calls = global i32 0
+
+@llvm.global_ctors = appending global [1 x { i32, ptr, ptr }] [{ i32, ptr, ptr } { i32 65535, ptr @init, ptr null }]
+
+define internal void @init() {
+  %c = load i32, ptr @ctor_calls
+  %c1 = add i32 %c, 1
+  store i32 %c1, ptr @ctor_calls
+  ret void
+}
+
+define i32 @main(i32 %argc, ptr %argv) {
+  %r = load i32, ptr @runs
+  %r1 = add i32 %r, 1
+  store i32 %r1, ptr @runs
+  %c = load i32, ptr @ctor_calls
+  %scaled = mul i32 %r1, 100
+  %sum = add i32 %scaled, %c
+  %withargs = mul i32 %argc, 1000
+  %result = add i32 %sum, %withargs
+  ret i32 %result
+}
+"#;
+
+#[test]
+fn in_memory_ir_runs_and_globals_persist_across_runs() {
+    let engine = Engine::new().unwrap();
+    engine.add_ir("counter.ll", COUNTER_IR).unwrap();
+    // run 1: runs=1, one constructor call, argc=1
+    assert_eq!(engine.run_main(&["counter"]).unwrap(), 1000 + 100 + 1);
+    // run 2: constructors run again for the new run; globals kept
+    assert_eq!(engine.run_main(&["counter", "x"]).unwrap(), 2000 + 200 + 2);
+}
+
+const EXIT_IR: &str = r#"
+declare void @exit(i32)
+declare i32 @atexit(ptr)
+@handler_ran = global i32 0
+
+define internal void @handler() {
+  store i32 1, ptr @handler_ran
+  ret void
+}
+
+define i32 @main(i32 %argc, ptr %argv) {
+  %ran = load i32, ptr @handler_ran
+  %reg = call i32 @atexit(ptr @handler)
+  %status = add i32 %ran, 40
+  call void @exit(i32 %status)
+  unreachable
+}
+"#;
+
+#[test]
+fn guest_exit_returns_to_the_host_and_runs_handlers() {
+    let engine = Engine::new().unwrap();
+    engine.add_ir("exit.ll", EXIT_IR).unwrap();
+    // First run: the handler has not run yet; exit(40).
+    assert_eq!(engine.run_main(&["exit"]).unwrap(), 40);
+    // The handler ran at the end of run 1, so run 2 exits with 41: the host
+    // survived the guest's exit() and the engine still works.
+    assert_eq!(engine.run_main(&["exit"]).unwrap(), 41);
+}
+
+#[test]
+fn errors_leave_the_engine_usable() {
+    let engine = Engine::new().unwrap();
+    let parse = engine
+        .add_ir("broken.ll", "define i32 @main( {")
+        .unwrap_err();
+    match &parse {
+        Error::Parse { file, message } => {
+            assert_eq!(file, "broken.ll");
+            assert!(message.starts_with("broken.ll:1:"), "{message}");
+        }
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+    let missing = engine.add_file("/no/such/file.ll").unwrap_err();
+    assert!(matches!(missing, Error::Io { .. }), "{missing:?}");
+    assert!(
+        missing.to_string().starts_with("/no/such/file.ll: "),
+        "{missing}"
+    );
+
+    engine
+        .add_ir("good.ll", "define i32 @main() {\n  ret i32 9\n}\n")
+        .unwrap();
+    assert_eq!(engine.run_main::<&str>(&[]).unwrap(), 9);
+}
+
+#[test]
+fn running_nothing_is_an_error() {
+    let engine = Engine::new().unwrap();
+    assert!(matches!(engine.run_main(&["x"]), Err(Error::NoProgram)));
+}
+
+#[test]
+fn unresolved_symbols_are_reported_with_their_users() {
+    let engine = Engine::new().unwrap();
+    engine
+        .add_ir(
+            "one.ll",
+            "declare i32 @nowhere()\n@gone = external global i32\ndefine i32 @main() {\n  %a = call i32 @nowhere()\n  %b = load i32, ptr @gone\n  %c = add i32 %a, %b\n  ret i32 %c\n}\n",
+        )
+        .unwrap();
+    let error = engine.run_main(&["one"]).unwrap_err();
+    let Error::UnresolvedSymbols { symbols } = &error else {
+        panic!("expected unresolved symbols, got {error:?}");
+    };
+    let names: Vec<&str> = symbols.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["gone", "nowhere"]);
+    assert!(symbols.iter().all(|s| s.referenced_by == ["one.ll"]));
+}
+
+#[test]
+fn weak_undefined_symbols_resolve_to_null() {
+    let engine = Engine::new().unwrap();
+    engine
+        .add_ir(
+            "weak.ll",
+            "declare extern_weak i32 @maybe()\ndefine i32 @main() {\n  %is_null = icmp eq ptr @maybe, null\n  %r = zext i1 %is_null to i32\n  ret i32 %r\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_main(&["weak"]).unwrap(), 1);
+}
+
+/// clang -O0 output (every function optnone) is optimized under Auto,
+/// not under Never, and already-optimized IR is never optimized under Auto.
+#[test]
+fn the_ir_optimization_rule() {
+    let unoptimized = r#"
+define i32 @main() #0 {
+  %x = alloca i32
+  store i32 5, ptr %x
+  %v = load i32, ptr %x
+  ret i32 %v
+}
+attributes #0 = { noinline nounwind optnone }
+"#;
+    let optimized = "define i32 @main() {\n  ret i32 5\n}\n";
+    let cases = [
+        (IrOptimization::Auto, 2, unoptimized, 1),
+        (IrOptimization::Auto, 0, unoptimized, 0),
+        (IrOptimization::Never, 2, unoptimized, 0),
+        (IrOptimization::Auto, 2, optimized, 0),
+        (IrOptimization::Always, 2, optimized, 1),
+    ];
+    for (policy, level, ir, expected) in cases {
+        let engine = Engine::builder()
+            .opt_level(level)
+            .ir_optimization(policy)
+            .build()
+            .unwrap();
+        engine.add_ir("m.ll", ir).unwrap();
+        assert_eq!(engine.run_main(&["m"]).unwrap(), 5);
+        assert_eq!(
+            engine.stats().modules_optimized,
+            expected,
+            "{policy:?} at -O{level}"
+        );
+    }
+}
+
+#[test]
+fn out_of_range_opt_level_is_refused() {
+    let error = Engine::builder()
+        .opt_level(4)
+        .build()
+        .err()
+        .expect("must fail");
+    assert!(error.to_string().contains("opt level 4"), "{error}");
+}
+
+#[test]
+fn void_entry_functions_exit_zero() {
+    let engine = Engine::new().unwrap();
+    engine
+        .add_ir(
+            "v.ll",
+            "define void @start() {\n  ret void\n}\ndefine i32 @main() {\n  ret i32 3\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_entry("start", &["v"]).unwrap(), 0);
+    assert_eq!(engine.run_main(&["v"]).unwrap(), 3);
+}
+
+#[test]
+fn modules_added_after_a_run_link_against_earlier_ones() {
+    let engine = Engine::new().unwrap();
+    engine
+        .add_ir(
+            "base.ll",
+            "define i32 @base() {\n  ret i32 20\n}\ndefine i32 @main() {\n  ret i32 1\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_main(&["x"]).unwrap(), 1);
+    engine
+        .add_ir(
+            "more.ll",
+            "declare i32 @base()\ndefine i32 @more() {\n  %b = call i32 @base()\n  %r = add i32 %b, 22\n  ret i32 %r\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_entry("more", &["x"]).unwrap(), 42);
+}
+
+#[test]
+fn engines_in_one_process_keep_separate_exit_handlers() {
+    let first = Engine::new().unwrap();
+    let second = Engine::new().unwrap();
+    first.add_ir("exit.ll", EXIT_IR).unwrap();
+    second.add_ir("exit.ll", EXIT_IR).unwrap();
+    assert_eq!(first.run_main(&["a"]).unwrap(), 40);
+    assert_eq!(second.run_main(&["b"]).unwrap(), 40);
+    assert_eq!(first.run_main(&["a"]).unwrap(), 41);
+}
