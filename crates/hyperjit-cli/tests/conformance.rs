@@ -18,8 +18,15 @@ enum Lli {
     Departs(&'static str),
 }
 
+const LLI_SKIPS_ATEXIT: &str = "lli-19 does not run atexit handlers when the program calls exit()";
+
 fn check(name: &str, lli: Lli) {
-    let source = conformance_source(name);
+    check_source(&conformance_source(name), lli);
+}
+
+fn check_source(source: &std::path::Path, lli: Lli) {
+    let name = source.file_stem().and_then(|s| s.to_str()).expect("source name");
+    let source = source.to_path_buf();
     let dir = tempfile::tempdir().expect("temp dir");
     let native_binary = dir.path().join(name);
     must(
@@ -115,10 +122,7 @@ fn argv_envp() {
 
 #[test]
 fn exit_atexit() {
-    check(
-        "exit_atexit",
-        Lli::Departs("lli-19 does not run atexit handlers when the program calls exit()"),
-    );
+    check("exit_atexit", Lli::Departs(LLI_SKIPS_ATEXIT));
 }
 
 #[test]
@@ -159,6 +163,12 @@ fn switch_tables() {
 #[test]
 fn tls() {
     check("tls", Lli::Same);
+}
+
+/// The README's demo (`make demo`) behaves as its native build.
+#[test]
+fn demo() {
+    check_source(&repo_root().join("examples/demo.c"), Lli::Departs(LLI_SKIPS_ATEXIT));
 }
 
 /// argv[0] is the first input's path, as DESIGN.md says.

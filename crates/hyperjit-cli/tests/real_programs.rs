@@ -146,22 +146,24 @@ fn bzip2_rejects_a_corrupt_archive_like_the_native_build() {
 }
 
 /// sqlite3 with our driver: identical output to the native binary built
-/// from the same bitcode, and to lli-19.
+/// from the same bitcode (lli-19's output is compared in opt_rules.rs, which
+/// runs it anyway to compare start-up times).
 #[test]
-fn sqlite_matches_native_and_lli() {
-    let build = sqlite_build();
-    let native = run(&mut Command::new(&build.native));
+fn sqlite_matches_the_native_build() {
+    let bitcode = sqlite_bitcode();
+    let native_binary = sqlite_native();
+    let native = run(&mut Command::new(&native_binary));
     assert_eq!(native.status, Some(0), "{}", native.stderr);
-    assert!(native.stdout_text().contains("rows printed by callback: 3"));
+    assert!(native.stdout_text().contains("rows printed by callback: "));
 
-    let jit = run(hyperjit().arg("run").arg(&build.bitcode));
+    let jit = run(hyperjit().arg("run").arg(&bitcode));
     assert_same_run(&native, &jit, "hyperjit run sqlite");
 
     let small = run(hyperjit()
         .arg("run")
-        .arg(&build.bitcode)
+        .arg(&bitcode)
         .args(["--", "500"]));
-    let native_small = run(Command::new(&build.native).arg("500"));
+    let native_small = run(Command::new(&native_binary).arg("500"));
     assert_same_run(&native_small, &small, "hyperjit run sqlite -- 500");
     assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
 }

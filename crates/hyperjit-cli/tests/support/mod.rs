@@ -164,63 +164,48 @@ pub fn corpus_package_dir(package: &str) -> PathBuf {
 }
 
 /// The sqlite3 amalgamation plus tests/programs/sqlite_driver.c as one -O2
-/// bitcode file, and a native binary compiled from that same bitcode.
-pub struct SqliteBuild {
-    pub bitcode: PathBuf,
-    pub native: PathBuf,
-}
-
-pub fn sqlite_build() -> SqliteBuild {
-    static BUILD: OnceLock<SqliteBuild> = OnceLock::new();
+/// bitcode file. Cached under the target directory, keyed by the driver's
+/// contents (the amalgamation is pinned by tests/corpus/Cargo.lock).
+pub fn sqlite_bitcode() -> PathBuf {
+    static BUILD: OnceLock<PathBuf> = OnceLock::new();
     BUILD
         .get_or_init(|| {
+            use std::hash::{Hash, Hasher};
             let sqlite_dir = corpus_package_dir("libsqlite3-sys").join("sqlite3");
             let driver = repo_root().join("tests/programs/sqlite_driver.c");
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(&driver).expect("read driver").hash(&mut hasher);
+            let key = hasher.finish();
             let cache = cache_dir();
             let amalgamation = cached(&cache.join("sqlite3.O2.bc"), |out| {
-                must(
-                    clang()
-                        .args(["-O2", "-c", "-emit-llvm", "-o"])
-                        .arg(out)
-                        .arg(sqlite_dir.join("sqlite3.c")),
-                );
+                must(clang()
+                    .args(["-O2", "-c", "-emit-llvm", "-o"])
+                    .arg(out)
+                    .arg(sqlite_dir.join("sqlite3.c")));
             });
-            // The driver is ours and small: rebuilt every run so edits count.
-            let driver_bc = cache.join(format!("sqlite_driver.{}.bc", std::process::id()));
-            must(
-                clang()
+            let driver_bc = cached(&cache.join(format!("sqlite_driver.{key:016x}.bc")), |out| {
+                must(clang()
                     .args(["-O2", "-c", "-emit-llvm", "-I"])
                     .arg(&sqlite_dir)
                     .arg("-o")
-                    .arg(&driver_bc)
-                    .arg(&driver),
-            );
-            let bitcode = cache.join(format!("sqlite_program.{}.bc", std::process::id()));
-            must(
-                Command::new(llvm_tool("llvm-link"))
+                    .arg(out)
+                    .arg(&driver));
+            });
+            cached(&cache.join(format!("sqlite_program.{key:016x}.bc")), |out| {
+                must(Command::new(llvm_tool("llvm-link"))
                     .arg("-o")
-                    .arg(&bitcode)
+                    .arg(out)
                     .arg(&amalgamation)
-                    .arg(&driver_bc),
-            );
-            let native = cache.join(format!("sqlite_native.{}", std::process::id()));
-            must(
-                clang()
-                    .args(["-O2", "-o"])
-                    .arg(&native)
-                    .arg(&bitcode)
-                    .arg("-lm"),
-            );
-            SqliteBuild { bitcode, native }
+                    .arg(&driver_bc));
+            })
         })
-        .clone_paths()
+        .clone()
 }
 
-impl SqliteBuild {
-    fn clone_paths(&self) -> SqliteBuild {
-        SqliteBuild {
-            bitcode: self.bitcode.clone(),
-            native: self.native.clone(),
-        }
-    }
+/// A native binary compiled (clang-19 -O2) from [`sqlite_bitcode`].
+pub fn sqlite_native() -> PathBuf {
+    let bitcode = sqlite_bitcode();
+    cached(&bitcode.with_extension("native"), |out| {
+        must(clang().args(["-O2", "-o"]).arg(out).arg(&bitcode).arg("-lm"));
+    })
 }

@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both install what is missing first (LLVM 19 and clang 19 from Debian 12).
+
+LLVM_PACKAGES := llvm-19-dev clang-19 libzstd-dev zlib1g-dev libxml2-dev libffi-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+
+.PHONY: deps demo test lint bench
+
+deps:
+	@if ! dpkg -s $(LLVM_PACKAGES) >/dev/null 2>&1; then \
+		echo "installing $(LLVM_PACKAGES)"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(LLVM_PACKAGES); \
+	fi
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+		echo "error: cargo not found: install Rust 1.80 or newer with rustup, then run make again" >&2; \
+		exit 1; }
+
+# Runs examples/demo.c under hyperjit with phase times.
+demo: deps
+	$(CARGO) build --release -p hyperjit-cli
+	./target/release/hyperjit run --stats examples/demo.c -- 1000000
+
+test: deps
+	$(CARGO) test --workspace
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
