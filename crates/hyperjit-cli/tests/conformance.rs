@@ -25,7 +25,10 @@ fn check(name: &str, lli: Lli) {
 }
 
 fn check_source(source: &std::path::Path, lli: Lli) {
-    let name = source.file_stem().and_then(|s| s.to_str()).expect("source name");
+    let name = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("source name");
     let source = source.to_path_buf();
     let dir = tempfile::tempdir().expect("temp dir");
     let native_binary = dir.path().join(name);
@@ -168,7 +171,10 @@ fn tls() {
 /// The README's demo (`make demo`) behaves as its native build.
 #[test]
 fn demo() {
-    check_source(&repo_root().join("examples/demo.c"), Lli::Departs(LLI_SKIPS_ATEXIT));
+    check_source(
+        &repo_root().join("examples/demo.c"),
+        Lli::Departs(LLI_SKIPS_ATEXIT),
+    );
 }
 
 /// argv[0] is the first input's path, as DESIGN.md says.

@@ -30,13 +30,17 @@ fn unoptimized_bitcode_runs_markedly_faster_at_o2() {
     let _cpu = CPU.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("temp dir");
     let bitcode = dir.path().join("compute.O0.bc");
-    must(clang()
-        .args(["-O0", "-c", "-emit-llvm", "-o"])
-        .arg(&bitcode)
-        .arg(repo_root().join("tests/programs/compute.c")));
+    must(
+        clang()
+            .args(["-O0", "-c", "-emit-llvm", "-o"])
+            .arg(&bitcode)
+            .arg(repo_root().join("tests/programs/compute.c")),
+    );
 
     let at = |level: &str| {
-        let outcome = run(hyperjit().args(["run", "--stats", "-O", level]).arg(&bitcode));
+        let outcome = run(hyperjit()
+            .args(["run", "--stats", "-O", level])
+            .arg(&bitcode));
         assert_eq!(outcome.status, Some(0), "{}", outcome.stderr);
         outcome
     };
@@ -76,7 +80,11 @@ fn optimized_sqlite_starts_no_slower_than_lli() {
         let (theirs, lli) = wall_time(Command::new(llvm_tool("lli")).arg("-O2").arg(&bitcode));
         assert_same_run(&lli, &jit, "hyperjit vs lli-19 on sqlite");
         let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
-        figures.push(format!("{:.2}s vs {:.2}s", ours.as_secs_f64(), theirs.as_secs_f64()));
+        figures.push(format!(
+            "{:.2}s vs {:.2}s",
+            ours.as_secs_f64(),
+            theirs.as_secs_f64()
+        ));
         best_ratio = best_ratio.min(ratio);
         if best_ratio <= 1.0 {
             break;

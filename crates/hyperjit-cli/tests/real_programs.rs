@@ -159,10 +159,7 @@ fn sqlite_matches_the_native_build() {
     let jit = run(hyperjit().arg("run").arg(&bitcode));
     assert_same_run(&native, &jit, "hyperjit run sqlite");
 
-    let small = run(hyperjit()
-        .arg("run")
-        .arg(&bitcode)
-        .args(["--", "500"]));
+    let small = run(hyperjit().arg("run").arg(&bitcode).args(["--", "500"]));
     let native_small = run(Command::new(&native_binary).arg("500"));
     assert_same_run(&native_small, &small, "hyperjit run sqlite -- 500");
     assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");

@@ -174,30 +174,41 @@ pub fn sqlite_bitcode() -> PathBuf {
             let sqlite_dir = corpus_package_dir("libsqlite3-sys").join("sqlite3");
             let driver = repo_root().join("tests/programs/sqlite_driver.c");
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            std::fs::read(&driver).expect("read driver").hash(&mut hasher);
+            std::fs::read(&driver)
+                .expect("read driver")
+                .hash(&mut hasher);
             let key = hasher.finish();
             let cache = cache_dir();
             let amalgamation = cached(&cache.join("sqlite3.O2.bc"), |out| {
-                must(clang()
-                    .args(["-O2", "-c", "-emit-llvm", "-o"])
-                    .arg(out)
-                    .arg(sqlite_dir.join("sqlite3.c")));
+                must(
+                    clang()
+                        .args(["-O2", "-c", "-emit-llvm", "-o"])
+                        .arg(out)
+                        .arg(sqlite_dir.join("sqlite3.c")),
+                );
             });
             let driver_bc = cached(&cache.join(format!("sqlite_driver.{key:016x}.bc")), |out| {
-                must(clang()
-                    .args(["-O2", "-c", "-emit-llvm", "-I"])
-                    .arg(&sqlite_dir)
-                    .arg("-o")
-                    .arg(out)
-                    .arg(&driver));
+                must(
+                    clang()
+                        .args(["-O2", "-c", "-emit-llvm", "-I"])
+                        .arg(&sqlite_dir)
+                        .arg("-o")
+                        .arg(out)
+                        .arg(&driver),
+                );
             });
-            cached(&cache.join(format!("sqlite_program.{key:016x}.bc")), |out| {
-                must(Command::new(llvm_tool("llvm-link"))
-                    .arg("-o")
-                    .arg(out)
-                    .arg(&amalgamation)
-                    .arg(&driver_bc));
-            })
+            cached(
+                &cache.join(format!("sqlite_program.{key:016x}.bc")),
+                |out| {
+                    must(
+                        Command::new(llvm_tool("llvm-link"))
+                            .arg("-o")
+                            .arg(out)
+                            .arg(&amalgamation)
+                            .arg(&driver_bc),
+                    );
+                },
+            )
         })
         .clone()
 }
@@ -206,6 +217,12 @@ pub fn sqlite_bitcode() -> PathBuf {
 pub fn sqlite_native() -> PathBuf {
     let bitcode = sqlite_bitcode();
     cached(&bitcode.with_extension("native"), |out| {
-        must(clang().args(["-O2", "-o"]).arg(out).arg(&bitcode).arg("-lm"));
+        must(
+            clang()
+                .args(["-O2", "-o"])
+                .arg(out)
+                .arg(&bitcode)
+                .arg("-lm"),
+        );
     })
 }
