@@ -179,7 +179,7 @@ pub fn sqlite_bitcode() -> PathBuf {
                 .hash(&mut hasher);
             let key = hasher.finish();
             let cache = cache_dir();
-            let amalgamation = cached(&cache.join("sqlite3.O2.bc"), |out| {
+            let amalgamation = cached(&cache.join(format!("sqlite3.{key:016x}.bc")), |out| {
                 must(
                     clang()
                         .args(["-O2", "-c", "-emit-llvm", "-o"])

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Start-up benchmark: the sqlite3 amalgamation (from the libsqlite3-sys crate)
+# plus tests/programs/sqlite_driver.c, as one -O2 bitcode file, run end to end
+# by `hyperjit run -O 2`, by `lli-19 -O2`, and as a native binary compiled by
+# clang-19 -O2 from the same bitcode. Prints each best-of-N wall time and the
+# ratios, measured in this one run.
+#
+#   bash bench/startup.sh [RUNS]      (default 3 runs of each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+work=${BENCH_DIR:-target/bench-startup}
+mkdir -p "$work"
+
+cargo build --release -q -p hyperjit-cli
+hyperjit=target/release/hyperjit
+
+manifest=$(cargo metadata --format-version 1 --locked --manifest-path tests/corpus/Cargo.toml |
+  grep -o '"manifest_path":"[^"]*libsqlite3-sys[^"]*Cargo.toml"' | head -n 1 | cut -d'"' -f4)
+sqlite=$(dirname "$manifest")/sqlite3
+[ -f "$work/sqlite3.bc" ] || clang-19 -O2 -c -emit-llvm -o "$work/sqlite3.bc" "$sqlite/sqlite3.c"
+clang-19 -O2 -c -emit-llvm -I "$sqlite" -o "$work/driver.bc" tests/programs/sqlite_driver.c
+llvm-link-19 -o "$work/sqlite.bc" "$work/sqlite3.bc" "$work/driver.bc"
+clang-19 -O2 -o "$work/sqlite-native" "$work/sqlite.bc" -lm
+
+# best_of CMD...: the fastest of $runs wall times, in seconds; output must
+# match the native program's.
+"$work/sqlite-native" > "$work/expected.out"
+best_of() {
+  local best=""
+  for _ in $(seq "$runs"); do
+    local start end
+    start=$(date +%s.%N)
+    "$@" > "$work/actual.out"
+    end=$(date +%s.%N)
+    cmp -s "$work/expected.out" "$work/actual.out" || { echo "output differs: $*" >&2; exit 1; }
+    best=$(echo "$start $end ${best:-inf}" | awk '{t = $2 - $1; b = $3; if (b == "inf" || t < b) print t; else print b}')
+  done
+  echo "$best"
+}
+
+ours=$(best_of "$hyperjit" run -O 2 "$work/sqlite.bc")
+lli=$(best_of lli-19 -O2 "$work/sqlite.bc")
+native=$(best_of "$work/sqlite-native")
+
+echo "sqlite start-up + workload, best of $runs (s)"
+printf '%-22s %8.3f\n' "hyperjit run -O 2" "$ours" "lli-19 -O2" "$lli" "native (clang-19 -O2)" "$native"
+awk -v o="$ours" -v l="$lli" -v n="$native" 'BEGIN {
+  printf "hyperjit / lli-19     %8.3f  (target: <= 0.25)\n", o / l
+  printf "hyperjit / native     %8.3f\n", o / n
+}'
