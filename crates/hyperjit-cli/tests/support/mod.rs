@@ -163,31 +163,45 @@ pub fn corpus_package_dir(package: &str) -> PathBuf {
         .to_path_buf()
 }
 
+/// A cache key for build products of `inputs` (paths and their contents)
+/// made with this machine's clang.
+fn cache_key(inputs: &[&Path]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    llvm_tool("clang").hash(&mut hasher);
+    for input in inputs {
+        input.hash(&mut hasher);
+        std::fs::read(input)
+            .expect("read build input")
+            .hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
+}
+
 /// The sqlite3 amalgamation plus tests/programs/sqlite_driver.c as one -O2
-/// bitcode file. Cached under the target directory, keyed by the driver's
-/// contents (the amalgamation is pinned by tests/corpus/Cargo.lock).
+/// bitcode file, cached under the target directory by what went into it.
 pub fn sqlite_bitcode() -> PathBuf {
     static BUILD: OnceLock<PathBuf> = OnceLock::new();
     BUILD
         .get_or_init(|| {
-            use std::hash::{Hash, Hasher};
             let sqlite_dir = corpus_package_dir("libsqlite3-sys").join("sqlite3");
+            let amalgamation_c = sqlite_dir.join("sqlite3.c");
             let driver = repo_root().join("tests/programs/sqlite_driver.c");
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            std::fs::read(&driver)
-                .expect("read driver")
-                .hash(&mut hasher);
-            let key = hasher.finish();
             let cache = cache_dir();
-            let amalgamation = cached(&cache.join(format!("sqlite3.{key:016x}.bc")), |out| {
-                must(
-                    clang()
-                        .args(["-O2", "-c", "-emit-llvm", "-o"])
-                        .arg(out)
-                        .arg(sqlite_dir.join("sqlite3.c")),
-                );
-            });
-            let driver_bc = cached(&cache.join(format!("sqlite_driver.{key:016x}.bc")), |out| {
+            let amalgamation_key = cache_key(&[&amalgamation_c]);
+            let amalgamation = cached(
+                &cache.join(format!("sqlite3.{amalgamation_key}.bc")),
+                |out| {
+                    must(
+                        clang()
+                            .args(["-O2", "-c", "-emit-llvm", "-o"])
+                            .arg(out)
+                            .arg(&amalgamation_c),
+                    );
+                },
+            );
+            let key = cache_key(&[&amalgamation_c, &driver]);
+            let driver_bc = cached(&cache.join(format!("sqlite_driver.{key}.bc")), |out| {
                 must(
                     clang()
                         .args(["-O2", "-c", "-emit-llvm", "-I"])
@@ -197,18 +211,15 @@ pub fn sqlite_bitcode() -> PathBuf {
                         .arg(&driver),
                 );
             });
-            cached(
-                &cache.join(format!("sqlite_program.{key:016x}.bc")),
-                |out| {
-                    must(
-                        Command::new(llvm_tool("llvm-link"))
-                            .arg("-o")
-                            .arg(out)
-                            .arg(&amalgamation)
-                            .arg(&driver_bc),
-                    );
-                },
-            )
+            cached(&cache.join(format!("sqlite_program.{key}.bc")), |out| {
+                must(
+                    Command::new(llvm_tool("llvm-link"))
+                        .arg("-o")
+                        .arg(out)
+                        .arg(&amalgamation)
+                        .arg(&driver_bc),
+                );
+            })
         })
         .clone()
 }
