@@ -250,11 +250,11 @@ impl Engine {
             state.stats.optimize += started.elapsed();
             state.stats.modules_optimized += 1;
         }
-        let undefined = module.undefined_symbols();
         state.pending.push(Input {
             file,
+            undefined: module.undefined_symbols(),
+            defined: module.defined_symbols(),
             module,
-            undefined,
         });
         Ok(())
     }
@@ -264,6 +264,7 @@ impl Engine {
         if state.pending.is_empty() {
             return Ok(());
         }
+        link::check_resolved(&state.pending, &state.linked)?;
         let started = Instant::now();
         let inputs = std::mem::take(&mut state.pending);
         let result = link::link_batch(

@@ -3,10 +3,11 @@
 //! The inputs are linked with LLVM's IR linker (static-link rules: one
 //! definition per symbol), then prepared for a JIT that has no C runtime of
 //! its own: libc's exit functions are bound to ours, thread-locals lowered,
-//! static constructor lists turned into tables we call. Every symbol still
-//! undefined must resolve (to an earlier batch, the runtime or the process)
-//! — all missing ones are reported at once, before any code runs. Only then
-//! is machine code generated and handed to the JIT linker.
+//! static constructor lists turned into tables we call. Before any of that,
+//! every symbol the inputs use must resolve (to another input, an earlier
+//! batch, the runtime or the process): all missing ones are reported at once,
+//! before any code runs, and the inputs stay pending. Only then is machine
+//! code generated and handed to the JIT linker.
 
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::{Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol};
@@ -19,9 +20,10 @@ use std::sync::{Arc, OnceLock};
 pub(crate) struct Input {
     pub(crate) file: String,
     pub(crate) module: Module,
-    /// What this input references without defining (to name the inputs
-    /// behind an unresolved symbol).
+    /// What this input references without defining.
     pub(crate) undefined: Vec<UndefinedSymbol>,
+    /// The externally visible symbols this input defines.
+    pub(crate) defined: Vec<String>,
 }
 
 /// A constructor or destructor table in JIT'd memory.
@@ -103,20 +105,6 @@ pub(crate) fn link_batch(
     let batch = linked.batches.len();
     let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
     let all_files = files.join(", ");
-    let mut references: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut weak: HashSet<String> = HashSet::new();
-    for input in &inputs {
-        for symbol in &input.undefined {
-            references
-                .entry(symbol.name.clone())
-                .or_default()
-                .push(input.file.clone());
-            if symbol.weak {
-                weak.insert(symbol.name.clone());
-            }
-        }
-    }
-
     let mut inputs = inputs.into_iter();
     let Some(first) = inputs.next() else {
         return Ok(());
@@ -178,8 +166,6 @@ pub(crate) fn link_batch(
         })?;
     }
 
-    check_resolved(&module, linked, &references, &weak)?;
-
     let object = machine
         .emit_object(&module)
         .map_err(|message| Error::Llvm {
@@ -219,36 +205,46 @@ pub(crate) fn link_batch(
     Ok(())
 }
 
-/// Fails with every symbol of `module` that nothing defines.
-fn check_resolved(
-    module: &Module,
-    linked: &Linked,
-    references: &BTreeMap<String, Vec<String>>,
-    weak: &HashSet<String>,
-) -> Result<()> {
-    let runtime_symbols: HashSet<&str> = runtime::absolute_symbols()
+/// Fails with every symbol the pending `inputs` use that nothing defines —
+/// checked before linking, so that on failure the inputs are still pending
+/// and the host can add what is missing.
+pub(crate) fn check_resolved(inputs: &[Input], linked: &Linked) -> Result<()> {
+    let known: HashSet<&str> = runtime::absolute_symbols()
         .into_iter()
         .map(|(name, _)| name)
         .chain(GLUE_SYMBOLS.iter().copied())
         .chain(PLATFORM_SYMBOLS.iter().copied())
+        .chain(runtime::INTERPOSED.iter().map(|&(libc_name, _)| libc_name))
+        .chain(
+            inputs
+                .iter()
+                .flat_map(|i| i.defined.iter().map(String::as_str)),
+        )
         .collect();
-    let mut missing: Vec<UnresolvedSymbol> = module
-        .undefined_symbols()
-        .into_iter()
-        .filter(|symbol| !symbol.weak && !weak.contains(&symbol.name))
-        .filter(|symbol| {
-            !runtime_symbols.contains(symbol.name.as_str())
-                && !linked.symbols.contains(&symbol.name)
-                && !process_defines(&symbol.name)
-        })
-        .map(|symbol| UnresolvedSymbol {
-            referenced_by: references.get(&symbol.name).cloned().unwrap_or_default(),
-            name: symbol.name,
-        })
-        .collect();
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for input in inputs {
+        for symbol in &input.undefined {
+            let name = symbol.name.as_str();
+            if symbol.weak
+                || known.contains(name)
+                || linked.symbols.contains(name)
+                || process_defines(name)
+            {
+                continue;
+            }
+            missing.entry(name).or_default().push(input.file.clone());
+        }
+    }
     if missing.is_empty() {
         return Ok(());
     }
-    missing.sort_by(|a, b| a.name.cmp(&b.name));
-    Err(Error::UnresolvedSymbols { symbols: missing })
+    Err(Error::UnresolvedSymbols {
+        symbols: missing
+            .into_iter()
+            .map(|(name, referenced_by)| UnresolvedSymbol {
+                name: name.to_string(),
+                referenced_by,
+            })
+            .collect(),
+    })
 }

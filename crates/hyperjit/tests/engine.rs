@@ -117,6 +117,15 @@ fn unresolved_symbols_are_reported_with_their_users() {
     let names: Vec<&str> = symbols.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["gone", "nowhere"]);
     assert!(symbols.iter().all(|s| s.referenced_by == ["one.ll"]));
+
+    // The inputs are still pending: adding what was missing makes it run.
+    engine
+        .add_ir(
+            "two.ll",
+            "@gone = global i32 30\ndefine i32 @nowhere() {\n  ret i32 12\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_main(&["one"]).unwrap(), 42);
 }
 
 #[test]
@@ -219,4 +228,47 @@ fn engines_in_one_process_keep_separate_exit_handlers() {
     assert_eq!(first.run_main(&["a"]).unwrap(), 40);
     assert_eq!(second.run_main(&["b"]).unwrap(), 40);
     assert_eq!(first.run_main(&["a"]).unwrap(), 41);
+}
+
+/// `_exit` and `_Exit` both end the run at once, without exit handlers;
+/// a program may declare both (they bind to one runtime function).
+#[test]
+fn underscore_exit_skips_handlers() {
+    let ir = r#"
+declare void @_exit(i32)
+declare void @_Exit(i32)
+declare i32 @atexit(ptr)
+@handler_ran = global i32 0
+define internal void @handler() {
+  store i32 1, ptr @handler_ran
+  ret void
+}
+define i32 @main(i32 %argc, ptr %argv) {
+  %ran = load i32, ptr @handler_ran
+  %reg = call i32 @atexit(ptr @handler)
+  %status = add i32 %ran, 50
+  %two = icmp eq i32 %argc, 2
+  br i1 %two, label %big, label %small
+big:
+  call void @_Exit(i32 %status)
+  unreachable
+small:
+  call void @_exit(i32 %status)
+  unreachable
+}
+"#;
+    let engine = Engine::new().unwrap();
+    engine.add_ir("underscore.ll", ir).unwrap();
+    assert_eq!(engine.run_main(&["a"]).unwrap(), 50);
+    assert_eq!(
+        engine.run_main(&["a", "b"]).unwrap(),
+        50,
+        "the handler must not have run"
+    );
+}
+
+#[test]
+fn engines_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
 }

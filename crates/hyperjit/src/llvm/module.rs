@@ -382,17 +382,27 @@ impl Module {
         }
     }
 
-    /// Renames the declaration of function `from` to `to`, so that calls bind
-    /// to another symbol. Does nothing if `from` is not a declaration here.
+    /// Makes every use of the declared function `from` refer to `to` instead
+    /// (renaming the declaration, or merging it into an existing `to`).
+    /// Does nothing if `from` is not a declaration here.
     pub(crate) fn redirect_declaration(&mut self, from: &str, to: &str) -> Result<bool, String> {
         let c_from = c_string(from)?;
-        // SAFETY: `self.raw` is live; renaming copies the new name.
+        let c_to = c_string(to)?;
+        // SAFETY: `self.raw` is live; renaming copies the new name; with
+        // opaque pointers every function value has type `ptr`, so uses of
+        // one may be replaced by another before the old one is deleted.
         unsafe {
             let function = LLVMGetNamedFunction(self.raw, c_from.as_ptr());
             if function.is_null() || LLVMIsDeclaration(function) == 0 {
                 return Ok(false);
             }
-            LLVMSetValueName2(function, to.as_ptr().cast(), to.len());
+            let existing = LLVMGetNamedFunction(self.raw, c_to.as_ptr());
+            if existing.is_null() {
+                LLVMSetValueName2(function, to.as_ptr().cast(), to.len());
+            } else {
+                LLVMReplaceAllUsesWith(function, existing);
+                LLVMDeleteFunction(function);
+            }
         }
         Ok(true)
     }

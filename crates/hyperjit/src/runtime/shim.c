@@ -24,12 +24,13 @@ enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2 };
 
 struct hj_frame {
     jmp_buf env;
-    int status;
-    int outcome;
     struct hj_frame *prev;
 };
 
 static __thread struct hj_frame *current_frame;
+/* Set by leave() before it jumps. Kept outside the frame: C leaves locals of
+ * hj_rt_call that change between setjmp and longjmp indeterminate. */
+static __thread int left_status, left_outcome;
 
 typedef int (*hj_main_fn)(int, char **, char **);
 typedef void (*hj_handler_fn)(void *);
@@ -42,8 +43,6 @@ enum hj_call_kind { HJ_CALL_ENTRY = 0, HJ_CALL_HANDLER = 1 };
  * ended; *status receives the return value or the exit status. */
 int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp, int *status) {
     struct hj_frame frame;
-    frame.status = 0;
-    frame.outcome = HJ_RETURNED;
     frame.prev = current_frame;
     current_frame = &frame;
     if (setjmp(frame.env) == 0) {
@@ -57,8 +56,8 @@ int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp
         return HJ_RETURNED;
     }
     current_frame = frame.prev;
-    *status = frame.status;
-    return frame.outcome;
+    *status = left_status;
+    return left_outcome;
 }
 
 static _Noreturn void leave(int status, int outcome) {
@@ -70,8 +69,8 @@ static _Noreturn void leave(int status, int outcome) {
             exit(status);
         _exit(status);
     }
-    frame->status = status;
-    frame->outcome = outcome;
+    left_status = status;
+    left_outcome = outcome;
     longjmp(frame->env, 1);
 }
 
