@@ -4,13 +4,18 @@
 //! guest code runs, so the mutable state sits behind one lock that is never
 //! held while guest code runs.
 
+use crate::callback::{
+    self, thunk, Caller, DynamicFunction, HostFunction, IntoHostFunction, Kind, Multiplexed,
+    MultiplexedFunction, Named, Registry, Signature, Trap, Value,
+};
 use crate::error::{Error, Result};
 use crate::link::{self, Batch, Input, Linked};
 use crate::llvm::{Context, Jit, Module, TargetMachine, TypeKind};
 use crate::runtime::{self, ExitHandlers, Outcome};
 use crate::source::{self, ClangOptions, SourceKind};
 use crate::stats::Stats;
-use std::ffi::{c_char, CString};
+use std::any::Any;
+use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -36,11 +41,22 @@ pub enum IrOptimization {
 }
 
 /// Configures and builds an [`Engine`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct EngineBuilder {
     opt_level: u8,
     ir_optimization: IrOptimization,
     clang: ClangOptions,
+    count_calls: bool,
+    host_data: Option<HostData>,
+}
+
+/// The host's data, reachable from callbacks through [`Caller::data`].
+struct HostData(Box<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for HostData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostData(..)")
+    }
 }
 
 impl Default for EngineBuilder {
@@ -49,6 +65,8 @@ impl Default for EngineBuilder {
             opt_level: 2,
             ir_optimization: IrOptimization::Auto,
             clang: ClangOptions::default(),
+            count_calls: false,
+            host_data: None,
         }
     }
 }
@@ -88,8 +106,21 @@ impl EngineBuilder {
         self
     }
 
+    /// Counts each callback's calls and time, for [`Engine::stats`]
+    /// (default off: then callbacks pay nothing for it).
+    pub fn count_callback_calls(mut self, enabled: bool) -> Self {
+        self.count_calls = enabled;
+        self
+    }
+
+    /// Data of the host's that callbacks reach through [`Caller::data`].
+    pub fn host_data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.host_data = Some(HostData(Box::new(data)));
+        self
+    }
+
     /// Builds the engine.
-    pub fn build(self) -> Result<Engine> {
+    pub fn build(mut self) -> Result<Engine> {
         if self.opt_level > 3 {
             return Err(Error::InvalidSetting(format!(
                 "opt level {} is out of range 0..=3",
@@ -104,9 +135,8 @@ impl EngineBuilder {
             .map_err(llvm_error("creating the target machine"))?;
         let jit = Jit::new().map_err(llvm_error("creating the JIT"))?;
         let exit_handlers = ExitHandlers::new().map_err(llvm_error("starting the runtime"))?;
-        jit.define_absolute(&runtime::absolute_symbols())
-            .map_err(llvm_error("defining the runtime symbols"))?;
-        Ok(Engine {
+        let host_data = self.host_data.take();
+        let inner = Box::new(Inner {
             state: Mutex::new(State {
                 context: Arc::new(Context::new()),
                 pending: Vec::new(),
@@ -115,9 +145,20 @@ impl EngineBuilder {
                 machine,
                 jit,
             }),
+            callbacks: Registry::default(),
             exit_handlers,
+            pending_trap: Mutex::new(None),
+            host_data,
             config: self,
-        })
+        });
+        let mut symbols = runtime::absolute_symbols();
+        symbols.push(("__hyperjit_rt_dispatch", callback::dispatch_address()));
+        inner
+            .lock()
+            .jit
+            .define_absolute(&symbols)
+            .map_err(llvm_error("defining the runtime symbols"))?;
+        Ok(Engine { inner })
     }
 }
 
@@ -140,10 +181,20 @@ struct State {
 /// # Ok::<(), hyperjit::Error>(())
 /// ```
 pub struct Engine {
+    /// Boxed: JIT'd code and callbacks hold its address.
+    inner: Box<Inner>,
+}
+
+/// The engine proper, at a fixed address.
+pub(crate) struct Inner {
     state: Mutex<State>,
-    /// Declared after `state`: the JIT'd glue points at it, so it is freed
-    /// after the JIT.
+    /// Declared after `state`: JIT'd code points into these, so they are
+    /// freed after the JIT.
+    callbacks: Registry,
     exit_handlers: ExitHandlers,
+    /// The first trap of the current run (any thread).
+    pending_trap: Mutex<Option<Trap>>,
+    host_data: Option<HostData>,
     config: EngineBuilder,
 }
 
@@ -157,7 +208,9 @@ impl Engine {
     pub fn new() -> Result<Engine> {
         EngineBuilder::default().build()
     }
+}
 
+impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves no half-written invariant
         // that later calls rely on, so a poisoned lock is still usable.
@@ -166,6 +219,74 @@ impl Engine {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(crate) fn callbacks(&self) -> &Registry {
+        &self.callbacks
+    }
+
+    /// Keeps the first trap of a run; later ones (other threads) are dropped.
+    pub(crate) fn record_trap(&self, trap: Trap) {
+        let mut pending = self.pending_trap.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_none() {
+            *pending = Some(trap);
+        }
+    }
+
+    fn take_trap(&self) -> Option<Trap> {
+        self.pending_trap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub(crate) fn host_data<T: Any>(&self) -> Option<&T> {
+        self.host_data.as_ref()?.0.downcast_ref::<T>()
+    }
+
+    /// Links and compiles everything added since the last link.
+    fn link_pending(&self, state: &mut State) -> Result<()> {
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        link::check_resolved(&state.pending, &state.linked, &self.callbacks)?;
+        let started = Instant::now();
+        let inputs = std::mem::take(&mut state.pending);
+        let glue = format!(
+            "{}{}",
+            self.exit_handlers.glue_ir(),
+            thunk::dispatcher(self as *const Inner as usize)
+        );
+        let result = link::link_batch(
+            &state.context,
+            &state.machine,
+            &state.jit,
+            &mut state.linked,
+            &self.callbacks,
+            &glue,
+            inputs,
+        );
+        state.stats.codegen_link += started.elapsed();
+        result
+    }
+
+    /// The address of a linked function or global, or of a callback.
+    pub(crate) fn lookup(&self, name: &str) -> Result<*const c_void> {
+        let mut state = self.lock();
+        self.link_pending(&mut state)?;
+        let known = state.linked.symbols.contains(name) || self.callbacks.is_named(name);
+        if !known {
+            return Err(Error::UnknownSymbol {
+                name: name.to_string(),
+            });
+        }
+        let address = state.jit.lookup(name).map_err(|message| Error::Llvm {
+            context: format!("looking up '{name}'"),
+            message,
+        })?;
+        Ok(address as usize as *const c_void)
+    }
+}
+
+impl Engine {
     /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
     /// verifier failures and clang's diagnostics are reported here.
     pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -175,8 +296,9 @@ impl Engine {
         let bytes = match kind {
             SourceKind::C => {
                 let started = Instant::now();
-                let bitcode = source::compile_c(&self.config.clang, path, self.config.opt_level)?;
-                self.lock().stats.clang += started.elapsed();
+                let bitcode =
+                    source::compile_c(&self.inner.config.clang, path, self.inner.config.opt_level)?;
+                self.inner.lock().stats.clang += started.elapsed();
                 bitcode
             }
             SourceKind::IrText | SourceKind::Bitcode => {
@@ -199,7 +321,7 @@ impl Engine {
     }
 
     fn add_module(&self, file: String, bytes: &[u8], optimized_by_clang: bool) -> Result<()> {
-        let mut state = self.lock();
+        let mut state = self.inner.lock();
         let state = &mut *state;
         let started = Instant::now();
         let mut module =
@@ -229,10 +351,10 @@ impl Engine {
         state.stats.parse += started.elapsed();
         state.stats.modules += 1;
 
-        let level = self.config.opt_level;
+        let level = self.inner.config.opt_level;
         let optimize = level > 0
             && !optimized_by_clang
-            && match self.config.ir_optimization {
+            && match self.inner.config.ir_optimization {
                 IrOptimization::Auto => module.count_optnone_functions() > 0,
                 IrOptimization::Always => true,
                 IrOptimization::Never => false,
@@ -259,26 +381,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Links and compiles everything added since the last link.
-    fn link_pending(&self, state: &mut State) -> Result<()> {
-        if state.pending.is_empty() {
-            return Ok(());
-        }
-        link::check_resolved(&state.pending, &state.linked)?;
-        let started = Instant::now();
-        let inputs = std::mem::take(&mut state.pending);
-        let result = link::link_batch(
-            &state.context,
-            &state.machine,
-            &state.jit,
-            &mut state.linked,
-            &self.exit_handlers.glue_ir(),
-            inputs,
-        );
-        state.stats.codegen_link += started.elapsed();
-        result
-    }
-
     /// Runs the program's `main` with `args` as `argv` (`args[0]` is the
     /// program name) and the host's environment as `envp`; returns `main`'s
     /// result or the status the program passed to `exit`.
@@ -295,11 +397,11 @@ impl Engine {
     pub fn run_entry<S: AsRef<str>>(&self, entry: &str, args: &[S]) -> Result<i32> {
         let (address, returns_int, batches) =
             {
-                let mut state = self.lock();
+                let mut state = self.inner.lock();
                 if state.pending.is_empty() && state.linked.batches.is_empty() {
                     return Err(Error::NoProgram);
                 }
-                self.link_pending(&mut state)?;
+                self.inner.link_pending(&mut state)?;
                 let signature = state.linked.functions.get(entry).cloned().ok_or_else(|| {
                     Error::EntryNotFound {
                         name: entry.to_string(),
@@ -338,7 +440,7 @@ impl Engine {
 
         let started = Instant::now();
         let status = self.run_program(address, returns_int, &batches, args)?;
-        self.lock().stats.run += started.elapsed();
+        self.inner.lock().stats.run += started.elapsed();
         Ok(status)
     }
 
@@ -367,7 +469,8 @@ impl Engine {
         let argc = i32::try_from(argv_strings.len())
             .map_err(|_| Error::InvalidSetting("too many arguments".to_string()))?;
 
-        self.exit_handlers.clear();
+        self.inner.exit_handlers.clear();
+        self.inner.take_trap();
         let call = |address: u64| {
             // SAFETY: `address` is JIT'd code of a function linked by this
             // engine (a constructor, destructor or the checked entry), whose
@@ -375,6 +478,26 @@ impl Engine {
             // null-terminated and outlive the call.
             unsafe { runtime::call_entry(address, argc, argv.as_ptr(), envp.as_ptr()) }
         };
+        let status = self.run_to_exit(&call, entry, returns_int, batches);
+        runtime::flush_stdio();
+        // A trap on a thread the guest created ends that thread only; the run
+        // still reports it.
+        match (self.inner.take_trap(), status) {
+            (Some(trap), _) => Err(Error::Trap(trap)),
+            (None, Some(status)) => Ok(status),
+            (None, None) => Err(Error::Trap(Trap::new("the guest was stopped"))),
+        }
+    }
+
+    /// Constructors, the entry, exit handlers, destructors: the exit status,
+    /// or None if a callback trapped.
+    fn run_to_exit(
+        &self,
+        call: &dyn Fn(u64) -> Outcome,
+        entry: u64,
+        returns_int: bool,
+        batches: &[Batch],
+    ) -> Option<i32> {
         let mut outcome = Outcome::Returned(0);
         'constructors: for batch in batches {
             for constructor in batch.constructors.entries() {
@@ -390,29 +513,219 @@ impl Engine {
                 other => other,
             };
         }
-        let status = match outcome {
+        let mut status = match outcome {
             Outcome::Returned(status) | Outcome::Exited(status) => {
-                let mut status = self.exit_handlers.run(status);
-                for batch in batches.iter().rev() {
-                    for destructor in batch.destructors.entries().into_iter().rev() {
-                        match call(destructor) {
-                            Outcome::Returned(_) => {}
-                            Outcome::Exited(new_status)
-                            | Outcome::ExitedImmediately(new_status) => status = new_status,
-                        }
-                    }
+                match self.inner.exit_handlers.run(status) {
+                    Outcome::Exited(status) => status,
+                    _ => return None,
                 }
-                status
             }
-            Outcome::ExitedImmediately(status) => status,
+            Outcome::ExitedImmediately(status) => return Some(status),
+            Outcome::Trapped => return None,
         };
-        runtime::flush_stdio();
-        Ok(status)
+        for batch in batches.iter().rev() {
+            for destructor in batch.destructors.entries().into_iter().rev() {
+                match call(destructor) {
+                    Outcome::Returned(_) => {}
+                    Outcome::Exited(new_status) | Outcome::ExitedImmediately(new_status) => {
+                        status = new_status
+                    }
+                    Outcome::Trapped => return None,
+                }
+            }
+        }
+        Some(status)
     }
 
-    /// Phase times and counts so far.
+    /// Phase times and counts so far, with per-callback counts when the
+    /// engine counts callback calls.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        let mut stats = self.inner.lock().stats.clone();
+        if self.inner.config.count_calls {
+            stats.callbacks = self.inner.callbacks.stats();
+        }
+        stats
+    }
+
+    /// The address of a function or global of the program, or of a callback.
+    /// Links what was added since the last link first.
+    pub fn lookup(&self, name: &str) -> Result<*const c_void> {
+        self.inner.lookup(name)
+    }
+
+    /// Defines a typed host function the guest declares and calls by `name`
+    /// (`int Callback1(int, int);`). The closure's parameter and result
+    /// types are its C signature; the guest's declaration is checked against
+    /// it when the program is linked. It may take a [`Caller`] first, and
+    /// return `Result<_, Trap>` to stop the guest.
+    ///
+    /// ```no_run
+    /// # let engine = hyperjit::Engine::new()?;
+    /// let scale = 100;
+    /// engine.define("Callback1", move |a: i32, b: i32| a * scale + b)?;
+    /// # Ok::<(), hyperjit::Error>(())
+    /// ```
+    pub fn define<Params, Results>(
+        &self,
+        name: &str,
+        function: impl IntoHostFunction<Params, Results>,
+    ) -> Result<()> {
+        self.register_named(name, Kind::Typed, function.into_host_function())
+    }
+
+    /// Defines a host function whose signature is data: `handler` receives
+    /// the arguments as [`Value`]s and returns the result as one.
+    pub fn define_dynamic<F>(&self, name: &str, signature: Signature, handler: F) -> Result<()>
+    where
+        F: Fn(&mut Caller<'_>, &[Value]) -> std::result::Result<Value, Trap>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let function = DynamicFunction::into_host_function(signature, Box::new(handler));
+        self.register_named(name, Kind::Dynamic, function)
+    }
+
+    /// Binds `name` to a function at a fixed address (the proposal
+    /// thread's `addGlobalMapping`): the guest calls `address` directly.
+    /// `signature` is checked against the guest's declaration.
+    ///
+    /// The caller vouches that `address` is a function with that signature
+    /// that lives as long as the engine.
+    pub fn define_symbol(
+        &self,
+        name: &str,
+        address: *const u8,
+        signature: Signature,
+    ) -> Result<()> {
+        check_name(name)?;
+        let state = self.inner.lock();
+        self.check_free(name, &state)?;
+        state
+            .jit
+            .define_absolute(&[(name, address as usize)])
+            .map_err(|message| Error::Llvm {
+                context: format!("defining '{name}'"),
+                message,
+            })?;
+        let named = Named {
+            kind: Kind::Symbol,
+            signature,
+            env: 0,
+        };
+        self.inner.callbacks.insert_named(name, named, None);
+        Ok(())
+    }
+
+    /// Registers a callback for `PerformCustomCallback(name, args)` (the
+    /// seed's `registerCustomCallback`): `handler` gets the guest's `args`
+    /// pointer and a [`Caller`]; its result is `PerformCustomCallback`'s.
+    /// Calls whose name is a string constant are bound when the program is
+    /// linked; others find the callback by name at run time.
+    pub fn register_callback<F>(&self, name: &str, handler: F) -> Result<()>
+    where
+        F: Fn(&mut Caller<'_>, *mut c_void) -> std::result::Result<isize, Trap>
+            + Send
+            + Sync
+            + 'static,
+    {
+        if name.as_bytes().contains(&0) || name.is_empty() {
+            return Err(Error::InvalidName {
+                name: name.to_string(),
+                reason: "callback names are non-empty and have no NUL byte",
+            });
+        }
+        let state = self.inner.lock();
+        if self.inner.callbacks.has_multiplexed(name) {
+            return Err(Error::AlreadyDefined {
+                name: name.to_string(),
+                by: Some("the host".to_string()),
+            });
+        }
+        let mut function = MultiplexedFunction::into_host_function(Box::new(handler));
+        function.bind(name, &*self.inner);
+        let trampoline = self.trampoline_of(&function);
+        state
+            .jit
+            .define_absolute(&[(&thunk::multiplexed_trampoline_symbol(name), trampoline)])
+            .map_err(|message| Error::Llvm {
+                context: format!("registering callback '{name}'"),
+                message,
+            })?;
+        let multiplexed = Multiplexed {
+            trampoline,
+            env: function.env.address(),
+        };
+        self.inner
+            .callbacks
+            .insert_multiplexed(name, multiplexed, function.env);
+        Ok(())
+    }
+
+    fn trampoline_of(&self, function: &HostFunction) -> usize {
+        if self.inner.config.count_calls {
+            function.trampolines.counting
+        } else {
+            function.trampolines.plain
+        }
+    }
+
+    /// Fails if `name` is taken by a callback or by linked code.
+    fn check_free(&self, name: &str, state: &State) -> Result<()> {
+        if self.inner.callbacks.is_named(name) {
+            return Err(Error::AlreadyDefined {
+                name: name.to_string(),
+                by: Some("the host".to_string()),
+            });
+        }
+        if state.linked.symbols.contains(name) {
+            return Err(Error::AlreadyDefined {
+                name: name.to_string(),
+                by: Some("the program".to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    fn register_named(&self, name: &str, kind: Kind, mut function: HostFunction) -> Result<()> {
+        check_name(name)?;
+        let state = self.inner.lock();
+        self.check_free(name, &state)?;
+        function.bind(name, &*self.inner);
+        let trampoline = self.trampoline_of(&function);
+        state
+            .jit
+            .define_absolute(&[(&thunk::trampoline_symbol(name), trampoline)])
+            .map_err(|message| Error::Llvm {
+                context: format!("defining callback '{name}'"),
+                message,
+            })?;
+        let named = Named {
+            kind,
+            signature: function.signature.clone(),
+            env: function.env.address(),
+        };
+        self.inner
+            .callbacks
+            .insert_named(name, named, Some(function.env));
+        Ok(())
+    }
+}
+
+/// A name the guest can declare: a C identifier.
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+            reason: "a function the guest declares needs a C identifier for a name",
+        })
     }
 }
 

@@ -144,6 +144,47 @@ pub enum Error {
         /// Its IR type.
         signature: String,
     },
+    /// A callback stopped the guest (returned `Err(Trap)`, panicked, or an
+    /// unknown callback name was called).
+    #[error("{0}")]
+    Trap(#[from] crate::Trap),
+    /// The guest declares a callback with another type than the host
+    /// registered.
+    #[error(
+        "{file}: callback '{callback}' is declared as {found}, but the host registered it as {expected}"
+    )]
+    CallbackSignature {
+        /// The callback.
+        callback: String,
+        /// The registered signature.
+        expected: String,
+        /// The guest's declaration.
+        found: String,
+        /// The input that declares it.
+        file: String,
+    },
+    /// A name is registered twice, or the host and the program both define it.
+    #[error("'{name}' is already defined{}", by.as_ref().map(|by| format!(" by {by}")).unwrap_or_default())]
+    AlreadyDefined {
+        /// The name.
+        name: String,
+        /// Who defines it already (an input, or "the host").
+        by: Option<String>,
+    },
+    /// A symbol that is not defined (by the program or a callback).
+    #[error("unknown symbol '{name}'")]
+    UnknownSymbol {
+        /// The name looked up.
+        name: String,
+    },
+    /// A callback or symbol name that cannot be a symbol.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A builder setting out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),

@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs, unreachable_pub)]
 
+mod callback;
 mod engine;
 mod error;
 mod link;
@@ -22,6 +23,10 @@ mod runtime;
 mod source;
 mod stats;
 
+pub use callback::{
+    CallbackStats, Caller, HostReturn, HostType, IntoHostFunction, Signature, Trap, Ty, Value,
+    WithCaller,
+};
 pub use engine::{Engine, EngineBuilder, IrOptimization};
 pub use error::{Error, Result, UnresolvedSymbol};
 pub use stats::Stats;

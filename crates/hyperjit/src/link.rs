@@ -9,6 +9,7 @@
 //! before any code runs, and the inputs stay pending. Only then is machine
 //! code generated and handed to the JIT linker.
 
+use crate::callback::{thunk, Kind, Registry};
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::{Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol};
 use crate::runtime;
@@ -89,7 +90,11 @@ fn process_defines(name: &str) -> bool {
 }
 
 /// Symbols the runtime glue defines in the first batch.
-const GLUE_SYMBOLS: &[&str] = &["__hyperjit.atexit", "__hyperjit.__cxa_atexit"];
+const GLUE_SYMBOLS: &[&str] = &[
+    "__hyperjit.atexit",
+    "__hyperjit.__cxa_atexit",
+    "PerformCustomCallback",
+];
 /// Defined by ORC's generic platform in every JITDylib.
 const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 
@@ -99,6 +104,7 @@ pub(crate) fn link_batch(
     machine: &TargetMachine,
     jit: &Jit,
     linked: &mut Linked,
+    callbacks: &Registry,
     glue_ir: &str,
     inputs: Vec<Input>,
 ) -> Result<()> {
@@ -140,6 +146,19 @@ pub(crate) fn link_batch(
         })?;
     }
 
+    let thunks =
+        link_callback_thunks(context, &mut module, callbacks).map_err(|message| Error::Llvm {
+            context: format!("{all_files}: binding callbacks"),
+            message,
+        })?;
+    if thunks > 0 {
+        machine
+            .run_passes(&mut module, "always-inline")
+            .map_err(|message| Error::Llvm {
+                context: format!("{all_files}: inlining callback thunks"),
+                message,
+            })?;
+    }
     let lowered_thread_locals =
         module
             .lower_thread_locals(runtime::TLS_HELPER)
@@ -205,10 +224,58 @@ pub(crate) fn link_batch(
     Ok(())
 }
 
+/// Links the thunks of the callbacks `module` uses: constant-name
+/// `PerformCustomCallback` calls are rebound to their callback's thunk, and
+/// typed and dynamic callbacks the module declares get theirs. Returns how
+/// many thunks were linked.
+fn link_callback_thunks(
+    context: &Arc<Context>,
+    module: &mut Module,
+    callbacks: &Registry,
+) -> std::result::Result<usize, String> {
+    let mut thunks = Vec::new();
+    let bound = module.bind_constant_name_calls("PerformCustomCallback", |name| {
+        callbacks
+            .multiplexed(name.as_bytes())
+            .map(|_| thunk::multiplexed_thunk_symbol(name))
+    })?;
+    for name in bound {
+        if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
+            thunks.push(thunk::multiplexed(&name, target.env));
+        }
+    }
+    let undefined: HashSet<String> = module
+        .undefined_symbols()
+        .into_iter()
+        .map(|symbol| symbol.name)
+        .collect();
+    for (name, named) in callbacks.named_all() {
+        if !undefined.contains(&name) {
+            continue;
+        }
+        match named.kind {
+            Kind::Typed => thunks.push(thunk::typed(&name, &named.signature, named.env)),
+            Kind::Dynamic => thunks.push(thunk::dynamic(&name, &named.signature, named.env)),
+            Kind::Symbol => {}
+        }
+    }
+    let count = thunks.len();
+    for ir in thunks {
+        let thunk_module = Module::parse(context, "<hyperjit callback thunk>", ir.as_bytes())?;
+        module.link_in(thunk_module)?;
+    }
+    Ok(count)
+}
+
 /// Fails with every symbol the pending `inputs` use that nothing defines —
 /// checked before linking, so that on failure the inputs are still pending
 /// and the host can add what is missing.
-pub(crate) fn check_resolved(inputs: &[Input], linked: &Linked) -> Result<()> {
+pub(crate) fn check_resolved(
+    inputs: &[Input],
+    linked: &Linked,
+    callbacks: &Registry,
+) -> Result<()> {
+    check_callbacks(inputs, callbacks)?;
     let known: HashSet<&str> = runtime::absolute_symbols()
         .into_iter()
         .map(|(name, _)| name)
@@ -227,6 +294,7 @@ pub(crate) fn check_resolved(inputs: &[Input], linked: &Linked) -> Result<()> {
             let name = symbol.name.as_str();
             if symbol.weak
                 || known.contains(name)
+                || callbacks.is_named(name)
                 || linked.symbols.contains(name)
                 || process_defines(name)
             {
@@ -247,4 +315,41 @@ pub(crate) fn check_resolved(inputs: &[Input], linked: &Linked) -> Result<()> {
             })
             .collect(),
     })
+}
+
+/// Each input's declarations of host callbacks must have the registered
+/// type, and no input may define a name the host defines.
+fn check_callbacks(inputs: &[Input], callbacks: &Registry) -> Result<()> {
+    for input in inputs {
+        for name in &input.defined {
+            if callbacks.is_named(name) {
+                return Err(Error::AlreadyDefined {
+                    name: name.clone(),
+                    by: Some(format!("the host and by {}", input.file)),
+                });
+            }
+        }
+        for symbol in &input.undefined {
+            let Some(named) = callbacks.named(&symbol.name) else {
+                continue;
+            };
+            let Some(declared) = input.module.function_signature(&symbol.name) else {
+                return Err(Error::CallbackSignature {
+                    callback: symbol.name.clone(),
+                    expected: named.signature.to_string(),
+                    found: "a variable".to_string(),
+                    file: input.file.clone(),
+                });
+            };
+            if !named.signature.matches(&declared) {
+                return Err(Error::CallbackSignature {
+                    callback: symbol.name.clone(),
+                    expected: named.signature.to_string(),
+                    found: declared.to_string(),
+                    file: input.file.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,9 @@ pub struct Stats {
     pub modules_optimized: usize,
     /// How many input modules were added.
     pub modules: usize,
+    /// Per-callback calls and time, when the engine counts them
+    /// ([`EngineBuilder::count_callback_calls`](crate::EngineBuilder::count_callback_calls)).
+    pub callbacks: Vec<crate::CallbackStats>,
 }
 
 impl fmt::Display for Stats {
@@ -41,6 +44,22 @@ impl fmt::Display for Stats {
         )?;
         writeln!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
-        write!(f, "total            {:>9.3}", ms(total))
+        write!(f, "total            {:>9.3}", ms(total))?;
+        if !self.callbacks.is_empty() {
+            write!(
+                f,
+                "\ncallback                              calls   time (ms)"
+            )?;
+            for callback in &self.callbacks {
+                write!(
+                    f,
+                    "\n{:<32} {:>10} {:>11.3}",
+                    callback.name,
+                    callback.calls,
+                    ms(callback.total)
+                )?;
+            }
+        }
+        Ok(())
     }
 }

@@ -169,6 +169,34 @@ fn users(value: LLVMValueRef) -> Vec<LLVMValueRef> {
     seen
 }
 
+/// The string a constant pointer argument points at, if it is a constant
+/// global holding a NUL-terminated byte array (what clang makes of a string
+/// literal), possibly through a zero-index GEP.
+fn constant_c_string(value: LLVMValueRef) -> Option<String> {
+    // SAFETY: only inspecting live constants; LLVMGetAsString returns a
+    // pointer into the constant's data, valid for `len` bytes, copied at once.
+    unsafe {
+        let mut global = value;
+        if !LLVMIsAConstantExpr(value).is_null()
+            && LLVMGetConstOpcode(value) == LLVMOpcode::LLVMGetElementPtr
+        {
+            global = LLVMGetOperand(value, 0);
+        }
+        if LLVMIsAGlobalVariable(global).is_null() || LLVMIsGlobalConstant(global) == 0 {
+            return None;
+        }
+        let initializer = LLVMGetInitializer(global);
+        if initializer.is_null() || LLVMIsConstantString(initializer) == 0 {
+            return None;
+        }
+        let mut len = 0usize;
+        let data = LLVMGetAsString(initializer, &mut len);
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
+        let end = bytes.iter().position(|&b| b == 0)?;
+        String::from_utf8(bytes[..end].to_vec()).ok()
+    }
+}
+
 impl Module {
     /// Parses LLVM IR text or bitcode (told apart by LLVM from the bytes).
     /// Errors carry `name:line:col` for text.
@@ -405,6 +433,53 @@ impl Module {
             }
         }
         Ok(true)
+    }
+
+    /// For each call of function `callee` whose first argument is a
+    /// constant C string, asks `bind(string)` for another function to call
+    /// instead (same type) and rebinds the call. Returns the strings bound.
+    pub(crate) fn bind_constant_name_calls(
+        &mut self,
+        callee: &str,
+        mut bind: impl FnMut(&str) -> Option<String>,
+    ) -> Result<Vec<String>, String> {
+        let c_callee = c_string(callee)?;
+        let mut bound = Vec::new();
+        // SAFETY: walking the users of a live function and rewriting the
+        // callee operand (a call's last operand) of call instructions to a
+        // function of the same type; users are collected first.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_callee.as_ptr());
+            if function.is_null() {
+                return Ok(bound);
+            }
+            let function_type = LLVMGlobalGetValueType(function);
+            for user in users(function) {
+                if LLVMIsACallInst(user).is_null() || LLVMGetCalledValue(user) != function {
+                    continue;
+                }
+                if LLVMGetNumArgOperands(user) == 0 {
+                    continue;
+                }
+                let Some(name) = constant_c_string(LLVMGetOperand(user, 0)) else {
+                    continue;
+                };
+                let Some(target) = bind(&name) else {
+                    continue;
+                };
+                let c_target = c_string(&target)?;
+                let mut replacement = LLVMGetNamedFunction(self.raw, c_target.as_ptr());
+                if replacement.is_null() {
+                    replacement = LLVMAddFunction(self.raw, c_target.as_ptr(), function_type);
+                }
+                let callee_index = LLVMGetNumOperands(user) - 1;
+                LLVMSetOperand(user, callee_index as c_uint, replacement);
+                if !bound.contains(&name) {
+                    bound.push(name);
+                }
+            }
+        }
+        Ok(bound)
     }
 
     fn pointer_type(&self) -> LLVMTypeRef {

@@ -86,7 +86,12 @@ impl TargetMachine {
 
     /// Runs LLVM's standard `default<O{level}>` pipeline on `module`.
     pub(crate) fn optimize(&self, module: &mut Module, level: u8) -> Result<(), String> {
-        let pipeline = c_string(&format!("default<O{}>", level.min(3)))?;
+        self.run_passes(module, &format!("default<O{}>", level.min(3)))
+    }
+
+    /// Runs a pass pipeline in `opt`'s syntax on `module`.
+    pub(crate) fn run_passes(&self, module: &mut Module, pipeline: &str) -> Result<(), String> {
+        let pipeline = c_string(pipeline)?;
         // SAFETY: module and machine are live; the options object is created
         // and disposed here; the returned error is owned by check_error.
         unsafe {

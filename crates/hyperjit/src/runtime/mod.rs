@@ -33,7 +33,7 @@ mod ffi {
             arg: *mut c_void,
             dso_handle: *mut c_void,
         ) -> c_int;
-        pub(super) fn hj_rt_run_exit_handlers(state: *mut c_void, status: *mut c_int) -> usize;
+        pub(super) fn hj_rt_run_exit_handlers(state: *mut c_void, status: *mut c_int) -> c_int;
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
         pub(super) fn hj_rt_tls_address(control: *mut c_void) -> *mut c_void;
@@ -44,11 +44,19 @@ mod ffi {
         ) -> c_int;
         pub(super) fn hj_rt_at_quick_exit(handler: *const c_void) -> c_int;
     }
+
+    // On a thread the guest created, a trap ends the thread with
+    // pthread_exit, whose forced unwinding passes through the Rust frames
+    // that raised it (they hold nothing to drop).
+    extern "C-unwind" {
+        pub(super) fn hj_rt_trap() -> !;
+    }
 }
 
 const CALL_ENTRY: c_int = 0;
 const RETURNED: c_int = 0;
 const EXITED: c_int = 1;
+const EXITED_IMMEDIATELY: c_int = 2;
 
 /// How a call into guest code ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +67,8 @@ pub(crate) enum Outcome {
     Exited(i32),
     /// The guest called `_exit`/`_Exit`: the run ends at once.
     ExitedImmediately(i32),
+    /// A callback failed; the engine holds the trap.
+    Trapped,
 }
 
 /// The guest-visible libc functions hyperjit replaces, and the symbols their
@@ -147,13 +157,18 @@ declare i32 @__hyperjit_rt_cxa_atexit(ptr, ptr, ptr, ptr)
         )
     }
 
-    /// Runs the registered handlers, last first; returns the final status.
-    pub(crate) fn run(&self, status: i32) -> i32 {
+    /// Runs the registered handlers, last first; returns the final status,
+    /// or [`Outcome::Trapped`] if a handler trapped.
+    pub(crate) fn run(&self, status: i32) -> Outcome {
         let mut status = status;
         // SAFETY: `raw` is live; handlers are guest functions called through
-        // hj_rt_call, which catches their exit().
-        unsafe { ffi::hj_rt_run_exit_handlers(self.raw, &mut status) };
-        status
+        // hj_rt_call, which catches their exit() and traps.
+        let trapped = unsafe { ffi::hj_rt_run_exit_handlers(self.raw, &mut status) } != 0;
+        if trapped {
+            Outcome::Trapped
+        } else {
+            Outcome::Exited(status)
+        }
     }
 
     /// Forgets handlers without running them.
@@ -200,7 +215,8 @@ pub(crate) unsafe fn call_entry(
     match outcome {
         RETURNED => Outcome::Returned(status),
         EXITED => Outcome::Exited(status),
-        _ => Outcome::ExitedImmediately(status),
+        EXITED_IMMEDIATELY => Outcome::ExitedImmediately(status),
+        _ => Outcome::Trapped,
     }
 }
 
@@ -208,4 +224,16 @@ pub(crate) unsafe fn call_entry(
 pub(crate) fn flush_stdio() {
     // SAFETY: fflush(NULL) has no preconditions.
     unsafe { ffi::hj_rt_flush_stdio() }
+}
+
+/// Abandons the guest code running on this thread: back to the innermost
+/// `call_entry` (which returns [`Outcome::Trapped`]), or, on a thread the
+/// guest created, the end of that thread.
+///
+/// # Safety
+/// Every frame between here and that point must be guest code, this
+/// runtime, or Rust frames holding nothing that needs dropping.
+pub(crate) unsafe fn abandon_guest() -> ! {
+    // SAFETY: per this function's contract.
+    unsafe { ffi::hj_rt_trap() }
 }

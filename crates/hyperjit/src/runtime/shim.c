@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2 };
+enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2, HJ_TRAPPED = 3 };
 
 struct hj_frame {
     jmp_buf env;
@@ -63,8 +63,11 @@ int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp
 static _Noreturn void leave(int status, int outcome) {
     struct hj_frame *frame = current_frame;
     if (!frame) {
-        /* A thread the guest created: there is no run to return to, so the
-         * process ends, as it would natively. */
+        /* A thread the guest created: there is no run to return to. exit()
+         * ends the process, as it would natively; a trap ends the thread
+         * (the engine has recorded it and reports it when the run ends). */
+        if (outcome == HJ_TRAPPED)
+            pthread_exit(NULL);
         if (outcome == HJ_EXITED)
             exit(status);
         _exit(status);
@@ -76,6 +79,10 @@ static _Noreturn void leave(int status, int outcome) {
 
 _Noreturn void hj_rt_exit(int status) { leave(status, HJ_EXITED); }
 _Noreturn void hj_rt__exit(int status) { leave(status, HJ_EXITED_IMMEDIATELY); }
+
+/* Stops the guest after a callback failed. The caller (a Rust trampoline)
+ * has recorded why and holds nothing that needs dropping. */
+_Noreturn void hj_rt_trap(void) { leave(0, HJ_TRAPPED); }
 
 /* ---- exit handlers, per engine ---- */
 
@@ -136,22 +143,24 @@ int hj_rt_atexit(struct hj_rt_state *state, void (*fn)(void)) {
 
 /* Runs the handlers last-registered-first, including any registered while
  * they run. A handler that calls exit() sets the new status and the rest
- * still run (glibc does the same). Returns the number of handlers run. */
-size_t hj_rt_run_exit_handlers(struct hj_rt_state *state, int *status) {
-    size_t ran = 0;
+ * still run (glibc does the same). Returns 1 if a handler trapped (the rest
+ * are not run), else 0. */
+int hj_rt_run_exit_handlers(struct hj_rt_state *state, int *status) {
     for (;;) {
         struct hj_handler handler;
         pthread_mutex_lock(&state->lock);
         if (state->len == 0) {
             pthread_mutex_unlock(&state->lock);
-            return ran;
+            return 0;
         }
         handler = state->handlers[--state->len];
         pthread_mutex_unlock(&state->lock);
         int handler_status;
-        if (hj_rt_call((void *)handler.fn, HJ_CALL_HANDLER, handler.arg, 0, NULL, NULL, &handler_status) != HJ_RETURNED)
+        int outcome = hj_rt_call((void *)handler.fn, HJ_CALL_HANDLER, handler.arg, 0, NULL, NULL, &handler_status);
+        if (outcome == HJ_TRAPPED)
+            return 1;
+        if (outcome != HJ_RETURNED)
             *status = handler_status;
-        ran++;
     }
 }
 

@@ -1,0 +1,96 @@
+//! The seed's multiplexed callbacks: `PerformCustomCallback(name, args)`.
+//!
+//! A call whose name is a constant string is bound at link time to the
+//! callback's own thunk (no lookup per call); any other goes through
+//! [`dispatch`], which finds the callback in a hash map by name.
+
+use super::trap::{raise, raise_for_engine, Trap};
+use super::{Caller, Env, HostFunction, Signature, TrampolinePair, Ty};
+use crate::engine::Inner;
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+/// The boxed handler of a multiplexed callback.
+pub(crate) type MultiplexedHandler =
+    Box<dyn Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync>;
+
+pub(crate) struct MultiplexedFunction;
+
+impl MultiplexedFunction {
+    pub(crate) fn into_host_function(handler: MultiplexedHandler) -> HostFunction {
+        HostFunction::new(
+            Signature::new([Ty::Ptr], Ty::I64),
+            handler,
+            TrampolinePair {
+                plain: trampoline::<false> as *const () as usize,
+                counting: trampoline::<true> as *const () as usize,
+            },
+        )
+    }
+}
+
+/// # Safety
+/// `env` is the registered environment of a multiplexed callback.
+unsafe extern "C-unwind" fn trampoline<const COUNT: bool>(
+    env: *const Env<MultiplexedHandler>,
+    args: *mut c_void,
+) -> isize {
+    // SAFETY: per this function's contract.
+    let env = unsafe { &*env };
+    let started = COUNT.then(Instant::now);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        (env.func)(&mut Caller::new(&env.shared), args)
+    }));
+    if let Some(started) = started {
+        env.shared.count(started);
+    }
+    match result.unwrap_or_else(|payload| Err(Trap::from_panic(payload))) {
+        Ok(value) => value,
+        Err(trap) => raise(&env.shared, trap),
+    }
+}
+
+/// `PerformCustomCallback` with a name known only at run time.
+///
+/// # Safety
+/// `engine` is the engine whose glue calls this; `name` is null or a C
+/// string.
+unsafe extern "C-unwind" fn dispatch(
+    engine: *const Inner,
+    name: *const c_char,
+    args: *mut c_void,
+) -> isize {
+    // SAFETY: per this function's contract.
+    let engine = unsafe { &*engine };
+    if name.is_null() {
+        raise_for_engine(
+            engine,
+            Trap::new("PerformCustomCallback called with a null name"),
+        );
+    }
+    // SAFETY: `name` is a C string, per this function's contract.
+    let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+    match engine.callbacks().multiplexed(name_bytes) {
+        Some(target) => {
+            // SAFETY: the registry pairs each trampoline with its own
+            // environment; both live as long as the engine.
+            let trampoline: unsafe extern "C-unwind" fn(usize, *mut c_void) -> isize =
+                unsafe { std::mem::transmute(target.trampoline) };
+            // SAFETY: as above.
+            unsafe { trampoline(target.env, args) }
+        }
+        None => {
+            let trap = Trap::new(format!(
+                "unknown callback '{}'",
+                String::from_utf8_lossy(name_bytes)
+            ));
+            raise_for_engine(engine, trap)
+        }
+    }
+}
+
+/// The address the runtime glue's `PerformCustomCallback` calls.
+pub(crate) fn dispatch_address() -> usize {
+    dispatch as *const () as usize
+}

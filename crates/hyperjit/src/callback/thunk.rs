@@ -1,0 +1,162 @@
+//! The IR thunks that connect guest call sites to trampolines.
+//!
+//! Each thunk is `linkonce_odr` and `alwaysinline`: linked into every batch
+//! that uses the callback and inlined into the call sites, so a guest call
+//! becomes a direct call of the trampoline with the environment's address
+//! as a constant first argument.
+
+use super::signature::{AbiType, Signature, Ty};
+use std::fmt::Write;
+
+/// Quotes a symbol name for LLVM IR (`@"..."`, escaping as the IR lexer
+/// expects).
+pub(crate) fn ir_name(name: &str) -> String {
+    let mut quoted = String::from("@\"");
+    for byte in name.bytes() {
+        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
+            quoted.push(byte as char);
+        } else {
+            let _ = write!(quoted, "\\{byte:02X}");
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// The absolute symbol of a named callback's trampoline.
+pub(crate) fn trampoline_symbol(name: &str) -> String {
+    format!("__hyperjit.tramp.{name}")
+}
+
+/// The thunk a constant-name `PerformCustomCallback("NAME", ..)` is bound to.
+pub(crate) fn multiplexed_thunk_symbol(name: &str) -> String {
+    format!("__hyperjit.pcc.{name}")
+}
+
+/// The absolute symbol of a multiplexed callback's trampoline.
+pub(crate) fn multiplexed_trampoline_symbol(name: &str) -> String {
+    format!("__hyperjit.pcc_tramp.{name}")
+}
+
+fn params_ir(params: &[AbiType]) -> String {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{} %a{i}", p.ir()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn call_and_return(result: AbiType, call: &str) -> String {
+    if result.ty == Ty::Void {
+        format!("  call void {call}\n  ret void\n")
+    } else {
+        format!(
+            "  %r = call {} {call}\n  ret {} %r\n",
+            result.result_ir(),
+            result.ty.ir()
+        )
+    }
+}
+
+/// `NAME(args)` → `trampoline(env, args)`.
+pub(crate) fn typed(name: &str, signature: &Signature, env: usize) -> String {
+    let trampoline = ir_name(&trampoline_symbol(name));
+    let params = params_ir(&signature.params);
+    let args = if params.is_empty() {
+        format!("ptr inttoptr (i64 {env} to ptr)")
+    } else {
+        format!("ptr inttoptr (i64 {env} to ptr), {params}")
+    };
+    let declared: Vec<String> = std::iter::once("ptr".to_string())
+        .chain(signature.params.iter().map(|p| p.ir()))
+        .collect();
+    format!(
+        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n\
+         declare {ret} {trampoline}({declared}) nounwind\n",
+        ret = signature.result.result_ir(),
+        name = ir_name(name),
+        body = call_and_return(signature.result, &format!("{trampoline}({args})")),
+        declared = declared.join(", "),
+    )
+}
+
+/// `NAME(args)` → store the arguments in 64-bit slots, call
+/// `trampoline(env, slots, &ret)`, and return the decoded result.
+pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize) -> String {
+    let trampoline = ir_name(&trampoline_symbol(name));
+    let count = signature.params.len();
+    let mut body = format!(
+        "  %slots = alloca [{} x i64], align 8\n  %ret = alloca i64, align 8\n",
+        count.max(1)
+    );
+    for (i, param) in signature.params.iter().enumerate() {
+        let encoded = match param.ty {
+            Ty::Bool => format!("  %e{i} = zext i1 %a{i} to i64\n"),
+            Ty::I8 | Ty::I16 | Ty::I32 => {
+                format!("  %e{i} = sext {} %a{i} to i64\n", param.ty.ir())
+            }
+            Ty::I64 => format!("  %e{i} = add i64 %a{i}, 0\n"),
+            Ty::F32 => {
+                format!("  %b{i} = bitcast float %a{i} to i32\n  %e{i} = zext i32 %b{i} to i64\n")
+            }
+            Ty::F64 => format!("  %e{i} = bitcast double %a{i} to i64\n"),
+            Ty::Ptr => format!("  %e{i} = ptrtoint ptr %a{i} to i64\n"),
+            Ty::Void => continue,
+        };
+        body.push_str(&encoded);
+        let _ = writeln!(
+            body,
+            "  %s{i} = getelementptr inbounds [{} x i64], ptr %slots, i64 0, i64 {i}\n  store i64 %e{i}, ptr %s{i}",
+            count.max(1)
+        );
+    }
+    let _ = writeln!(
+        body,
+        "  call void {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %slots, ptr %ret)"
+    );
+    let result = signature.result;
+    let decode = match result.ty {
+        Ty::Void => "  ret void\n".to_string(),
+        Ty::I64 => "  %v = load i64, ptr %ret\n  ret i64 %v\n".to_string(),
+        Ty::Bool | Ty::I8 | Ty::I16 | Ty::I32 => format!(
+            "  %v = load i64, ptr %ret\n  %t = trunc i64 %v to {ty}\n  ret {ty} %t\n",
+            ty = result.ty.ir()
+        ),
+        Ty::F32 => "  %v = load i64, ptr %ret\n  %t = trunc i64 %v to i32\n  %f = bitcast i32 %t to float\n  ret float %f\n"
+            .to_string(),
+        Ty::F64 => "  %v = load i64, ptr %ret\n  %f = bitcast i64 %v to double\n  ret double %f\n".to_string(),
+        Ty::Ptr => "  %v = load i64, ptr %ret\n  %p = inttoptr i64 %v to ptr\n  ret ptr %p\n".to_string(),
+    };
+    body.push_str(&decode);
+    format!(
+        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n\
+         declare void {trampoline}(ptr, ptr, ptr) nounwind\n",
+        ret = result.result_ir(),
+        name = ir_name(name),
+        params = params_ir(&signature.params),
+    )
+}
+
+/// `PerformCustomCallback("NAME", args)` bound at link time →
+/// `trampoline(env, args)`; the name argument is ignored.
+pub(crate) fn multiplexed(name: &str, env: usize) -> String {
+    let thunk = ir_name(&multiplexed_thunk_symbol(name));
+    let trampoline = ir_name(&multiplexed_trampoline_symbol(name));
+    format!(
+        "define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
+         \x20 %r = call i64 {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %args)\n\
+         \x20 ret i64 %r\n}}\n\
+         declare i64 {trampoline}(ptr, ptr) nounwind\n"
+    )
+}
+
+/// The engine's `PerformCustomCallback`, for names known at run time.
+pub(crate) fn dispatcher(engine: usize) -> String {
+    format!(
+        "define i64 @PerformCustomCallback(ptr %name, ptr %args) {{\n\
+         \x20 %r = call i64 @__hyperjit_rt_dispatch(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)\n\
+         \x20 ret i64 %r\n}}\n\
+         declare i64 @__hyperjit_rt_dispatch(ptr, ptr, ptr)\n"
+    )
+}

@@ -1,0 +1,533 @@
+//! Host callbacks: typed closures, raw symbols, the seed's multiplexed
+//! callbacks, dynamic signatures, Caller, traps and threads.
+
+use hyperjit::{Caller, Engine, Error, Signature, Trap, Ty, Value};
+use std::ffi::c_void;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Writes `source` to a temp file named `name` and adds it to `engine`.
+fn add_c(engine: &Engine, name: &str, source: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(source.as_bytes())
+        .unwrap();
+    engine.add_file(&path).unwrap();
+    dir
+}
+
+#[test]
+fn typed_closure_with_state() {
+    let engine = Engine::new().unwrap();
+    let scale = 100;
+    engine
+        .define("Callback1", move |a: i32, b: i32| -> i32 { a * scale + b })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "guest.c",
+        "int Callback1(int, int);\nint main(void) { return Callback1(10, 20) == 1020 ? 7 : 1; }\n",
+    );
+    assert_eq!(engine.run_main(&["guest"]).unwrap(), 7);
+}
+
+#[test]
+fn small_integers_floats_and_bools_cross_with_their_c_widening() {
+    let engine = Engine::new().unwrap();
+    engine
+        .define(
+            "mix",
+            |a: i8, b: u8, c: bool, d: f32, e: i16, f: u16| -> f64 {
+                f64::from(a) * 1000.0
+                    + f64::from(b)
+                    + if c { 0.5 } else { 0.0 }
+                    + f64::from(d) * 2.0
+                    + f64::from(e) * 10.0
+                    + f64::from(f) * 100_000.0
+            },
+        )
+        .unwrap();
+    engine
+        .define("narrow", |x: i32| -> u8 { (x & 0xff) as u8 })
+        .unwrap();
+    engine
+        .define("negative", |x: i32| -> i8 { -(x as i8) })
+        .unwrap();
+    engine.define("truth", |x: i32| -> bool { x > 5 }).unwrap();
+    let _dir = add_c(
+        &engine,
+        "guest.c",
+        r#"#include <stdio.h>
+#include <stdbool.h>
+double mix(signed char, unsigned char, bool, float, short, unsigned short);
+unsigned char narrow(int);
+signed char negative(int);
+bool truth(int);
+char out[64];
+int main(void) {
+    snprintf(out, sizeof out, "%.2f %d %d %d %d", mix(-3, 200, true, 1.25f, -7, 65535),
+             narrow(0x1ff), negative(100), truth(6), truth(5));
+    return 0;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["guest"]).unwrap(), 0);
+    let out = engine.lookup("out").unwrap();
+    // SAFETY: `out` is the guest's NUL-terminated char array.
+    let text = unsafe { std::ffi::CStr::from_ptr(out.cast()) };
+    assert_eq!(text.to_str().unwrap(), "6553497133.00 255 -100 1 0");
+}
+
+#[test]
+fn a_mismatched_declaration_is_a_link_error_naming_both_types() {
+    let engine = Engine::new().unwrap();
+    engine.define("Callback1", |a: i32, b: i32| a + b).unwrap();
+    let dir = add_c(
+        &engine,
+        "wrong.c",
+        "long Callback1(long);\nint main(void) { return (int)Callback1(1); }\n",
+    );
+    let error = engine.run_main(&["wrong"]).unwrap_err();
+    match &error {
+        Error::CallbackSignature {
+            callback,
+            expected,
+            found,
+            file,
+        } => {
+            assert_eq!(callback, "Callback1");
+            assert_eq!(expected, "i32 (i32, i32)");
+            assert_eq!(found, "i64 (i64)");
+            assert!(file.ends_with("wrong.c"), "{file}");
+        }
+        other => panic!("expected a signature error, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("{}", dir.path().join("wrong.c").display()))
+            && text.contains("callback 'Callback1' is declared as i64 (i64), but the host registered it as i32 (i32, i32)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn seed_perform_custom_callback_with_a_constant_name() {
+    let engine = Engine::new().unwrap();
+    engine
+        .register_callback("Callback1", |_caller, args| {
+            // SAFETY: the guest passes `struct arg { int arg1; int arg2; }`.
+            let arg = unsafe { &*(args as *const [i32; 2]) };
+            Ok((arg[0] * 1000 + arg[1]) as isize)
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "seed.c",
+        r#"#include <hyperjit.h>
+struct arg { int arg1; int arg2; } Arg;
+int main(void) {
+    Arg.arg1 = 10;
+    Arg.arg2 = 20;
+    return PerformCustomCallback("Callback1", &Arg) == 10020 ? 3 : 1;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["seed"]).unwrap(), 3);
+}
+
+#[test]
+fn perform_custom_callback_with_a_run_time_name() {
+    let engine = Engine::new().unwrap();
+    for (name, value) in [("first", 1isize), ("second", 2), ("third", 3)] {
+        engine
+            .register_callback(name, move |caller, args| {
+                assert_eq!(caller.callback(), name);
+                Ok(value * 10 + args as isize)
+            })
+            .unwrap();
+    }
+    let _dir = add_c(
+        &engine,
+        "names.c",
+        r#"#include <hyperjit.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    char name[16];
+    long total = 0;
+    const char *names[] = {"first", "second", "third"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s", names[i]);
+        total = total * 100 + PerformCustomCallback(name, (void *)(long)i);
+    }
+    return total == 102132 ? 0 : 1;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["names"]).unwrap(), 0);
+}
+
+#[test]
+fn an_unknown_callback_name_traps() {
+    let engine = Engine::new().unwrap();
+    let _dir = add_c(
+        &engine,
+        "unknown.c",
+        r#"#include <hyperjit.h>
+#include <stdio.h>
+int main(void) {
+    char name[] = "NoSuchCallback";
+    PerformCustomCallback(name, 0);
+    puts("not reached");
+    return 0;
+}
+"#,
+    );
+    let error = engine.run_main(&["unknown"]).unwrap_err();
+    assert_eq!(error.to_string(), "trap: unknown callback 'NoSuchCallback'");
+}
+
+#[test]
+fn panics_and_errors_stop_the_guest_and_the_engine_keeps_working() {
+    let engine = Engine::new().unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&calls);
+    engine
+        .define("checked", move |x: i32| -> Result<i32, Trap> {
+            counter.fetch_add(1, Ordering::SeqCst);
+            match x {
+                1 => Err(Trap::new("x must not be 1")),
+                2 => panic!("boom at {x}"),
+                _ => Ok(x * 2),
+            }
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "traps.c",
+        r#"int checked(int);
+int after;
+int main(int argc, char **argv) {
+    int r = checked(argc);
+    after = 1;
+    return r;
+}
+"#,
+    );
+    let error = engine.run_main(&["traps"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'checked': x must not be 1"
+    );
+    match &error {
+        Error::Trap(trap) => {
+            assert_eq!(trap.callback(), Some("checked"));
+            assert_eq!(trap.message(), "x must not be 1");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let error = engine.run_main(&["traps", "x"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'checked': panicked: boom at 2"
+    );
+    // The engine still runs the program, and the guest never saw a return
+    // from the trapping calls (it would have set `after`).
+    assert_eq!(engine.run_main(&["traps", "x", "y"]).unwrap(), 6);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let after = engine.lookup("after").unwrap() as *const i32;
+    // SAFETY: `after` is the guest's int, alive while the engine is.
+    assert_eq!(unsafe { *after }, 1, "only the third run got past the call");
+}
+
+extern "C" fn native_add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[test]
+fn define_symbol_binds_a_raw_address() {
+    let engine = Engine::new().unwrap();
+    engine
+        .define_symbol(
+            "native_add",
+            native_add as *const () as *const u8,
+            Signature::new([Ty::I64, Ty::I64], Ty::I64),
+        )
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "raw.c",
+        "long native_add(long, long);\nint main(void) { return (int)native_add(40, 2); }\n",
+    );
+    assert_eq!(engine.run_main(&["raw"]).unwrap(), 42);
+    assert_eq!(
+        engine.lookup("native_add").unwrap() as usize,
+        native_add as *const () as usize
+    );
+}
+
+#[test]
+fn define_symbol_checks_the_declaration() {
+    let engine = Engine::new().unwrap();
+    engine
+        .define_symbol(
+            "native_add",
+            native_add as *const () as *const u8,
+            Signature::new([Ty::I64, Ty::I64], Ty::I64),
+        )
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "raw.c",
+        "int native_add(int);\nint main(void) { return native_add(1); }\n",
+    );
+    let error = engine.run_main(&["raw"]).unwrap_err();
+    assert!(matches!(error, Error::CallbackSignature { .. }), "{error}");
+}
+
+#[test]
+fn dynamic_signature_callbacks() {
+    let engine = Engine::new().unwrap();
+    let signature = Signature::new([Ty::I32, Ty::F64, Ty::Ptr, Ty::I8, Ty::F32], Ty::F64);
+    engine
+        .define_dynamic("weigh", signature, |caller, args| {
+            assert_eq!(caller.callback(), "weigh");
+            let [Value::I32(n), Value::F64(w), Value::Ptr(text), Value::I8(small), Value::F32(f)] =
+                args
+            else {
+                return Err(Trap::new(format!("unexpected arguments {args:?}")));
+            };
+            // SAFETY: the guest passes a C string.
+            let text = unsafe { std::ffi::CStr::from_ptr(*text as *const std::ffi::c_char) };
+            let len = text.to_bytes().len() as f64;
+            Ok(Value::F64(
+                f64::from(*n) * w + len + f64::from(*small) + f64::from(*f),
+            ))
+        })
+        .unwrap();
+    engine
+        .define_dynamic("bad_result", Signature::new([], Ty::I32), |_, _| {
+            Ok(Value::F64(1.0))
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "dyn.c",
+        r#"double weigh(int, double, const char *, signed char, float);
+int bad_result(void);
+int main(int argc, char **argv) {
+    if (argc > 1) return bad_result();
+    double r = weigh(3, 1.5, "hello", -2, 0.25f);
+    return r == 7.75 ? 0 : 1;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["dyn"]).unwrap(), 0);
+    let error = engine.run_main(&["dyn", "bad"]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("trap in callback 'bad_result': returned a F64 value"),
+        "{error}"
+    );
+}
+
+#[test]
+fn caller_looks_up_the_running_program_re_entrantly() {
+    let engine = Engine::builder()
+        .host_data(String::from("host state"))
+        .build()
+        .unwrap();
+    engine
+        .define(
+            "probe",
+            |caller: &mut Caller<'_>, which: i32| -> Result<i64, Trap> {
+                assert_eq!(
+                    caller.data::<String>().map(String::as_str),
+                    Some("host state")
+                );
+                assert!(caller.data::<u32>().is_none());
+                let name = if which == 0 {
+                    "guest_counter"
+                } else {
+                    "guest_square"
+                };
+                let address = caller.lookup(name).map_err(|e| Trap::new(e.to_string()))?;
+                if which == 0 {
+                    // SAFETY: guest_counter is the guest's long.
+                    Ok(unsafe { *(address as *const i64) })
+                } else {
+                    // SAFETY: guest_square is the guest's long (long).
+                    let square: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(address) };
+                    Ok(square(9))
+                }
+            },
+        )
+        .unwrap();
+    engine
+        .define("missing", |caller: &mut Caller<'_>| -> Result<i64, Trap> {
+            caller
+                .lookup("no_such_symbol")
+                .map(|_| 0)
+                .map_err(|e| Trap::new(e.to_string()))
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "reenter.c",
+        r#"long probe(int);
+long missing(void);
+long guest_counter = 41;
+long guest_square(long x) { return x * x; }
+int main(int argc, char **argv) {
+    if (argc > 1) return (int)missing();
+    return probe(0) == 41 && probe(1) == 81 ? 0 : 1;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["reenter"]).unwrap(), 0);
+    let error = engine.run_main(&["reenter", "x"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'missing': unknown symbol 'no_such_symbol'"
+    );
+}
+
+#[test]
+fn four_threads_call_a_callback_a_million_times_each() {
+    let engine = Engine::builder()
+        .count_callback_calls(true)
+        .build()
+        .unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&count);
+    engine
+        .define("tick", move |n: i64| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            n + 1
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "threads.c",
+        r#"#include <pthread.h>
+long tick(long);
+static void *work(void *arg) {
+    long sum = 0;
+    for (long i = 0; i < 1000000; i++) sum += tick(i) - i;
+    return (void *)sum;
+}
+int main(void) {
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) pthread_create(&threads[i], 0, work, 0);
+    long total = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(threads[i], &r);
+        total += (long)r;
+    }
+    return total == 4000000 ? 0 : 1;
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["threads"]).unwrap(), 0);
+    assert_eq!(count.load(Ordering::Relaxed), 4_000_000);
+    let stats = engine.stats();
+    let tick = stats
+        .callbacks
+        .iter()
+        .find(|c| c.name == "tick")
+        .expect("tick stats");
+    assert_eq!(tick.calls, 4_000_000);
+    assert!(stats.to_string().contains("tick"), "{stats}");
+}
+
+#[test]
+fn a_trap_on_a_guest_thread_ends_that_thread_and_the_run_reports_it() {
+    let engine = Engine::new().unwrap();
+    engine
+        .define("fail_on_thread", |_: i32| -> Result<i32, Trap> {
+            Err(Trap::new("thread trap"))
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "thread_trap.c",
+        r#"#include <pthread.h>
+int fail_on_thread(int);
+static void *work(void *arg) { fail_on_thread(1); return (void *)1; }
+int main(void) {
+    pthread_t t;
+    void *r = 0;
+    pthread_create(&t, 0, work, 0);
+    pthread_join(t, &r);
+    return r == 0 ? 0 : 1;
+}
+"#,
+    );
+    let error = engine.run_main(&["thread_trap"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'fail_on_thread': thread trap"
+    );
+}
+
+#[test]
+fn callback_names_and_duplicates_are_checked() {
+    let engine = Engine::new().unwrap();
+    engine.define("once", || 1i32).unwrap();
+    let error = engine.define("once", || 2i32).unwrap_err();
+    assert_eq!(error.to_string(), "'once' is already defined by the host");
+    let error = engine.define("not a name", || 2i32).unwrap_err();
+    assert!(matches!(error, Error::InvalidName { .. }), "{error}");
+    engine
+        .register_callback("any name works", |_, _| Ok(0))
+        .unwrap();
+    let error = engine
+        .register_callback("any name works", |_, _| Ok(0))
+        .unwrap_err();
+    assert!(matches!(error, Error::AlreadyDefined { .. }), "{error}");
+}
+
+#[test]
+fn a_program_defining_a_callbacks_name_is_refused() {
+    let engine = Engine::new().unwrap();
+    engine.define("shared_name", || 1i32).unwrap();
+    let _dir = add_c(
+        &engine,
+        "clash.c",
+        "int shared_name(void) { return 2; }\nint main(void) { return shared_name(); }\n",
+    );
+    let error = engine.run_main(&["clash"]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("'shared_name' is already defined by the host and by "),
+        "{error}"
+    );
+}
+
+#[test]
+fn callbacks_may_be_called_through_function_pointers() {
+    let engine = Engine::new().unwrap();
+    engine.define("twice", |x: i32| x * 2).unwrap();
+    let _dir = add_c(
+        &engine,
+        "pointer.c",
+        "int twice(int);\nint apply(int (*f)(int), int x) { return f(x); }\n\
+         int main(void) { int (*volatile f)(int) = twice; return apply(f, 21); }\n",
+    );
+    assert_eq!(engine.run_main(&["pointer"]).unwrap(), 42);
+}
+
+#[allow(dead_code)]
+fn _signature_of_register_callback(engine: &Engine) {
+    let _ = engine.register_callback("Log", move |_caller: &mut Caller, args: *mut c_void| {
+        if args.is_null() {
+            return Err(Trap::new("Log needs arguments"));
+        }
+        Ok(0)
+    });
+}
