@@ -48,7 +48,7 @@ struct RunArgs {
     /// Macro for .c inputs, NAME or NAME=VALUE (passed to clang).
     #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     define: Vec<String>,
-    /// Print phase times to stderr at exit.
+    /// Print phase times and per-callback call counts to stderr at exit.
     #[arg(long)]
     stats: bool,
     /// Arguments for the program (after `--`).
@@ -77,7 +77,9 @@ fn run(args: RunArgs) -> ExitCode {
     // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 
-    let mut builder = Engine::builder().opt_level(args.opt_level);
+    let mut builder = Engine::builder()
+        .opt_level(args.opt_level)
+        .count_callback_calls(args.stats);
     for dir in &args.include {
         builder = builder.include_dir(dir);
     }

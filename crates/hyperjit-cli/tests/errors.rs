@@ -321,3 +321,22 @@ fn include_dirs_and_defines_reach_clang() {
         .arg(&path));
     assert_eq!(outcome.status, Some(42), "{}", outcome.stderr);
 }
+
+#[test]
+fn a_trap_is_hyperjits_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "trap.c",
+        b"#include <hyperjit.h>\n#include <stdio.h>\nint main(int argc, char **argv) {\n  \
+          PerformCustomCallback(argv[0], 0);\n  puts(\"not reached\");\n  return 0;\n}\n",
+    );
+    let outcome = run_failing(&[path.as_os_str()]);
+    assert_eq!(
+        outcome.stderr.trim_end(),
+        format!(
+            "hyperjit: error: trap: unknown callback '{}'",
+            path.display()
+        )
+    );
+}

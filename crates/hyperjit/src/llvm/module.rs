@@ -674,3 +674,61 @@ impl Drop for Module {
         unsafe { LLVMDisposeModule(self.raw) };
     }
 }
+
+#[cfg(test)]
+impl Module {
+    /// The module as IR text.
+    fn to_ir_string(&self) -> String {
+        // SAFETY: the module is live; the string is owned by us.
+        unsafe { take_message(LLVMPrintModuleToString(self.raw)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLS: &str = r#"
+@.str = private unnamed_addr constant [10 x i8] c"Callback1\00"
+@.other = private unnamed_addr constant [6 x i8] c"Other\00"
+@buffer = global [10 x i8] zeroinitializer
+declare i64 @PerformCustomCallback(ptr, ptr)
+define i64 @f(ptr %args) {
+  %a = call i64 @PerformCustomCallback(ptr @.str, ptr %args)
+  %b = call i64 @PerformCustomCallback(ptr @.other, ptr %args)
+  %c = call i64 @PerformCustomCallback(ptr @buffer, ptr %args)
+  %ab = add i64 %a, %b
+  %abc = add i64 %ab, %c
+  ret i64 %abc
+}
+"#;
+
+    /// Calls with a constant name are rebound when the code is compiled:
+    /// the registered one to its thunk; an unknown constant name, and a
+    /// name in a mutable buffer, stay with the run-time dispatcher.
+    #[test]
+    fn constant_name_calls_are_bound_at_compile_time() {
+        let context = Arc::new(Context::new());
+        let mut module = Module::parse(&context, "calls.ll", CALLS.as_bytes()).unwrap();
+        let bound = module
+            .bind_constant_name_calls("PerformCustomCallback", |name| {
+                (name == "Callback1").then(|| "__hyperjit.pcc.Callback1".to_string())
+            })
+            .unwrap();
+        assert_eq!(bound, ["Callback1"]);
+        module.verify().unwrap();
+        let ir = module.to_ir_string();
+        assert!(
+            ir.contains(r#"%a = call i64 @__hyperjit.pcc.Callback1(ptr @.str, ptr %args)"#),
+            "{ir}"
+        );
+        assert!(
+            ir.contains("%b = call i64 @PerformCustomCallback(ptr @.other"),
+            "{ir}"
+        );
+        assert!(
+            ir.contains("%c = call i64 @PerformCustomCallback(ptr @buffer"),
+            "{ir}"
+        );
+    }
+}
