@@ -151,12 +151,10 @@ impl EngineBuilder {
             host_data,
             config: self,
         });
-        let mut symbols = runtime::absolute_symbols();
-        symbols.push(("__hyperjit_rt_dispatch", callback::dispatch_address()));
         inner
             .lock()
             .jit
-            .define_absolute(&symbols)
+            .define_absolute(&runtime::absolute_symbols())
             .map_err(llvm_error("defining the runtime symbols"))?;
         Ok(Engine { inner })
     }
@@ -253,7 +251,7 @@ impl Inner {
         let glue = format!(
             "{}{}",
             self.exit_handlers.glue_ir(),
-            thunk::dispatcher(self as *const Inner as usize)
+            thunk::dispatcher(self as *const Inner as usize, callback::dispatch_address())
         );
         let result = link::link_batch(
             &state.context,
@@ -612,6 +610,7 @@ impl Engine {
             kind: Kind::Symbol,
             signature,
             env: 0,
+            target: address as usize,
         };
         self.inner.callbacks.insert_named(name, named, None);
         Ok(())
@@ -642,16 +641,10 @@ impl Engine {
                 by: Some("the host".to_string()),
             });
         }
-        let mut function = MultiplexedFunction::into_host_function(Box::new(handler));
+        let mut function = MultiplexedFunction::into_host_function(handler);
         function.bind(name, &*self.inner);
         let trampoline = self.trampoline_of(&function);
-        state
-            .jit
-            .define_absolute(&[(&thunk::multiplexed_trampoline_symbol(name), trampoline)])
-            .map_err(|message| Error::Llvm {
-                context: format!("registering callback '{name}'"),
-                message,
-            })?;
+        drop(state);
         let multiplexed = Multiplexed {
             trampoline,
             env: function.env.address(),
@@ -692,19 +685,13 @@ impl Engine {
         let state = self.inner.lock();
         self.check_free(name, &state)?;
         function.bind(name, &*self.inner);
-        let trampoline = self.trampoline_of(&function);
-        state
-            .jit
-            .define_absolute(&[(&thunk::trampoline_symbol(name), trampoline)])
-            .map_err(|message| Error::Llvm {
-                context: format!("defining callback '{name}'"),
-                message,
-            })?;
         let named = Named {
             kind,
             signature: function.signature.clone(),
             env: function.env.address(),
+            target: self.trampoline_of(&function),
         };
+        drop(state);
         self.inner
             .callbacks
             .insert_named(name, named, Some(function.env));

@@ -241,7 +241,7 @@ fn link_callback_thunks(
     })?;
     for name in bound {
         if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
-            thunks.push(thunk::multiplexed(&name, target.env));
+            thunks.push(thunk::multiplexed(&name, target.env, target.trampoline));
         }
     }
     let undefined: HashSet<String> = module
@@ -254,9 +254,21 @@ fn link_callback_thunks(
             continue;
         }
         match named.kind {
-            Kind::Typed => thunks.push(thunk::typed(&name, &named.signature, named.env)),
-            Kind::Dynamic => thunks.push(thunk::dynamic(&name, &named.signature, named.env)),
-            Kind::Symbol => {}
+            Kind::Typed => thunks.push(thunk::typed(
+                &name,
+                &named.signature,
+                named.env,
+                named.target,
+            )),
+            Kind::Dynamic => thunks.push(thunk::dynamic(
+                &name,
+                &named.signature,
+                named.env,
+                named.target,
+            )),
+            // Call sites call the address itself; the symbol stays for
+            // address-taken uses.
+            Kind::Symbol => module.bind_calls_to_address(&name, named.target)?,
         }
     }
     let count = thunks.len();

@@ -170,6 +170,8 @@ pub(crate) struct Named {
     pub(crate) signature: Signature,
     /// The environment's address (0 for raw symbols).
     pub(crate) env: usize,
+    /// What call sites call: the trampoline, or a raw symbol's address.
+    pub(crate) target: usize,
 }
 
 /// A multiplexed callback, reached through `PerformCustomCallback`.
@@ -191,11 +193,49 @@ pub struct CallbackStats {
     pub total: Duration,
 }
 
+/// Multiplexed callbacks by name, read without a lock: each registration
+/// publishes a new map, and every map stays alive (and unchanged) until the
+/// engine is dropped, so a reader's map can never be freed under it.
+/// Registrations are rare; `PerformCustomCallback` with a run-time name
+/// reads this on every call.
+struct MultiplexedMaps {
+    current: AtomicPtr<FxHashMap<Box<[u8]>, Multiplexed>>,
+    all: Mutex<Vec<Box<FxHashMap<Box<[u8]>, Multiplexed>>>>,
+}
+
+impl Default for MultiplexedMaps {
+    fn default() -> Self {
+        let mut first = Box::<FxHashMap<Box<[u8]>, Multiplexed>>::default();
+        MultiplexedMaps {
+            current: AtomicPtr::new(&mut *first),
+            all: Mutex::new(vec![first]),
+        }
+    }
+}
+
+impl MultiplexedMaps {
+    fn get(&self, name: &[u8]) -> Option<Multiplexed> {
+        // SAFETY: `current` always points at a map owned by `all`, which
+        // only grows while the registry lives, and a published map is never
+        // modified.
+        let map = unsafe { &*self.current.load(Ordering::Acquire) };
+        map.get(name).copied()
+    }
+
+    fn insert(&self, name: &str, multiplexed: Multiplexed) {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Box::new(all.last().map(|map| (**map).clone()).unwrap_or_default());
+        next.insert(name.as_bytes().into(), multiplexed);
+        self.current.store(&mut *next, Ordering::Release);
+        all.push(next);
+    }
+}
+
 /// An engine's callbacks.
 #[derive(Default)]
 pub(crate) struct Registry {
     named: RwLock<FxHashMap<String, Named>>,
-    multiplexed: RwLock<FxHashMap<Box<[u8]>, Multiplexed>>,
+    multiplexed: MultiplexedMaps,
     envs: Mutex<Vec<OwnedEnv>>,
 }
 
@@ -216,11 +256,7 @@ impl Registry {
     }
 
     pub(crate) fn multiplexed(&self, name: &[u8]) -> Option<Multiplexed> {
-        self.multiplexed
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .copied()
+        self.multiplexed.get(name)
     }
 
     pub(crate) fn is_named(&self, name: &str) -> bool {
@@ -236,10 +272,7 @@ impl Registry {
     }
 
     pub(crate) fn insert_multiplexed(&self, name: &str, multiplexed: Multiplexed, env: OwnedEnv) {
-        self.multiplexed
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.as_bytes().into(), multiplexed);
+        self.multiplexed.insert(name, multiplexed);
         self.keep(Some(env));
     }
 

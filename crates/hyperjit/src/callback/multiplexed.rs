@@ -11,20 +11,21 @@ use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-/// The boxed handler of a multiplexed callback.
-pub(crate) type MultiplexedHandler =
-    Box<dyn Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync>;
-
 pub(crate) struct MultiplexedFunction;
 
 impl MultiplexedFunction {
-    pub(crate) fn into_host_function(handler: MultiplexedHandler) -> HostFunction {
+    /// Monomorphized over the handler, so that the handler inlines into its
+    /// trampoline (no call through a vtable).
+    pub(crate) fn into_host_function<F>(handler: F) -> HostFunction
+    where
+        F: Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
+    {
         HostFunction::new(
             Signature::new([Ty::Ptr], Ty::I64),
             handler,
             TrampolinePair {
-                plain: trampoline::<false> as *const () as usize,
-                counting: trampoline::<true> as *const () as usize,
+                plain: trampoline::<F, false> as *const () as usize,
+                counting: trampoline::<F, true> as *const () as usize,
             },
         )
     }
@@ -32,10 +33,13 @@ impl MultiplexedFunction {
 
 /// # Safety
 /// `env` is the registered environment of a multiplexed callback.
-unsafe extern "C-unwind" fn trampoline<const COUNT: bool>(
-    env: *const Env<MultiplexedHandler>,
+unsafe extern "C-unwind" fn trampoline<F, const COUNT: bool>(
+    env: *const Env<F>,
     args: *mut c_void,
-) -> isize {
+) -> isize
+where
+    F: Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
+{
     // SAFETY: per this function's contract.
     let env = unsafe { &*env };
     let started = COUNT.then(Instant::now);

@@ -2,8 +2,10 @@
 //!
 //! Each thunk is `linkonce_odr` and `alwaysinline`: linked into every batch
 //! that uses the callback and inlined into the call sites, so a guest call
-//! becomes a direct call of the trampoline with the environment's address
-//! as a constant first argument.
+//! becomes one call of the trampoline, with the environment's address as a
+//! constant first argument. The trampoline is called through its address as
+//! a constant too, not through a symbol: the JIT linker would route a call to
+//! a far symbol through a stub, one more jump per call.
 
 use super::signature::{AbiType, Signature, Ty};
 use std::fmt::Write;
@@ -23,19 +25,9 @@ pub(crate) fn ir_name(name: &str) -> String {
     quoted
 }
 
-/// The absolute symbol of a named callback's trampoline.
-pub(crate) fn trampoline_symbol(name: &str) -> String {
-    format!("__hyperjit.tramp.{name}")
-}
-
 /// The thunk a constant-name `PerformCustomCallback("NAME", ..)` is bound to.
 pub(crate) fn multiplexed_thunk_symbol(name: &str) -> String {
     format!("__hyperjit.pcc.{name}")
-}
-
-/// The absolute symbol of a multiplexed callback's trampoline.
-pub(crate) fn multiplexed_trampoline_symbol(name: &str) -> String {
-    format!("__hyperjit.pcc_tramp.{name}")
 }
 
 fn params_ir(params: &[AbiType]) -> String {
@@ -59,32 +51,32 @@ fn call_and_return(result: AbiType, call: &str) -> String {
     }
 }
 
+/// A callee at a fixed address, as an IR constant.
+fn address(address: usize) -> String {
+    format!("inttoptr (i64 {address} to ptr)")
+}
+
 /// `NAME(args)` → `trampoline(env, args)`.
-pub(crate) fn typed(name: &str, signature: &Signature, env: usize) -> String {
-    let trampoline = ir_name(&trampoline_symbol(name));
+pub(crate) fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
+    let trampoline = address(trampoline);
     let params = params_ir(&signature.params);
     let args = if params.is_empty() {
         format!("ptr inttoptr (i64 {env} to ptr)")
     } else {
         format!("ptr inttoptr (i64 {env} to ptr), {params}")
     };
-    let declared: Vec<String> = std::iter::once("ptr".to_string())
-        .chain(signature.params.iter().map(|p| p.ir()))
-        .collect();
     format!(
-        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n\
-         declare {ret} {trampoline}({declared}) nounwind\n",
+        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
         ret = signature.result.result_ir(),
         name = ir_name(name),
         body = call_and_return(signature.result, &format!("{trampoline}({args})")),
-        declared = declared.join(", "),
     )
 }
 
 /// `NAME(args)` → store the arguments in 64-bit slots, call
 /// `trampoline(env, slots, &ret)`, and return the decoded result.
-pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize) -> String {
-    let trampoline = ir_name(&trampoline_symbol(name));
+pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
+    let trampoline = address(trampoline);
     let count = signature.params.len();
     let mut body = format!(
         "  %slots = alloca [{} x i64], align 8\n  %ret = alloca i64, align 8\n",
@@ -130,8 +122,7 @@ pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize) -> String {
     };
     body.push_str(&decode);
     format!(
-        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n\
-         declare void {trampoline}(ptr, ptr, ptr) nounwind\n",
+        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
         ret = result.result_ir(),
         name = ir_name(name),
         params = params_ir(&signature.params),
@@ -140,23 +131,22 @@ pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize) -> String {
 
 /// `PerformCustomCallback("NAME", args)` bound at link time →
 /// `trampoline(env, args)`; the name argument is ignored.
-pub(crate) fn multiplexed(name: &str, env: usize) -> String {
+pub(crate) fn multiplexed(name: &str, env: usize, trampoline: usize) -> String {
     let thunk = ir_name(&multiplexed_thunk_symbol(name));
-    let trampoline = ir_name(&multiplexed_trampoline_symbol(name));
+    let trampoline = address(trampoline);
     format!(
         "define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
          \x20 %r = call i64 {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %args)\n\
-         \x20 ret i64 %r\n}}\n\
-         declare i64 {trampoline}(ptr, ptr) nounwind\n"
+         \x20 ret i64 %r\n}}\n"
     )
 }
 
 /// The engine's `PerformCustomCallback`, for names known at run time.
-pub(crate) fn dispatcher(engine: usize) -> String {
+pub(crate) fn dispatcher(engine: usize, dispatch: usize) -> String {
     format!(
         "define i64 @PerformCustomCallback(ptr %name, ptr %args) {{\n\
-         \x20 %r = call i64 @__hyperjit_rt_dispatch(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)\n\
-         \x20 ret i64 %r\n}}\n\
-         declare i64 @__hyperjit_rt_dispatch(ptr, ptr, ptr)\n"
+         \x20 %r = call i64 {dispatch}(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)\n\
+         \x20 ret i64 %r\n}}\n",
+        dispatch = address(dispatch)
     )
 }

@@ -482,6 +482,37 @@ impl Module {
         Ok(bound)
     }
 
+    /// Makes every call of the declared function `name` call `address`
+    /// directly (as a constant), leaving other uses with the symbol.
+    pub(crate) fn bind_calls_to_address(
+        &mut self,
+        name: &str,
+        address: usize,
+    ) -> Result<(), String> {
+        let c_name = c_string(name)?;
+        // SAFETY: rewriting the callee operand (a call's last operand) of
+        // calls of a live function to a constant pointer; users are
+        // collected first.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_name.as_ptr());
+            if function.is_null() {
+                return Ok(());
+            }
+            let context = LLVMGetModuleContext(self.raw);
+            let target = LLVMConstIntToPtr(
+                LLVMConstInt(LLVMInt64TypeInContext(context), address as u64, 0),
+                self.pointer_type(),
+            );
+            for user in users(function) {
+                if !LLVMIsACallInst(user).is_null() && LLVMGetCalledValue(user) == function {
+                    let callee_index = LLVMGetNumOperands(user) - 1;
+                    LLVMSetOperand(user, callee_index as c_uint, target);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn pointer_type(&self) -> LLVMTypeRef {
         // SAFETY: the module's context is live.
         unsafe { LLVMPointerTypeInContext(LLVMGetModuleContext(self.raw), 0) }

@@ -1,0 +1,213 @@
+//! Per-call cost of each kind of host callback, beside the limit: a native
+//! direct call to an extern C function in another translation unit
+//! (clang-19 -O2). Criterion measures each; the closing table measures them
+//! again in this same run and prints each as a ratio to the native call.
+//!
+//! `cargo bench -p hyperjit --bench callbacks`
+
+use criterion::Criterion;
+use hyperjit::{Engine, Signature, Ty, Value};
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+type Loop = unsafe extern "C" fn(i64) -> i64;
+type NamedLoop = unsafe extern "C" fn(i64, *const std::ffi::c_char) -> i64;
+
+extern "C" fn symbol_target(x: i64) -> i64 {
+    x + 1
+}
+
+struct Fixture {
+    _engine: Engine,
+    _native: libloading::Library,
+    _dir: tempfile::TempDir,
+    native: Loop,
+    typed: Loop,
+    symbol: Loop,
+    multiplexed_constant: Loop,
+    multiplexed_runtime: NamedLoop,
+    dynamic: Loop,
+}
+
+fn clang() -> Command {
+    Command::new(
+        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
+            .into_iter()
+            .find(|c| Command::new(c).arg("--version").output().is_ok())
+            .expect("clang-19"),
+    )
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let library = dir.path().join("libnative.so");
+        let status = clang()
+            .args(["-O2", "-fPIC", "-shared", "-o"])
+            .arg(&library)
+            .arg(here.join("native_loop.c"))
+            .arg(here.join("native_target.c"))
+            .status()
+            .expect("run clang");
+        assert!(status.success(), "building the native baseline failed");
+        // SAFETY: our own library, with no initializers.
+        let native = unsafe { libloading::Library::new(&library) }.expect("load native baseline");
+        // SAFETY: loop_native has type Loop.
+        let native_loop: Loop =
+            unsafe { *native.get::<Loop>(b"loop_native").expect("loop_native") };
+
+        let engine = Engine::builder().opt_level(2).build().expect("engine");
+        engine
+            .define("typed_target", |x: i64| x + 1)
+            .expect("define");
+        engine
+            .define_symbol(
+                "symbol_target",
+                symbol_target as *const () as *const u8,
+                Signature::new([Ty::I64], Ty::I64),
+            )
+            .expect("define_symbol");
+        engine
+            .register_callback("multiplexed_target", |_, args| Ok(args as isize + 1))
+            .expect("register_callback");
+        engine
+            .define_dynamic(
+                "dynamic_target",
+                Signature::new([Ty::I64], Ty::I64),
+                |_, args| match args {
+                    [Value::I64(x)] => Ok(Value::I64(x + 1)),
+                    _ => Ok(Value::I64(0)),
+                },
+            )
+            .expect("define_dynamic");
+        engine
+            .add_file(here.join("callback_guest.c"))
+            .expect("guest");
+        let function = |name: &str| {
+            let address = engine.lookup(name).expect("lookup");
+            // SAFETY: the guest's loops have type Loop.
+            unsafe { std::mem::transmute::<*const std::ffi::c_void, Loop>(address) }
+        };
+        let typed = function("loop_typed");
+        let symbol = function("loop_symbol");
+        let multiplexed_constant = function("loop_multiplexed_constant");
+        let dynamic = function("loop_dynamic");
+        let address = engine.lookup("loop_multiplexed_runtime").expect("lookup");
+        // SAFETY: loop_multiplexed_runtime has type NamedLoop.
+        let multiplexed_runtime =
+            unsafe { std::mem::transmute::<*const std::ffi::c_void, NamedLoop>(address) };
+        Fixture {
+            _engine: engine,
+            _native: native,
+            _dir: dir,
+            native: native_loop,
+            typed,
+            symbol,
+            multiplexed_constant,
+            multiplexed_runtime,
+            dynamic,
+        }
+    }
+
+    /// The cases, as closures running `n` calls.
+    fn cases(&self) -> Vec<(&'static str, Box<dyn Fn(i64) -> i64 + '_>, Option<f64>)> {
+        let name = c"multiplexed_target";
+        // SAFETY (all): each pointer is a JIT'd or native loop of the stated
+        // type, alive while the fixture is; callbacks do not trap here.
+        vec![
+            (
+                "native direct call",
+                Box::new(|n| unsafe { (self.native)(n) }),
+                None,
+            ),
+            (
+                "typed closure",
+                Box::new(|n| unsafe { (self.typed)(n) }),
+                Some(1.2),
+            ),
+            (
+                "define_symbol",
+                Box::new(|n| unsafe { (self.symbol)(n) }),
+                Some(1.2),
+            ),
+            (
+                "PerformCustomCallback, constant name",
+                Box::new(|n| unsafe { (self.multiplexed_constant)(n) }),
+                Some(1.5),
+            ),
+            (
+                "PerformCustomCallback, run-time name",
+                Box::new(move |n| unsafe { (self.multiplexed_runtime)(n, name.as_ptr()) }),
+                None,
+            ),
+            (
+                "dynamic signature",
+                Box::new(|n| unsafe { (self.dynamic)(n) }),
+                None,
+            ),
+        ]
+    }
+}
+
+const CALLS_PER_SAMPLE: i64 = 10_000_000;
+
+/// Best of 7 runs of 10M calls, in ns per call.
+fn ns_per_call(run: &dyn Fn(i64) -> i64) -> f64 {
+    let expected = CALLS_PER_SAMPLE * (CALLS_PER_SAMPLE + 1) / 2;
+    (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            let sum = run(black_box(CALLS_PER_SAMPLE));
+            let elapsed = started.elapsed();
+            assert_eq!(sum, expected, "the loop computed a wrong sum");
+            elapsed.as_secs_f64() * 1e9 / CALLS_PER_SAMPLE as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let fixture = Fixture::new();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    {
+        let mut group = criterion.benchmark_group("callback per call");
+        for (name, run, _) in fixture.cases() {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let started = Instant::now();
+                    black_box(run(black_box(iters as i64)));
+                    started.elapsed()
+                })
+            });
+        }
+        group.finish();
+    }
+    criterion.final_summary();
+
+    let cases = fixture.cases();
+    let native = ns_per_call(&*cases[0].1);
+    println!("\nper-call cost, best of 7 x {CALLS_PER_SAMPLE} calls, measured in this run");
+    println!(
+        "{:<40} {:>9} {:>10} {:>10}",
+        "callback", "ns/call", "x native", "target"
+    );
+    for (name, run, ratio_target) in &cases {
+        let ns = if *name == "native direct call" {
+            native
+        } else {
+            ns_per_call(&**run)
+        };
+        let target = match (name, ratio_target) {
+            (_, Some(ratio)) => format!("<= {ratio:.1}x"),
+            (n, None) if n.contains("run-time") => "< 15 ns".to_string(),
+            (n, None) if n.contains("dynamic") => "< 25 ns".to_string(),
+            _ => "-".to_string(),
+        };
+        println!("{name:<40} {ns:>9.3} {:>10.2} {target:>10}", ns / native);
+    }
+}
