@@ -199,13 +199,15 @@ pub struct CallbackStats {
 /// Registrations are rare; `PerformCustomCallback` with a run-time name
 /// reads this on every call.
 struct MultiplexedMaps {
-    current: AtomicPtr<FxHashMap<Box<[u8]>, Multiplexed>>,
-    all: Mutex<Vec<Box<FxHashMap<Box<[u8]>, Multiplexed>>>>,
+    current: AtomicPtr<NameMap>,
+    all: Mutex<Vec<Box<NameMap>>>,
 }
+
+type NameMap = FxHashMap<Box<[u8]>, Multiplexed>;
 
 impl Default for MultiplexedMaps {
     fn default() -> Self {
-        let mut first = Box::<FxHashMap<Box<[u8]>, Multiplexed>>::default();
+        let mut first = Box::<NameMap>::default();
         MultiplexedMaps {
             current: AtomicPtr::new(&mut *first),
             all: Mutex::new(vec![first]),
