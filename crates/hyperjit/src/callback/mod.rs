@@ -200,6 +200,8 @@ pub struct CallbackStats {
 /// reads this on every call.
 struct MultiplexedMaps {
     current: AtomicPtr<NameMap>,
+    // Boxed: readers hold the maps' addresses while the Vec grows.
+    #[allow(clippy::vec_box)]
     all: Mutex<Vec<Box<NameMap>>>,
 }
 
