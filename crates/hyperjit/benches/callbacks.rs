@@ -113,42 +113,51 @@ impl Fixture {
     }
 
     /// The cases, as closures running `n` calls.
-    fn cases(&self) -> Vec<(&'static str, Box<dyn Fn(i64) -> i64 + '_>, Option<f64>)> {
+    fn cases(&self) -> Vec<Case<'_>> {
         let name = c"multiplexed_target";
         // SAFETY (all): each pointer is a JIT'd or native loop of the stated
         // type, alive while the fixture is; callbacks do not trap here.
         vec![
-            (
-                "native direct call",
-                Box::new(|n| unsafe { (self.native)(n) }),
-                None,
-            ),
-            (
-                "typed closure",
-                Box::new(|n| unsafe { (self.typed)(n) }),
-                Some(1.2),
-            ),
-            (
-                "define_symbol",
-                Box::new(|n| unsafe { (self.symbol)(n) }),
-                Some(1.2),
-            ),
-            (
+            Case::new("native direct call", "-", move |n| unsafe {
+                (self.native)(n)
+            }),
+            Case::new("typed closure", "<= 1.2x", move |n| unsafe {
+                (self.typed)(n)
+            }),
+            Case::new("define_symbol", "<= 1.2x", move |n| unsafe {
+                (self.symbol)(n)
+            }),
+            Case::new(
                 "PerformCustomCallback, constant name",
-                Box::new(|n| unsafe { (self.multiplexed_constant)(n) }),
-                Some(1.5),
+                "<= 1.5x",
+                move |n| unsafe { (self.multiplexed_constant)(n) },
             ),
-            (
+            Case::new(
                 "PerformCustomCallback, run-time name",
-                Box::new(move |n| unsafe { (self.multiplexed_runtime)(n, name.as_ptr()) }),
-                None,
+                "< 15 ns",
+                move |n| unsafe { (self.multiplexed_runtime)(n, name.as_ptr()) },
             ),
-            (
-                "dynamic signature",
-                Box::new(|n| unsafe { (self.dynamic)(n) }),
-                None,
-            ),
+            Case::new("dynamic signature", "< 25 ns", move |n| unsafe {
+                (self.dynamic)(n)
+            }),
         ]
+    }
+}
+
+/// One benchmark: a loop of `n` calls and the target it is held to.
+struct Case<'a> {
+    name: &'static str,
+    target: &'static str,
+    run: Box<dyn Fn(i64) -> i64 + 'a>,
+}
+
+impl<'a> Case<'a> {
+    fn new(name: &'static str, target: &'static str, run: impl Fn(i64) -> i64 + 'a) -> Case<'a> {
+        Case {
+            name,
+            target,
+            run: Box::new(run),
+        }
     }
 }
 
@@ -176,11 +185,11 @@ fn main() {
         .configure_from_args();
     {
         let mut group = criterion.benchmark_group("callback per call");
-        for (name, run, _) in fixture.cases() {
-            group.bench_function(name, |b| {
+        for case in fixture.cases() {
+            group.bench_function(case.name, |b| {
                 b.iter_custom(|iters| {
                     let started = Instant::now();
-                    black_box(run(black_box(iters as i64)));
+                    black_box((case.run)(black_box(iters as i64)));
                     started.elapsed()
                 })
             });
@@ -190,24 +199,23 @@ fn main() {
     criterion.final_summary();
 
     let cases = fixture.cases();
-    let native = ns_per_call(&*cases[0].1);
+    let native = ns_per_call(&*cases[0].run);
     println!("\nper-call cost, best of 7 x {CALLS_PER_SAMPLE} calls, measured in this run");
     println!(
         "{:<40} {:>9} {:>10} {:>10}",
         "callback", "ns/call", "x native", "target"
     );
-    for (name, run, ratio_target) in &cases {
-        let ns = if *name == "native direct call" {
+    for (i, case) in cases.iter().enumerate() {
+        let ns = if i == 0 {
             native
         } else {
-            ns_per_call(&**run)
+            ns_per_call(&*case.run)
         };
-        let target = match (name, ratio_target) {
-            (_, Some(ratio)) => format!("<= {ratio:.1}x"),
-            (n, None) if n.contains("run-time") => "< 15 ns".to_string(),
-            (n, None) if n.contains("dynamic") => "< 25 ns".to_string(),
-            _ => "-".to_string(),
-        };
-        println!("{name:<40} {ns:>9.3} {:>10.2} {target:>10}", ns / native);
+        println!(
+            "{:<40} {ns:>9.3} {:>10.2} {:>10}",
+            case.name,
+            ns / native,
+            case.target
+        );
     }
 }
