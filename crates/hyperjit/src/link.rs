@@ -159,6 +159,17 @@ pub(crate) fn link_batch(
                 message,
             })?;
     }
+    // A weak reference nothing defines is null (RuntimeDyld would refuse it).
+    for symbol in module.undefined_symbols() {
+        if symbol.weak && !defined_outside(&symbol.name, linked, callbacks) {
+            module
+                .replace_with_null(&symbol.name)
+                .map_err(|message| Error::Llvm {
+                    context: format!("{all_files}: weak symbol '{}'", symbol.name),
+                    message,
+                })?;
+        }
+    }
     let lowered_thread_locals =
         module
             .lower_thread_locals(runtime::TLS_HELPER)
@@ -279,6 +290,17 @@ fn link_callback_thunks(
     Ok(count)
 }
 
+/// Whether `name` is defined outside the inputs being linked: by the
+/// runtime, an earlier batch, a callback or the process.
+fn defined_outside(name: &str, linked: &Linked, callbacks: &Registry) -> bool {
+    runtime::absolute_symbols().iter().any(|&(n, _)| n == name)
+        || GLUE_SYMBOLS.contains(&name)
+        || PLATFORM_SYMBOLS.contains(&name)
+        || linked.symbols.contains(name)
+        || callbacks.is_named(name)
+        || process_defines(name)
+}
+
 /// Fails with every symbol the pending `inputs` use that nothing defines —
 /// checked before linking, so that on failure the inputs are still pending
 /// and the host can add what is missing.
@@ -304,12 +326,7 @@ pub(crate) fn check_resolved(
     for input in inputs {
         for symbol in &input.undefined {
             let name = symbol.name.as_str();
-            if symbol.weak
-                || known.contains(name)
-                || callbacks.is_named(name)
-                || linked.symbols.contains(name)
-                || process_defines(name)
-            {
+            if symbol.weak || known.contains(name) || defined_outside(name, linked, callbacks) {
                 continue;
             }
             missing.entry(name).or_default().push(input.file.clone());

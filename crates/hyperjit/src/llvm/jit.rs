@@ -2,14 +2,118 @@
 //!
 //! hyperjit generates object code itself (see `target.rs`) and hands LLJIT
 //! finished objects: that keeps code generation under our control (levels,
-//! caching, threads) and leaves LLJIT the linking, memory and the lookup of
-//! process symbols.
+//! caching, threads) and leaves LLJIT the linking and the lookup of process
+//! symbols. Memory comes from our own manager (`near_memory.c`), through
+//! RuntimeDyld, the one object layer whose memory the C API lets us place.
 
 use super::{c_string, check_error, initialize_native_target, ObjectCode};
 use llvm_sys::error::LLVMErrorRef;
+use llvm_sys::orc2::ee::LLVMOrcCreateRTDyldObjectLinkingLayerWithMCJITMemoryManagerLikeCallbacks;
 use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
-use std::ffi::c_void;
+use std::ffi::{c_char, c_uint, c_void};
+
+/// The memory manager in `near_memory.c`.
+mod near_memory {
+    use std::ffi::{c_char, c_int, c_uint, c_void};
+
+    extern "C" {
+        pub(super) fn hj_arena_new(anchor: *const c_void) -> *mut c_void;
+        pub(super) fn hj_memory_create_context(arena: *mut c_void) -> *mut c_void;
+        pub(super) fn hj_memory_notify_terminating(arena: *mut c_void);
+        pub(super) fn hj_memory_allocate_code(
+            memory: *mut c_void,
+            size: usize,
+            alignment: c_uint,
+            section_id: c_uint,
+            name: *const c_char,
+        ) -> *mut u8;
+        pub(super) fn hj_memory_allocate_data(
+            memory: *mut c_void,
+            size: usize,
+            alignment: c_uint,
+            section_id: c_uint,
+            name: *const c_char,
+            read_only: c_int,
+        ) -> *mut u8;
+        pub(super) fn hj_memory_finalize(memory: *mut c_void, error: *mut *mut c_char) -> c_int;
+        pub(super) fn hj_memory_destroy(memory: *mut c_void);
+    }
+}
+
+/// Creates LLJIT's object layer: RuntimeDyld with our near-memory manager,
+/// so that JIT'd code lies within 2 GiB of the host's code (see
+/// `near_memory.c` for why).
+extern "C" fn create_object_layer(
+    arena: *mut c_void,
+    session: LLVMOrcExecutionSessionRef,
+    _triple: *const c_char,
+) -> LLVMOrcObjectLayerRef {
+    // SAFETY: the callbacks match the C API's types (checked by the casts'
+    // signatures below); `arena` is the arena created for this JIT, which
+    // the layer owns from here on (notify_terminating frees it).
+    unsafe {
+        LLVMOrcCreateRTDyldObjectLinkingLayerWithMCJITMemoryManagerLikeCallbacks(
+            session,
+            arena,
+            create_context,
+            notify_terminating,
+            allocate_code,
+            allocate_data,
+            finalize,
+            Some(destroy),
+        )
+    }
+}
+
+// Adapters from the C API's callback types to near_memory.c's functions.
+extern "C" fn create_context(arena: *mut c_void) -> *mut c_void {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe { near_memory::hj_memory_create_context(arena) }
+}
+
+extern "C" fn notify_terminating(arena: *mut c_void) {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe { near_memory::hj_memory_notify_terminating(arena) }
+}
+
+extern "C" fn destroy(memory: *mut c_void) {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe { near_memory::hj_memory_destroy(memory) }
+}
+
+extern "C" fn allocate_code(
+    memory: *mut c_void,
+    size: usize,
+    alignment: c_uint,
+    section_id: c_uint,
+    name: *const c_char,
+) -> *mut u8 {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe { near_memory::hj_memory_allocate_code(memory, size, alignment, section_id, name) }
+}
+
+extern "C" fn allocate_data(
+    memory: *mut c_void,
+    size: usize,
+    alignment: c_uint,
+    section_id: c_uint,
+    name: *const c_char,
+    read_only: llvm_sys::prelude::LLVMBool,
+) -> *mut u8 {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe {
+        near_memory::hj_memory_allocate_data(memory, size, alignment, section_id, name, read_only)
+    }
+}
+
+extern "C" fn finalize(
+    memory: *mut c_void,
+    error: *mut *mut c_char,
+) -> llvm_sys::prelude::LLVMBool {
+    // SAFETY: forwarding RuntimeDyld's arguments unchanged.
+    unsafe { near_memory::hj_memory_finalize(memory, error) }
+}
 
 /// An LLJIT instance with its main JITDylib.
 pub(crate) struct Jit {
@@ -44,6 +148,13 @@ impl Jit {
             ))?;
             let builder = LLVMOrcCreateLLJITBuilder();
             LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, machine_builder);
+            let arena =
+                near_memory::hj_arena_new(create_object_layer as *const () as *const c_void);
+            if arena.is_null() {
+                LLVMOrcDisposeLLJITBuilder(builder);
+                return Err("cannot reserve address space for JIT'd code".to_string());
+            }
+            LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(builder, create_object_layer, arena);
             check_error(LLVMOrcCreateLLJIT(&mut raw, builder))?;
             LLVMOrcExecutionSessionSetErrorReporter(
                 LLVMOrcLLJITGetExecutionSession(raw),

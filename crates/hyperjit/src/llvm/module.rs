@@ -513,6 +513,32 @@ impl Module {
         Ok(())
     }
 
+    /// Replaces every use of the declared global `name` with null and
+    /// deletes the declaration (a weak reference nothing defines).
+    pub(crate) fn replace_with_null(&mut self, name: &str) -> Result<(), String> {
+        let c_name = c_string(name)?;
+        // SAFETY: the value is a live declaration of this module; after RAUW
+        // it has no uses and is deleted once.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_name.as_ptr());
+            let value = if function.is_null() {
+                LLVMGetNamedGlobal(self.raw, c_name.as_ptr())
+            } else {
+                function
+            };
+            if value.is_null() || LLVMIsDeclaration(value) == 0 {
+                return Ok(());
+            }
+            LLVMReplaceAllUsesWith(value, LLVMConstNull(self.pointer_type()));
+            if function.is_null() {
+                LLVMDeleteGlobal(value);
+            } else {
+                LLVMDeleteFunction(value);
+            }
+        }
+        Ok(())
+    }
+
     fn pointer_type(&self) -> LLVMTypeRef {
         // SAFETY: the module's context is live.
         unsafe { LLVMPointerTypeInContext(LLVMGetModuleContext(self.raw), 0) }

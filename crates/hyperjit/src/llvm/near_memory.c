@@ -1,0 +1,255 @@
+/* The JIT's memory manager (RuntimeDyld callbacks): JIT'd code and data live
+ * in one arena reserved within 2 GiB of the host's own code.
+ *
+ * Why: guest code calls host callbacks (Rust trampolines in the host binary)
+ * on every callback. A call to a far target (here: some 40 TiB away, where
+ * the kernel maps anonymous memory) costs about a nanosecond more on current
+ * x86 cores than a near one, whether through a stub or a register; ORC's
+ * default allocator maps JIT memory wherever the kernel likes. Address space
+ * is reserved in chunks and pages committed as objects need them.
+ *
+ * Each linked object gets its own allocation context whose sections never
+ * share a page with another object's, so finalizing one object (making its
+ * code read+execute) never write-protects pages another object still fills.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Address space reserved at a time; a program that needs more gets
+ * another chunk. */
+#define CHUNK_SIZE ((size_t)256 << 20)
+
+struct hj_chunk {
+    char *base;
+    size_t size;
+    size_t used; /* committed so far, from base */
+    struct hj_chunk *prev;
+};
+
+struct hj_arena {
+    const void *anchor;
+    struct hj_chunk *chunk; /* the newest; older ones stay mapped */
+    pthread_mutex_t lock;
+};
+
+enum { KIND_CODE, KIND_RODATA, KIND_DATA, KIND_COUNT };
+
+struct hj_run {
+    char *start; /* first page of the run */
+    size_t pages;
+    size_t used; /* bytes used in the run */
+};
+
+struct hj_object_memory {
+    struct hj_arena *arena;
+    /* Every page run of this object, with its kind, for finalization. */
+    struct hj_page_run {
+        char *start;
+        size_t length;
+        int kind;
+    } *runs;
+    size_t nruns, cap;
+    struct hj_run current[KIND_COUNT];
+};
+
+static size_t page_size(void) {
+    static size_t size;
+    if (!size)
+        size = (size_t)sysconf(_SC_PAGESIZE);
+    return size;
+}
+
+static void *reserve(void *hint, size_t size) {
+#ifdef MAP_FIXED_NOREPLACE
+    void *p = mmap(hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+#else
+    void *p = mmap(hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+#endif
+    if (p == MAP_FAILED)
+        return NULL;
+    if (hint && p != hint) {
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
+/* Reserves `size` bytes of address space near `anchor`: scanning the
+ * window of +-1.75 GiB around it in 128 MiB steps, nearest first, then
+ * anywhere as a last resort (the code then still works, a little slower). */
+static struct hj_chunk *reserve_chunk(const void *anchor, size_t size) {
+    struct hj_chunk *chunk = calloc(1, sizeof *chunk);
+    if (!chunk)
+        return NULL;
+    const intptr_t step = (intptr_t)128 << 20;
+    const intptr_t reach = ((intptr_t)7 << 30) / 4 - (intptr_t)size;
+    uintptr_t at = (uintptr_t)anchor & ~(uintptr_t)(step - 1);
+    void *base = NULL;
+    for (intptr_t distance = step; distance <= reach && !base; distance += step) {
+        if (at > (uintptr_t)distance + size)
+            base = reserve((void *)(at - (uintptr_t)distance - size), size);
+        if (!base)
+            base = reserve((void *)(at + (uintptr_t)distance), size);
+    }
+    if (!base)
+        base = reserve(NULL, size);
+    if (!base) {
+        free(chunk);
+        return NULL;
+    }
+    chunk->base = base;
+    chunk->size = size;
+    return chunk;
+}
+
+struct hj_arena *hj_arena_new(const void *anchor) {
+    struct hj_arena *arena = calloc(1, sizeof *arena);
+    if (!arena)
+        return NULL;
+    arena->anchor = anchor;
+    arena->chunk = reserve_chunk(anchor, CHUNK_SIZE);
+    if (!arena->chunk) {
+        free(arena);
+        return NULL;
+    }
+    pthread_mutex_init(&arena->lock, NULL);
+    return arena;
+}
+
+void hj_arena_free(struct hj_arena *arena) {
+    if (!arena)
+        return;
+    for (struct hj_chunk *chunk = arena->chunk, *prev; chunk; chunk = prev) {
+        prev = chunk->prev;
+        munmap(chunk->base, chunk->size);
+        free(chunk);
+    }
+    pthread_mutex_destroy(&arena->lock);
+    free(arena);
+}
+
+/* Commits `pages` fresh read+write pages. */
+static char *take_pages(struct hj_arena *arena, size_t pages) {
+    size_t bytes = pages * page_size();
+    char *start = NULL;
+    pthread_mutex_lock(&arena->lock);
+    struct hj_chunk *chunk = arena->chunk;
+    if (chunk->used + bytes > chunk->size) {
+        struct hj_chunk *fresh = reserve_chunk(arena->anchor, bytes > CHUNK_SIZE ? bytes : CHUNK_SIZE);
+        if (fresh) {
+            fresh->prev = chunk;
+            arena->chunk = chunk = fresh;
+        }
+    }
+    if (chunk->used + bytes <= chunk->size) {
+        start = chunk->base + chunk->used;
+        if (mprotect(start, bytes, PROT_READ | PROT_WRITE) == 0)
+            chunk->used += bytes;
+        else
+            start = NULL;
+    }
+    pthread_mutex_unlock(&arena->lock);
+    return start;
+}
+
+/* ---- RuntimeDyld callbacks ---- */
+
+void *hj_memory_create_context(void *arena) {
+    struct hj_object_memory *memory = calloc(1, sizeof *memory);
+    if (memory)
+        memory->arena = arena;
+    return memory;
+}
+
+void hj_memory_notify_terminating(void *arena) {
+    /* The layer is going away with its objects: so does the arena. */
+    hj_arena_free(arena);
+}
+
+static uint8_t *allocate(struct hj_object_memory *memory, uintptr_t size, unsigned alignment, int kind) {
+    if (!memory)
+        return NULL;
+    if (alignment == 0)
+        alignment = 16;
+    struct hj_run *run = &memory->current[kind];
+    uintptr_t offset = (run->used + alignment - 1) & ~((uintptr_t)alignment - 1);
+    if (!run->start || offset + size > run->pages * page_size()) {
+        size_t pages = (size + alignment + page_size() - 1) / page_size();
+        if (pages == 0)
+            pages = 1;
+        char *start = take_pages(memory->arena, pages);
+        if (!start)
+            return NULL;
+        if (memory->nruns == memory->cap) {
+            size_t cap = memory->cap ? memory->cap * 2 : 8;
+            struct hj_page_run *grown = realloc(memory->runs, cap * sizeof *grown);
+            if (!grown)
+                return NULL;
+            memory->runs = grown;
+            memory->cap = cap;
+        }
+        memory->runs[memory->nruns].start = start;
+        memory->runs[memory->nruns].length = pages * page_size();
+        memory->runs[memory->nruns].kind = kind;
+        memory->nruns++;
+        run->start = start;
+        run->pages = pages;
+        run->used = 0;
+        offset = ((uintptr_t)start % alignment) ? (alignment - (uintptr_t)start % alignment) : 0;
+    }
+    run->used = offset + size;
+    return (uint8_t *)run->start + offset;
+}
+
+uint8_t *hj_memory_allocate_code(void *memory, uintptr_t size, unsigned alignment, unsigned section_id,
+                                 const char *name) {
+    (void)section_id;
+    (void)name;
+    return allocate(memory, size, alignment, KIND_CODE);
+}
+
+uint8_t *hj_memory_allocate_data(void *memory, uintptr_t size, unsigned alignment, unsigned section_id,
+                                 const char *name, int read_only) {
+    (void)section_id;
+    (void)name;
+    return allocate(memory, size, alignment, read_only ? KIND_RODATA : KIND_DATA);
+}
+
+/* Code becomes read+execute, read-only data read-only. Returns 0 on success
+ * (LLVMBool false), as the callback's contract says. */
+int hj_memory_finalize(void *opaque, char **error) {
+    struct hj_object_memory *memory = opaque;
+    for (size_t i = 0; memory && i < memory->nruns; i++) {
+        int protection = memory->runs[i].kind == KIND_CODE     ? PROT_READ | PROT_EXEC
+                         : memory->runs[i].kind == KIND_RODATA ? PROT_READ
+                                                               : PROT_READ | PROT_WRITE;
+        if (mprotect(memory->runs[i].start, memory->runs[i].length, protection) != 0) {
+            if (error)
+                *error = strdup("mprotect failed while finalizing JIT'd memory");
+            return 1;
+        }
+    }
+    for (size_t i = 0; memory && i < memory->nruns; i++)
+        if (memory->runs[i].kind == KIND_CODE)
+            __builtin___clear_cache(memory->runs[i].start, memory->runs[i].start + memory->runs[i].length);
+    /* Later sections of this object (there are none after finalization)
+     * would start on fresh pages. */
+    for (int kind = 0; memory && kind < KIND_COUNT; kind++)
+        memory->current[kind].start = NULL;
+    return 0;
+}
+
+/* Called when the object's resources are released: its pages stay reserved
+ * (JIT'd code is kept until the engine goes), only the bookkeeping goes. */
+void hj_memory_destroy(void *opaque) {
+    struct hj_object_memory *memory = opaque;
+    if (!memory)
+        return;
+    free(memory->runs);
+    free(memory);
+}
