@@ -270,11 +270,27 @@ impl Inner {
     pub(crate) fn lookup(&self, name: &str) -> Result<*const c_void> {
         let mut state = self.lock();
         self.link_pending(&mut state)?;
-        let known = state.linked.symbols.contains(name) || self.callbacks.is_named(name);
-        if !known {
-            return Err(Error::UnknownSymbol {
-                name: name.to_string(),
-            });
+        if !state.linked.symbols.contains(name) {
+            match self.callbacks.named(name) {
+                None => {
+                    return Err(Error::UnknownSymbol {
+                        name: name.to_string(),
+                    })
+                }
+                // A typed or dynamic callback no linked code took the address
+                // of has no thunk in the JIT yet: give it one.
+                Some(named) => {
+                    let state = &mut *state;
+                    link::materialize_callback(
+                        &state.context,
+                        &state.machine,
+                        &state.jit,
+                        &mut state.linked,
+                        name,
+                        &named,
+                    )?
+                }
+            }
         }
         let address = state.jit.lookup(name).map_err(|message| Error::Llvm {
             context: format!("looking up '{name}'"),

@@ -9,7 +9,7 @@
 //! before any code runs, and the inputs stay pending. Only then is machine
 //! code generated and handed to the JIT linker.
 
-use crate::callback::{thunk, Kind, Registry};
+use crate::callback::{thunk, Kind, Named, Registry};
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::{Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol};
 use crate::runtime;
@@ -232,6 +232,38 @@ pub(crate) fn link_batch(
         constructors: table(&constructors_name, constructor_count)?,
         destructors: table(&destructors_name, destructor_count)?,
     });
+    Ok(())
+}
+
+/// Gives callback `name` a callable definition in the JIT (its thunk), for
+/// lookups of callbacks no linked code has taken the address of. Later
+/// batches' own (weak) copies of the thunk give way to it.
+pub(crate) fn materialize_callback(
+    context: &Arc<Context>,
+    machine: &TargetMachine,
+    jit: &Jit,
+    linked: &mut Linked,
+    name: &str,
+    named: &Named,
+) -> Result<()> {
+    let ir = match named.kind {
+        Kind::Typed => thunk::typed(name, &named.signature, named.env, named.target),
+        Kind::Dynamic => thunk::dynamic(name, &named.signature, named.env, named.target),
+        // Defined as an absolute symbol when registered.
+        Kind::Symbol => return Ok(()),
+    };
+    let error = |message| Error::Llvm {
+        context: format!("compiling the entry of callback '{name}'"),
+        message,
+    };
+    let mut module =
+        Module::parse(context, "<hyperjit callback thunk>", ir.as_bytes()).map_err(error)?;
+    module
+        .set_target(machine.triple(), machine.data_layout())
+        .map_err(error)?;
+    let object = machine.emit_object(&module).map_err(error)?;
+    jit.add_object(object).map_err(error)?;
+    linked.symbols.insert(name.to_string());
     Ok(())
 }
 

@@ -531,3 +531,41 @@ fn _signature_of_register_callback(engine: &Engine) {
         Ok(0)
     });
 }
+
+#[test]
+fn the_host_can_look_up_and_call_a_callback_by_name() {
+    let engine = Engine::new().unwrap();
+    engine.define("triple", |x: i32| x * 3).unwrap();
+    engine
+        .define_dynamic(
+            "negate",
+            Signature::new([Ty::I64], Ty::I64),
+            |_, args| match args {
+                [Value::I64(x)] => Ok(Value::I64(-x)),
+                _ => Err(Trap::new("negate takes one long")),
+            },
+        )
+        .unwrap();
+    engine
+        .add_ir("empty.ll", "define i32 @main() {\n  ret i32 0\n}\n")
+        .unwrap();
+    let triple = engine.lookup("triple").unwrap();
+    // SAFETY: `triple` is the callback's C entry, int (int).
+    let triple: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(triple) };
+    assert_eq!(triple(14), 42);
+    let negate = engine.lookup("negate").unwrap();
+    // SAFETY: `negate` is the callback's C entry, long (long).
+    let negate: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(negate) };
+    assert_eq!(negate(5), -5);
+    // A program added later still binds its calls (its own copies give way).
+    let _dir = add_c(
+        &engine,
+        "later.c",
+        "int triple(int);\nint (*volatile keep)(int) = triple;\nint use_triple(void) { return keep(2) + triple(1); }\n",
+    );
+    assert_eq!(engine.run_entry("use_triple", &["later"]).unwrap(), 9);
+    assert!(matches!(
+        engine.lookup("nothing_here"),
+        Err(Error::UnknownSymbol { .. })
+    ));
+}
