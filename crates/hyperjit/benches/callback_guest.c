@@ -35,3 +35,12 @@ long loop_dynamic(long n) {
     for (long i = 0; i < n; i++) sum += dynamic_target(i);
     return sum;
 }
+
+/* A second typed callback, its own closure type and so its own trampoline:
+ * shows how much of the typed cost is where a trampoline sits. */
+long typed_target_again(long);
+long loop_typed_again(long n) {
+    long sum = 0;
+    for (long i = 0; i < n; i++) sum += typed_target_again(i);
+    return sum;
+}

@@ -25,6 +25,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     native: Loop,
     typed: Loop,
+    typed_again: Loop,
     symbol: Loop,
     multiplexed_constant: Loop,
     multiplexed_runtime: NamedLoop,
@@ -64,6 +65,9 @@ impl Fixture {
             .define("typed_target", |x: i64| x + 1)
             .expect("define");
         engine
+            .define("typed_target_again", |x: i64| 1 + x)
+            .expect("define");
+        engine
             .define_symbol(
                 "symbol_target",
                 symbol_target as *const () as *const u8,
@@ -92,6 +96,7 @@ impl Fixture {
             unsafe { std::mem::transmute::<*const std::ffi::c_void, Loop>(address) }
         };
         let typed = function("loop_typed");
+        let typed_again = function("loop_typed_again");
         let symbol = function("loop_symbol");
         let multiplexed_constant = function("loop_multiplexed_constant");
         let dynamic = function("loop_dynamic");
@@ -105,6 +110,7 @@ impl Fixture {
             _dir: dir,
             native: native_loop,
             typed,
+            typed_again,
             symbol,
             multiplexed_constant,
             multiplexed_runtime,
@@ -124,6 +130,11 @@ impl Fixture {
             Case::new("typed closure", "<= 1.2x", move |n| unsafe {
                 (self.typed)(n)
             }),
+            Case::new(
+                "typed closure, second instance",
+                "<= 1.2x",
+                move |n| unsafe { (self.typed_again)(n) },
+            ),
             Case::new("define_symbol", "<= 1.2x", move |n| unsafe {
                 (self.symbol)(n)
             }),
