@@ -148,6 +148,7 @@ impl EngineBuilder {
             callbacks: Registry::default(),
             exit_handlers,
             pending_trap: Mutex::new(None),
+            runs_in_progress: std::sync::atomic::AtomicUsize::new(0),
             host_data,
             config: self,
         });
@@ -192,6 +193,9 @@ pub(crate) struct Inner {
     exit_handlers: ExitHandlers,
     /// The first trap of the current run (any thread).
     pending_trap: Mutex<Option<Trap>>,
+    /// How many runs are in progress (a module loaded during one has its
+    /// constructors run at once).
+    runs_in_progress: std::sync::atomic::AtomicUsize,
     host_data: Option<HostData>,
     config: EngineBuilder,
 }
@@ -249,8 +253,9 @@ impl Inner {
         let started = Instant::now();
         let inputs = std::mem::take(&mut state.pending);
         let glue = format!(
-            "{}{}",
+            "{}{}{}",
             self.exit_handlers.glue_ir(),
+            crate::hypercall::glue_ir(self as *const Inner as usize),
             thunk::dispatcher(self as *const Inner as usize, callback::dispatch_address())
         );
         let result = link::link_batch(
@@ -264,6 +269,53 @@ impl Inner {
         );
         state.stats.codegen_link += started.elapsed();
         result
+    }
+
+    /// Adds and links the file at `path` (the `load` service). During a run
+    /// its static constructors run at once, as `dlopen` would run them;
+    /// otherwise they run with the next run's.
+    pub(crate) fn load(&self, path: &Path) -> Result<()> {
+        self.add_file(path)?;
+        let constructors = {
+            let mut state = self.lock();
+            let before = state.linked.batches.len();
+            self.link_pending(&mut state)?;
+            state.linked.batches[before..]
+                .iter()
+                .flat_map(|batch| batch.constructors.entries())
+                .collect::<Vec<_>>()
+        };
+        if self
+            .runs_in_progress
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            return Ok(());
+        }
+        let file = path.display().to_string();
+        for constructor in constructors {
+            // SAFETY: a constructor linked by this engine, `void (void)`
+            // (called with main's arguments, which it ignores, as glibc does).
+            match unsafe { runtime::call_entry(constructor, 0, std::ptr::null(), std::ptr::null()) }
+            {
+                Outcome::Returned(_) => {}
+                Outcome::Exited(status) | Outcome::ExitedImmediately(status) => {
+                    return Err(Error::Unsupported {
+                        file,
+                        message: format!(
+                            "a static constructor called exit({status}) while loading"
+                        ),
+                    })
+                }
+                Outcome::Trapped => {
+                    return Err(Error::Unsupported {
+                        file,
+                        message: "a static constructor trapped while loading".to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The address of a linked function or global, or of a callback.
@@ -298,21 +350,17 @@ impl Inner {
         })?;
         Ok(address as usize as *const c_void)
     }
-}
 
-impl Engine {
     /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
     /// verifier failures and clang's diagnostics are reported here.
-    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
+    pub(crate) fn add_file(&self, path: &Path) -> Result<()> {
         let kind = SourceKind::of(path)?;
         let file = path.display().to_string();
         let bytes = match kind {
             SourceKind::C => {
                 let started = Instant::now();
-                let bitcode =
-                    source::compile_c(&self.inner.config.clang, path, self.inner.config.opt_level)?;
-                self.inner.lock().stats.clang += started.elapsed();
+                let bitcode = source::compile_c(&self.config.clang, path, self.config.opt_level)?;
+                self.lock().stats.clang += started.elapsed();
                 bitcode
             }
             SourceKind::IrText | SourceKind::Bitcode => {
@@ -328,14 +376,13 @@ impl Engine {
         self.add_module(file, &bytes, kind == SourceKind::C)
     }
 
-    /// Adds LLVM IR text held in memory; `name` stands for the file in
-    /// messages.
-    pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
-        self.add_module(name.to_string(), text.as_bytes(), false)
-    }
-
-    fn add_module(&self, file: String, bytes: &[u8], optimized_by_clang: bool) -> Result<()> {
-        let mut state = self.inner.lock();
+    pub(crate) fn add_module(
+        &self,
+        file: String,
+        bytes: &[u8],
+        optimized_by_clang: bool,
+    ) -> Result<()> {
+        let mut state = self.lock();
         let state = &mut *state;
         let started = Instant::now();
         let mut module =
@@ -365,10 +412,10 @@ impl Engine {
         state.stats.parse += started.elapsed();
         state.stats.modules += 1;
 
-        let level = self.inner.config.opt_level;
+        let level = self.config.opt_level;
         let optimize = level > 0
             && !optimized_by_clang
-            && match self.inner.config.ir_optimization {
+            && match self.config.ir_optimization {
                 IrOptimization::Auto => module.count_optnone_functions() > 0,
                 IrOptimization::Always => true,
                 IrOptimization::Never => false,
@@ -393,6 +440,21 @@ impl Engine {
             module,
         });
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
+    /// verifier failures and clang's diagnostics are reported here.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.add_file(path.as_ref())
+    }
+
+    /// Adds LLVM IR text held in memory; `name` stands for the file in
+    /// messages.
+    pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
+        self.inner
+            .add_module(name.to_string(), text.as_bytes(), false)
     }
 
     /// Runs the program's `main` with `args` as `argv` (`args[0]` is the
@@ -485,6 +547,7 @@ impl Engine {
 
         self.inner.exit_handlers.clear();
         self.inner.take_trap();
+        let _in_progress = RunInProgress::enter(&self.inner.runs_in_progress);
         let call = |address: u64| {
             // SAFETY: `address` is JIT'd code of a function linked by this
             // engine (a constructor, destructor or the checked entry), whose
@@ -565,6 +628,14 @@ impl Engine {
     /// Links what was added since the last link first.
     pub fn lookup(&self, name: &str) -> Result<*const c_void> {
         self.inner.lookup(name)
+    }
+
+    /// Adds the module in `path` (.c, .ll or .bc) to the program and links
+    /// it at once, so its symbols can be looked up. Called while the program
+    /// runs (from a callback, or as the guest's `hj_load`), the module's
+    /// static constructors run at once.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.load(path.as_ref())
     }
 
     /// Defines a typed host function the guest declares and calls by `name`
@@ -712,6 +783,22 @@ impl Engine {
             .callbacks
             .insert_named(name, named, Some(function.env));
         Ok(())
+    }
+}
+
+/// Counts a run as in progress for as long as it lives.
+struct RunInProgress<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> RunInProgress<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> RunInProgress<'a> {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RunInProgress(counter)
+    }
+}
+
+impl Drop for RunInProgress<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -17,6 +17,7 @@
 mod callback;
 mod engine;
 mod error;
+mod hypercall;
 mod link;
 mod llvm;
 mod runtime;

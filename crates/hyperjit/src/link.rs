@@ -327,6 +327,7 @@ fn link_callback_thunks(
 fn defined_outside(name: &str, linked: &Linked, callbacks: &Registry) -> bool {
     runtime::absolute_symbols().iter().any(|&(n, _)| n == name)
         || GLUE_SYMBOLS.contains(&name)
+        || crate::hypercall::SYMBOLS.contains(&name)
         || PLATFORM_SYMBOLS.contains(&name)
         || linked.symbols.contains(name)
         || callbacks.is_named(name)
@@ -341,7 +342,7 @@ pub(crate) fn check_resolved(
     linked: &Linked,
     callbacks: &Registry,
 ) -> Result<()> {
-    check_callbacks(inputs, callbacks)?;
+    check_callbacks(inputs, linked, callbacks)?;
     let known: HashSet<&str> = runtime::absolute_symbols()
         .into_iter()
         .map(|(name, _)| name)
@@ -379,10 +380,16 @@ pub(crate) fn check_resolved(
 }
 
 /// Each input's declarations of host callbacks must have the registered
-/// type, and no input may define a name the host defines.
-fn check_callbacks(inputs: &[Input], callbacks: &Registry) -> Result<()> {
+/// type, and no input may define a name the host or linked code defines.
+fn check_callbacks(inputs: &[Input], linked: &Linked, callbacks: &Registry) -> Result<()> {
     for input in inputs {
         for name in &input.defined {
+            if linked.symbols.contains(name) {
+                return Err(Error::AlreadyDefined {
+                    name: name.clone(),
+                    by: Some(format!("the program (again in {})", input.file)),
+                });
+            }
             if callbacks.is_named(name) {
                 return Err(Error::AlreadyDefined {
                     name: name.clone(),

@@ -334,6 +334,12 @@ impl<'a> Caller<'a> {
         self.shared.engine().lookup(symbol)
     }
 
+    /// Adds and links a module while the program runs (see
+    /// [`Engine::load`](crate::Engine::load)).
+    pub fn load(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
+        self.shared.engine().load(path.as_ref())
+    }
+
     /// The host data given to [`EngineBuilder::host_data`], if it is a `T`.
     ///
     /// [`EngineBuilder::host_data`]: crate::EngineBuilder::host_data
