@@ -149,6 +149,7 @@ impl EngineBuilder {
             exit_handlers,
             pending_trap: Mutex::new(None),
             runs_in_progress: std::sync::atomic::AtomicUsize::new(0),
+            versions: std::sync::atomic::AtomicU64::new(1),
             host_data,
             config: self,
         });
@@ -196,6 +197,8 @@ pub(crate) struct Inner {
     /// How many runs are in progress (a module loaded during one has its
     /// constructors run at once).
     runs_in_progress: std::sync::atomic::AtomicUsize,
+    /// Numbers the new bodies of recompiled and redefined functions.
+    versions: std::sync::atomic::AtomicU64,
     host_data: Option<HostData>,
     config: EngineBuilder,
 }
@@ -318,6 +321,133 @@ impl Inner {
         Ok(())
     }
 
+    /// The next version number for a function's new bodies.
+    fn next_version(&self) -> u64 {
+        self.versions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Recompiles `function`'s current body at `opt_level` (IR pipeline and
+    /// code generator) and makes every later call run the new code.
+    pub(crate) fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
+        if opt_level > 3 {
+            return Err(Error::InvalidSetting(format!(
+                "opt level {opt_level} is out of range 0..=3"
+            )));
+        }
+        let mut state = self.lock();
+        self.link_pending(&mut state)?;
+        let Some((index, body)) = state.linked.bodies.get(function).cloned() else {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        };
+        let version = format!("{function}.hj.v{}", self.next_version());
+        let mut module = state.linked.modules[index].duplicate();
+        let context = |message| Error::Llvm {
+            context: format!("recompiling '{function}'"),
+            message,
+        };
+        module.isolate_function(&body, &version).map_err(context)?;
+        let machine = TargetMachine::host(opt_level).map_err(context)?;
+        if opt_level > 0 {
+            module.strip_optnone();
+            machine.optimize(&mut module, opt_level).map_err(context)?;
+        }
+        let input = Input::new(format!("<recompiled {function}>"), module);
+        self.link_new_body(&mut state, function, &version, input, Some(&machine))
+    }
+
+    /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
+    /// or .c); the types must match. Every later call runs the new code.
+    pub(crate) fn redefine(&self, function: &str, path: &Path) -> Result<()> {
+        let (file, bytes, by_clang) = self.read_source(path)?;
+        let mut state = self.lock();
+        self.link_pending(&mut state)?;
+        let Some(expected) = state.linked.functions.get(function).cloned() else {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        };
+        let mut module = self.prepare_module(&mut state, &file, &bytes, by_clang)?;
+        let Some(found) = module
+            .function_signature(function)
+            .filter(|_| module.defines_function(function))
+        else {
+            return Err(Error::Unsupported {
+                file,
+                message: format!("does not define '{function}'"),
+            });
+        };
+        if found != expected {
+            return Err(Error::RedefineSignature {
+                function: function.to_string(),
+                expected: expected.to_string(),
+                found: found.to_string(),
+                file,
+            });
+        }
+        let version = format!("{function}.hj.v{}", self.next_version());
+        module
+            .rename_function(function, &version)
+            .map_err(|message| Error::Llvm {
+                context: file.clone(),
+                message,
+            })?;
+        self.link_new_body(
+            &mut state,
+            function,
+            &version,
+            Input::new(file, module),
+            None,
+        )
+    }
+
+    /// Links `input`, which defines `version`, and points `function` at it.
+    fn link_new_body(
+        &self,
+        state: &mut State,
+        function: &str,
+        version: &str,
+        input: Input,
+        machine: Option<&TargetMachine>,
+    ) -> Result<()> {
+        let inputs = vec![input];
+        link::check_resolved(&inputs, &state.linked, &self.callbacks)?;
+        let started = Instant::now();
+        let glue = String::new(); // the runtime glue is linked with the first batch
+        let result = link::link_batch(
+            &state.context,
+            machine.unwrap_or(&state.machine),
+            &state.jit,
+            &mut state.linked,
+            &self.callbacks,
+            &glue,
+            inputs,
+        );
+        state.stats.codegen_link += started.elapsed();
+        result?;
+        let lookup = |name: &str| {
+            state.jit.lookup(name).map_err(|message| Error::Llvm {
+                context: format!("looking up '{name}'"),
+                message,
+            })
+        };
+        let (entry, body) = (lookup(function)?, lookup(version)?);
+        state
+            .jit
+            .redirect(entry, body)
+            .map_err(|message| Error::Llvm {
+                context: format!("redirecting '{function}'"),
+                message,
+            })?;
+        let new_body = state.linked.bodies.get(version).cloned();
+        if let Some(new_body) = new_body {
+            state.linked.bodies.insert(function.to_string(), new_body);
+        }
+        Ok(())
+    }
+
     /// The address of a linked function or global, or of a callback.
     pub(crate) fn lookup(&self, name: &str) -> Result<*const c_void> {
         let mut state = self.lock();
@@ -354,10 +484,22 @@ impl Inner {
     /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
     /// verifier failures and clang's diagnostics are reported here.
     pub(crate) fn add_file(&self, path: &Path) -> Result<()> {
+        let (file, bytes, by_clang) = self.read_source(path)?;
+        self.add_module(file, &bytes, by_clang)
+    }
+
+    /// The bytes of an input: clang's bitcode for `.c`, the file for
+    /// `.ll`/`.bc`. Also says whether clang optimized them.
+    fn read_source(&self, path: &Path) -> Result<(String, Vec<u8>, bool)> {
         let kind = SourceKind::of(path)?;
         let file = path.display().to_string();
         let bytes = match kind {
             SourceKind::C => {
+                // clang's own message for a missing file would not say so.
+                std::fs::metadata(path).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 let started = Instant::now();
                 let bitcode = source::compile_c(&self.config.clang, path, self.config.opt_level)?;
                 self.lock().stats.clang += started.elapsed();
@@ -373,7 +515,7 @@ impl Inner {
         if kind == SourceKind::Bitcode && !source::looks_like_bitcode(&bytes) {
             return Err(Error::NotBitcode { file });
         }
-        self.add_module(file, &bytes, kind == SourceKind::C)
+        Ok((file, bytes, kind == SourceKind::C))
     }
 
     pub(crate) fn add_module(
@@ -383,7 +525,20 @@ impl Inner {
         optimized_by_clang: bool,
     ) -> Result<()> {
         let mut state = self.lock();
-        let state = &mut *state;
+        let module = self.prepare_module(&mut state, &file, bytes, optimized_by_clang)?;
+        state.pending.push(Input::new(file, module));
+        Ok(())
+    }
+
+    /// Parses, verifies, targets and (by the IR rule) optimizes a module.
+    fn prepare_module(
+        &self,
+        state: &mut State,
+        file: &str,
+        bytes: &[u8],
+        optimized_by_clang: bool,
+    ) -> Result<Module> {
+        let file = file.to_string();
         let started = Instant::now();
         let mut module =
             Module::parse(&state.context, &file, bytes).map_err(|message| Error::Parse {
@@ -433,13 +588,7 @@ impl Inner {
             state.stats.optimize += started.elapsed();
             state.stats.modules_optimized += 1;
         }
-        state.pending.push(Input {
-            file,
-            undefined: module.undefined_symbols(),
-            defined: module.defined_symbols(),
-            module,
-        });
-        Ok(())
+        Ok(module)
     }
 }
 
@@ -628,6 +777,22 @@ impl Engine {
     /// Links what was added since the last link first.
     pub fn lookup(&self, name: &str) -> Result<*const c_void> {
         self.inner.lookup(name)
+    }
+
+    /// Recompiles `function` at `opt_level` (0..=3: the IR pipeline and the
+    /// code generator); every later call — from JIT'd code, through function
+    /// pointers taken earlier, from the host — runs the new code. Calls
+    /// already running finish in the old code, which stays mapped.
+    pub fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
+        self.inner.recompile(function, opt_level)
+    }
+
+    /// Replaces `function`'s body with the one `path` (.c, .ll or .bc)
+    /// defines. Its type must be the same; other functions the file defines
+    /// are added (they must be new). Later calls run the new body, as for
+    /// [`recompile`](Self::recompile).
+    pub fn redefine(&self, function: &str, path: impl AsRef<Path>) -> Result<()> {
+        self.inner.redefine(function, path.as_ref())
     }
 
     /// Adds the module in `path` (.c, .ll or .bc) to the program and links

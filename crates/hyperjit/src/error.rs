@@ -171,6 +171,18 @@ pub enum Error {
         /// Who defines it already (an input, or "the host").
         by: Option<String>,
     },
+    /// A new body for a function has another type than the function.
+    #[error("{file}: '{function}' has type {found} there, but the running program's '{function}' has type {expected}")]
+    RedefineSignature {
+        /// The function.
+        function: String,
+        /// Its type in the running program.
+        expected: String,
+        /// Its type in the new body.
+        found: String,
+        /// The file with the new body.
+        file: String,
+    },
     /// A symbol that is not defined (by the program or a callback).
     #[error("unknown symbol '{name}'")]
     UnknownSymbol {

@@ -77,6 +77,49 @@ unsafe extern "C-unwind" fn load(engine: *const Inner, path: *const c_char) -> c
     })
 }
 
+/// `int hj_recompile(const char *function, int opt_level)`.
+///
+/// # Safety
+/// As for [`lookup`].
+unsafe extern "C-unwind" fn recompile(
+    engine: *const Inner,
+    function: *const c_char,
+    opt_level: c_int,
+) -> c_int {
+    guarded(-1, || {
+        // SAFETY: per this function's contract.
+        let (engine, function) = unsafe { (&*engine, argument(function, "the function name")?) };
+        let level = u8::try_from(opt_level).map_err(|_| {
+            crate::Error::InvalidSetting(format!("opt level {opt_level} is out of range 0..=3"))
+        })?;
+        engine.recompile(function, level).map(|()| 0)
+    })
+}
+
+/// `int hj_redefine(const char *function, const char *path)`.
+///
+/// # Safety
+/// As for [`lookup`].
+unsafe extern "C-unwind" fn redefine(
+    engine: *const Inner,
+    function: *const c_char,
+    path: *const c_char,
+) -> c_int {
+    guarded(-1, || {
+        // SAFETY: per this function's contract.
+        let (engine, function, path) = unsafe {
+            (
+                &*engine,
+                argument(function, "the function name")?,
+                argument(path, "the path")?,
+            )
+        };
+        engine
+            .redefine(function, std::path::Path::new(path))
+            .map(|()| 0)
+    })
+}
+
 /// `const char *hj_last_error(void)`: valid until this thread's next
 /// hypercall fails.
 extern "C-unwind" fn last_error() -> *const c_char {
@@ -88,6 +131,8 @@ pub(crate) fn glue_ir(engine: usize) -> String {
     let lookup = lookup as *const () as usize;
     let load = load as *const () as usize;
     let last_error = last_error as *const () as usize;
+    let recompile = recompile as *const () as usize;
+    let redefine = redefine as *const () as usize;
     format!(
         r#"
 define ptr @hj_lookup(ptr %symbol) {{
@@ -96,6 +141,14 @@ define ptr @hj_lookup(ptr %symbol) {{
 }}
 define i32 @hj_load(ptr %path) {{
   %r = call i32 inttoptr (i64 {load} to ptr)(ptr inttoptr (i64 {engine} to ptr), ptr %path)
+  ret i32 %r
+}}
+define i32 @hj_recompile(ptr %function, i32 %level) {{
+  %r = call i32 inttoptr (i64 {recompile} to ptr)(ptr inttoptr (i64 {engine} to ptr), ptr %function, i32 %level)
+  ret i32 %r
+}}
+define i32 @hj_redefine(ptr %function, ptr %path) {{
+  %r = call i32 inttoptr (i64 {redefine} to ptr)(ptr inttoptr (i64 {engine} to ptr), ptr %function, ptr %path)
   ret i32 %r
 }}
 define ptr @hj_last_error() {{
@@ -107,4 +160,10 @@ define ptr @hj_last_error() {{
 }
 
 /// The hypercalls the glue defines.
-pub(crate) const SYMBOLS: &[&str] = &["hj_lookup", "hj_load", "hj_last_error"];
+pub(crate) const SYMBOLS: &[&str] = &[
+    "hj_lookup",
+    "hj_load",
+    "hj_recompile",
+    "hj_redefine",
+    "hj_last_error",
+];

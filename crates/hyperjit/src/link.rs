@@ -27,6 +27,17 @@ pub(crate) struct Input {
     pub(crate) defined: Vec<String>,
 }
 
+impl Input {
+    pub(crate) fn new(file: String, module: Module) -> Input {
+        Input {
+            file,
+            undefined: module.undefined_symbols(),
+            defined: module.defined_symbols(),
+            module,
+        }
+    }
+}
+
 /// A constructor or destructor table in JIT'd memory.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FunctionTable {
@@ -63,6 +74,11 @@ pub(crate) struct Linked {
     pub(crate) functions: HashMap<String, FunctionSignature>,
     /// Every externally visible symbol linked code defines.
     pub(crate) symbols: HashSet<String>,
+    /// The IR of every linked batch, kept to recompile its functions.
+    pub(crate) modules: Vec<Module>,
+    /// Where each function's current body is: a module of `modules` and the
+    /// body's name in it (the function's own, or a later version's).
+    pub(crate) bodies: HashMap<String, (usize, String)>,
 }
 
 /// The process's own symbols (libc, libm, ...), as the JIT resolves them.
@@ -196,6 +212,15 @@ pub(crate) fn link_batch(
         })?;
     }
 
+    // Every function can be recompiled or redefined later: its entry is
+    // patchable, and what it references is reachable by name.
+    module
+        .promote_internals(&format!(".hj{batch}"))
+        .map_err(|message| Error::Llvm {
+            context: format!("{all_files}: preparing for recompilation"),
+            message,
+        })?;
+    module.mark_patchable_entries();
     let object = machine
         .emit_object(&module)
         .map_err(|message| Error::Llvm {
@@ -203,14 +228,18 @@ pub(crate) fn link_batch(
             message,
         })?;
     let defined = module.defined_symbols();
+    let module_index = linked.modules.len();
     for name in &defined {
         if let Some(signature) = module.function_signature(name) {
             if module.defines_function(name) {
                 linked.functions.insert(name.clone(), signature);
+                linked
+                    .bodies
+                    .insert(name.clone(), (module_index, name.clone()));
             }
         }
     }
-    drop(module);
+    linked.modules.push(module);
     jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),
         message,

@@ -92,6 +92,10 @@ pub(crate) fn compile_c(options: &ClangOptions, path: &Path, opt_level: u8) -> R
     let output = Command::new(&program)
         .arg(format!("-O{opt_level}"))
         .args(["-c", "-emit-llvm", "-g0", "-o", "-"])
+        // External functions stay calls (not inlined into their callers), so
+        // that redefining or recompiling one reaches every caller; static
+        // functions are inlined as usual.
+        .args(["-fPIC", "-fsemantic-interposition"])
         .arg("-I")
         .arg(&include)
         .args(&options.args)

@@ -334,6 +334,19 @@ impl<'a> Caller<'a> {
         self.shared.engine().lookup(symbol)
     }
 
+    /// Recompiles a function of the running program (see
+    /// [`Engine::recompile`](crate::Engine::recompile)); may be the very
+    /// function that called this callback: the next call runs the new code.
+    pub fn recompile(&self, function: &str, opt_level: u8) -> crate::Result<()> {
+        self.shared.engine().recompile(function, opt_level)
+    }
+
+    /// Replaces a function's body (see
+    /// [`Engine::redefine`](crate::Engine::redefine)).
+    pub fn redefine(&self, function: &str, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
+        self.shared.engine().redefine(function, path.as_ref())
+    }
+
     /// Adds and links a module while the program runs (see
     /// [`Engine::load`](crate::Engine::load)).
     pub fn load(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {

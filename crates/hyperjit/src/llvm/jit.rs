@@ -38,6 +38,7 @@ mod near_memory {
         ) -> *mut u8;
         pub(super) fn hj_memory_finalize(memory: *mut c_void, error: *mut *mut c_char) -> c_int;
         pub(super) fn hj_memory_destroy(memory: *mut c_void);
+        pub(super) fn hj_redirect_entry(from: *mut c_void, to: *const c_void) -> c_int;
     }
 }
 
@@ -214,6 +215,27 @@ impl Jit {
                 LLVMOrcDisposeMaterializationUnit(unit);
             }
             result
+        }
+    }
+
+    /// Makes the JIT'd function at `from` (compiled with a patchable entry,
+    /// see `Module::mark_patchable_entries`) continue at `to`, atomically for
+    /// every caller; the old code stays mapped.
+    pub(crate) fn redirect(&self, from: u64, to: u64) -> Result<(), String> {
+        // SAFETY: `from` is the entry of a function this JIT compiled with a
+        // patchable entry in memory of our arena; hj_redirect_entry checks
+        // the entry's bytes before writing and writes 8 aligned bytes.
+        let result = unsafe {
+            near_memory::hj_redirect_entry(
+                from as usize as *mut c_void,
+                to as usize as *const c_void,
+            )
+        };
+        match result {
+            0 => Ok(()),
+            -1 => Err("the function's entry cannot be patched".to_string()),
+            -2 => Err("the new code is out of a jump's reach".to_string()),
+            _ => Err("the function's code page cannot be made writable".to_string()),
         }
     }
 

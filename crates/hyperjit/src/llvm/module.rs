@@ -539,6 +539,146 @@ impl Module {
         Ok(())
     }
 
+    /// Gives every internal function and global a unique external (hidden)
+    /// name ending in `suffix`, so that code compiled later on its own (a
+    /// recompiled or redefined function) can still reach them.
+    pub(crate) fn promote_internals(&mut self, suffix: &str) -> Result<usize, String> {
+        let mut promoted = 0;
+        let values: Vec<LLVMValueRef> = self.functions().chain(self.global_variables()).collect();
+        for (index, value) in values.into_iter().enumerate() {
+            // SAFETY: renaming and relinking live globals of this module;
+            // intrinsics and `llvm.` globals are left alone.
+            unsafe {
+                if LLVMIsDeclaration(value) != 0 {
+                    continue;
+                }
+                if !matches!(
+                    LLVMGetLinkage(value),
+                    LLVMLinkage::LLVMInternalLinkage | LLVMLinkage::LLVMPrivateLinkage
+                ) {
+                    continue;
+                }
+                let name = value_name(value);
+                if name.starts_with("llvm.") {
+                    continue;
+                }
+                let base = if name.is_empty() {
+                    format!("__hyperjit.anon.{index}")
+                } else {
+                    name
+                };
+                let new_name = format!("{base}{suffix}");
+                LLVMSetValueName2(value, new_name.as_ptr().cast(), new_name.len());
+                LLVMSetLinkage(value, LLVMLinkage::LLVMExternalLinkage);
+                LLVMSetVisibility(value, llvm_sys::LLVMVisibility::LLVMHiddenVisibility);
+                LLVMSetUnnamedAddress(value, llvm_sys::LLVMUnnamedAddr::LLVMNoUnnamedAddr);
+                promoted += 1;
+            }
+        }
+        Ok(promoted)
+    }
+
+    /// Makes every defined function's entry patchable: 16-byte aligned and
+    /// starting with one 5-byte no-op that a `jmp rel32` can replace
+    /// atomically (see `Jit::redirect`). Returns how many.
+    pub(crate) fn mark_patchable_entries(&mut self) -> usize {
+        let key = "patchable-function-entry";
+        let mut marked = 0;
+        for function in self.functions().collect::<Vec<_>>() {
+            // SAFETY: adding a string attribute and alignment to a live
+            // defined function of this module.
+            unsafe {
+                if LLVMIsDeclaration(function) != 0 || LLVMGetIntrinsicID(function) != 0 {
+                    continue;
+                }
+                let attribute = LLVMCreateStringAttribute(
+                    LLVMGetModuleContext(self.raw),
+                    key.as_ptr().cast(),
+                    key.len() as c_uint,
+                    c"5".as_ptr(),
+                    1,
+                );
+                LLVMAddAttributeAtIndex(function, LLVMAttributeFunctionIndex, attribute);
+                if LLVMGetAlignment(function) < 16 {
+                    LLVMSetAlignment(function, 16);
+                }
+                marked += 1;
+            }
+        }
+        marked
+    }
+
+    /// A copy of this module (in the same context).
+    pub(crate) fn duplicate(&self) -> Module {
+        // SAFETY: cloning a live module; the clone is owned by the wrapper.
+        let raw = unsafe { LLVMCloneModule(self.raw) };
+        Module {
+            raw,
+            context: Arc::clone(&self.context),
+        }
+    }
+
+    /// Reduces this module to the one function `name`, renamed `new_name`:
+    /// every other function and global becomes a declaration of the linked
+    /// one, so the result compiles on its own and links against the code
+    /// already in the JIT.
+    pub(crate) fn isolate_function(&mut self, name: &str, new_name: &str) -> Result<(), String> {
+        let mut found = false;
+        for function in self.functions().collect::<Vec<_>>() {
+            // SAFETY: turning live functions into declarations by deleting
+            // their blocks; the kept one is only renamed.
+            unsafe {
+                if value_name(function) == name && LLVMIsDeclaration(function) == 0 {
+                    found = true;
+                    LLVMSetValueName2(function, new_name.as_ptr().cast(), new_name.len());
+                    LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
+                    LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+                    continue;
+                }
+                while !LLVMGetFirstBasicBlock(function).is_null() {
+                    LLVMDeleteBasicBlock(LLVMGetFirstBasicBlock(function));
+                }
+                if LLVMGetIntrinsicID(function) == 0 {
+                    LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
+                }
+                LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+            }
+        }
+        if !found {
+            return Err(format!("no definition of '{name}'"));
+        }
+        for global in self.global_variables().collect::<Vec<_>>() {
+            // SAFETY: dropping initializers of live globals makes them
+            // declarations; appending `llvm.` lists are removed.
+            unsafe {
+                if value_name(global).starts_with("llvm.") {
+                    LLVMDeleteGlobal(global);
+                    continue;
+                }
+                if LLVMIsDeclaration(global) == 0 {
+                    LLVMSetInitializer(global, std::ptr::null_mut());
+                    LLVMSetLinkage(global, LLVMLinkage::LLVMExternalLinkage);
+                    LLVMSetVisibility(global, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames the function defined as `from` to `to`.
+    pub(crate) fn rename_function(&mut self, from: &str, to: &str) -> Result<(), String> {
+        let c_from = c_string(from)?;
+        // SAFETY: renaming a live function of this module.
+        unsafe {
+            let function = LLVMGetNamedFunction(self.raw, c_from.as_ptr());
+            if function.is_null() || LLVMIsDeclaration(function) != 0 {
+                return Err(format!("no definition of '{from}'"));
+            }
+            LLVMSetValueName2(function, to.as_ptr().cast(), to.len());
+        }
+        Ok(())
+    }
+
     fn pointer_type(&self) -> LLVMTypeRef {
         // SAFETY: the module's context is live.
         unsafe { LLVMPointerTypeInContext(LLVMGetModuleContext(self.raw), 0) }

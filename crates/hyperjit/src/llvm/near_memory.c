@@ -253,3 +253,47 @@ void hj_memory_destroy(void *opaque) {
     free(memory->runs);
     free(memory);
 }
+
+/* ---- redirecting a function's entry ---- */
+
+static pthread_mutex_t redirect_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Makes the function at `from` continue at `to`: its entry, a 5-byte no-op
+ * (LLVM's patchable-function-entry) or an earlier redirection, becomes
+ * `jmp rel32` in one aligned 8-byte store. A thread is never inside that one
+ * instruction, so it runs either the old entry or the jump: the swap is
+ * atomic for every caller, including through old function pointers.
+ * Returns 0; -1 if the entry is not 8-byte aligned or not patchable, -2 if
+ * `to` is out of a rel32 jump's reach, -3 if the page cannot be made
+ * writable. */
+int hj_redirect_entry(void *from, const void *to) {
+    uintptr_t entry = (uintptr_t)from;
+    if (entry & 7)
+        return -1;
+    intptr_t distance = (intptr_t)to - (intptr_t)(entry + 5);
+    if (distance < INT32_MIN || distance > INT32_MAX)
+        return -2;
+    unsigned char bytes[8];
+    memcpy(bytes, from, 8);
+    /* nopl disp8(%rax,%rax,1): 0f 1f 44 00 xx */
+    static const unsigned char nop5[4] = {0x0f, 0x1f, 0x44, 0x00};
+    if (memcmp(bytes, nop5, 4) != 0 && bytes[0] != 0xe9)
+        return -1;
+    bytes[0] = 0xe9;
+    int32_t rel = (int32_t)distance;
+    memcpy(bytes + 1, &rel, 4);
+    uint64_t word;
+    memcpy(&word, bytes, 8);
+    char *page = (char *)(entry & ~(uintptr_t)(page_size() - 1));
+    pthread_mutex_lock(&redirect_lock);
+    int result = 0;
+    if (mprotect(page, page_size(), PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+        result = -3;
+    } else {
+        __atomic_store_n((uint64_t *)from, word, __ATOMIC_SEQ_CST);
+        mprotect(page, page_size(), PROT_READ | PROT_EXEC);
+        __builtin___clear_cache((char *)from, (char *)from + 8);
+    }
+    pthread_mutex_unlock(&redirect_lock);
+    return result;
+}

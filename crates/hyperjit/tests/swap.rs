@@ -1,0 +1,288 @@
+//! Recompiling and redefining functions while the program runs: every later
+//! call runs the new code — direct calls, function pointers taken earlier,
+//! the host — and failures name what they are about.
+
+use hyperjit::{Caller, Engine, Error, Trap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+fn write(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+const PROGRAM: &str = r#"
+static int helper_calls;
+static int helper(int x) { helper_calls++; return x + 1000; }
+int step(int x) { return helper(x) * 2; }
+int (*saved_step)(int) = step;
+int call_direct(int x) { return step(x); }
+int call_saved(int x) { return saved_step(x); }
+int helper_count(void) { return helper_calls; }
+int main(void) { return 0; }
+"#;
+
+fn engine_with_program(dir: &Path) -> Engine {
+    let engine = Engine::new().unwrap();
+    engine.add_file(write(dir, "program.c", PROGRAM)).unwrap();
+    engine.run_main(&["program"]).unwrap();
+    engine
+}
+
+fn call(engine: &Engine, name: &str, x: i32) -> i32 {
+    let address = engine.lookup(name).unwrap();
+    // SAFETY: the program's functions used here are int (int).
+    let function: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(address) };
+    function(x)
+}
+
+#[test]
+fn redefine_changes_every_later_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_program(dir.path());
+    let step_before = engine.lookup("step").unwrap();
+    assert_eq!(call(&engine, "call_direct", 1), 2002);
+    assert_eq!(call(&engine, "call_saved", 1), 2002);
+
+    let v2 = write(
+        dir.path(),
+        "step_v2.c",
+        "int step(int x) { return x * 3; }\n",
+    );
+    engine.redefine("step", &v2).unwrap();
+    assert_eq!(
+        call(&engine, "call_direct", 5),
+        15,
+        "a direct call from JIT'd code"
+    );
+    assert_eq!(
+        call(&engine, "call_saved", 5),
+        15,
+        "a function pointer taken before"
+    );
+    assert_eq!(call(&engine, "step", 5), 15, "a call from the host");
+    assert_eq!(
+        engine.lookup("step").unwrap(),
+        step_before,
+        "step keeps its address"
+    );
+
+    // A new body can itself be redefined, from IR this time.
+    let v3 = write(
+        dir.path(),
+        "step_v3.ll",
+        "define i32 @step(i32 %x) {\n  %r = sub i32 %x, 1\n  ret i32 %r\n}\n",
+    );
+    engine.redefine("step", &v3).unwrap();
+    assert_eq!(call(&engine, "call_saved", 5), 4);
+}
+
+#[test]
+fn recompile_keeps_behaviour_and_static_helpers() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_program(dir.path());
+    assert_eq!(call(&engine, "call_direct", 1), 2002);
+    for level in [0, 3, 1, 2] {
+        engine.recompile("step", level).unwrap();
+        assert_eq!(call(&engine, "call_saved", 7), 2014, "at -O{level}");
+    }
+    // The recompiled step still calls the program's one static helper.
+    assert_eq!(call(&engine, "helper_count", 0), 5);
+    // Recompiling a redefined function recompiles the new body.
+    let v2 = write(
+        dir.path(),
+        "step_v2.c",
+        "int step(int x) { return x - 7; }\n",
+    );
+    engine.redefine("step", &v2).unwrap();
+    engine.recompile("step", 3).unwrap();
+    assert_eq!(call(&engine, "call_direct", 10), 3);
+}
+
+#[test]
+fn failures_name_the_function_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_program(dir.path());
+    let error = engine.recompile("no_such_function", 2).unwrap_err();
+    assert_eq!(error.to_string(), "unknown symbol 'no_such_function'");
+    let error = engine.recompile("step", 9).unwrap_err();
+    assert!(error.to_string().contains("opt level 9"), "{error}");
+
+    let wrong = write(
+        dir.path(),
+        "wrong.c",
+        "long step(long x, long y) { return x + y; }\n",
+    );
+    let error = engine.redefine("step", &wrong).unwrap_err();
+    assert!(
+        matches!(error, Error::RedefineSignature { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: 'step' has type i64 (i64, i64) there, but the running program's 'step' has type i32 (i32)",
+            wrong.display()
+        )
+    );
+    let broken = write(
+        dir.path(),
+        "broken.ll",
+        "define i32 @step(i32 %x) {\n  ret i32 %y\n}\n",
+    );
+    let error = engine.redefine("step", &broken).unwrap_err();
+    assert!(error.to_string().contains("broken.ll:2:"), "{error}");
+    let other = write(dir.path(), "other.c", "int not_step(int x) { return x; }\n");
+    let error = engine.redefine("step", &other).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("other.c: does not define 'step'"),
+        "{error}"
+    );
+    let error = engine
+        .redefine("step", dir.path().join("missing.c"))
+        .unwrap_err();
+    assert!(matches!(error, Error::Io { .. }), "{error:?}");
+    // Nothing of that changed the running program.
+    assert_eq!(call(&engine, "call_saved", 1), 2002);
+}
+
+/// The guest redefines its own step() mid-run and recompiles it, through
+/// the hypercalls of include/hyperjit.h.
+#[test]
+fn the_guest_redefines_its_own_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = write(
+        dir.path(),
+        "step_v2.c",
+        "int step(int x) { return x + 100; }\n",
+    );
+    let guest = write(
+        dir.path(),
+        "guest.c",
+        &format!(
+            r#"#include <hyperjit.h>
+#include <string.h>
+int step(int x) {{ return x + 1; }}
+int main(void) {{
+    int total = 0;
+    for (int i = 0; i < 6; i++) {{
+        if (i == 3 && hj_redefine("step", "{v2}") != 0) return 1;
+        total += step(0);
+    }}
+    if (hj_recompile("step", 3) != 0) return 2;
+    if (step(1) != 101) return 3;
+    if (hj_recompile("nope", 2) != -1 || !strstr(hj_last_error(), "unknown symbol 'nope'")) return 4;
+    if (hj_redefine("step", "{missing}") != -1 || !strstr(hj_last_error(), "missing.c")) return 5;
+    return total; /* 3 * 1 + 3 * 100 */
+}}
+"#,
+            v2 = v2.display(),
+            missing = dir.path().join("missing.c").display()
+        ),
+    );
+    let engine = Engine::new().unwrap();
+    engine.add_file(&guest).unwrap();
+    assert_eq!(engine.run_main(&["guest"]).unwrap(), 303);
+}
+
+/// A callback recompiles and redefines the very function that called it;
+/// the new code applies from the next call on.
+#[test]
+fn a_callback_swaps_the_function_that_called_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = write(
+        dir.path(),
+        "tick_v2.ll",
+        "define i32 @tick(i32 %x) {\n  %r = mul i32 %x, 10\n  ret i32 %r\n}\n",
+    );
+    let engine = Engine::new().unwrap();
+    engine
+        .define(
+            "swap_me",
+            move |caller: &mut Caller<'_>, round: i32| -> Result<(), Trap> {
+                let result = if round == 0 {
+                    caller.recompile("tick", 3)
+                } else {
+                    caller.redefine("tick", &v2)
+                };
+                result.map_err(|e| Trap::new(e.to_string()))
+            },
+        )
+        .unwrap();
+    engine
+        .add_ir(
+            "ticks.ll",
+            r#"declare void @swap_me(i32)
+define i32 @tick(i32 %x) {
+  call void @swap_me(i32 %x)
+  %r = add i32 %x, 1
+  ret i32 %r
+}
+define i32 @main() {
+  %a = call i32 @tick(i32 0)   ; recompiles itself: 1
+  %b = call i32 @tick(i32 1)   ; the recompiled body redefines itself: 2
+  %c = call i32 @tick(i32 4)   ; the new body: 40
+  %ab = add i32 %a, %b
+  %r = add i32 %ab, %c
+  ret i32 %r
+}
+"#,
+        )
+        .unwrap();
+    assert_eq!(engine.run_main(&["ticks"]).unwrap(), 43);
+}
+
+/// Two threads call a function in a loop while the host redefines it 1,000
+/// times: every call returns the old or the new version's value.
+#[test]
+fn swaps_are_atomic_for_other_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(Engine::new().unwrap());
+    engine
+        .add_ir("value.ll", "define i64 @value() {\n  ret i64 1\n}\n")
+        .unwrap();
+    let versions: Vec<PathBuf> = (0..2)
+        .map(|v| {
+            write(
+                dir.path(),
+                &format!("value_{v}.ll"),
+                &format!("define i64 @value() {{\n  ret i64 {}\n}}\n", v + 1),
+            )
+        })
+        .collect();
+    let address = engine.lookup("value").unwrap() as usize;
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, calls) = (Arc::clone(&stop), Arc::clone(&calls));
+            std::thread::spawn(move || {
+                // SAFETY: `value` is long (void) and stays mapped.
+                let value: extern "C" fn() -> i64 = unsafe { std::mem::transmute(address) };
+                let mut seen = [0u64; 3];
+                while !stop.load(Ordering::Relaxed) {
+                    let v = value();
+                    assert!(v == 1 || v == 2, "a call returned {v}");
+                    seen[v as usize] += 1;
+                }
+                calls.fetch_add(seen[1] + seen[2], Ordering::Relaxed);
+                seen
+            })
+        })
+        .collect();
+    for i in 0..1000 {
+        engine.redefine("value", &versions[i % 2]).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for caller in callers {
+        let seen = caller.join().expect("caller thread");
+        total += seen[1] + seen[2];
+    }
+    assert_eq!(total, calls.load(Ordering::Relaxed));
+    assert!(total > 0);
+}
