@@ -5,8 +5,8 @@
 //! held while guest code runs.
 
 use crate::callback::{
-    self, thunk, Caller, DynamicFunction, HostFunction, IntoHostFunction, Kind, Multiplexed,
-    MultiplexedFunction, Named, Registry, Signature, Trap, Value,
+    self, thunk, Caller, DynamicFunction, FunctionPointer, HostFunction, IntoHostFunction, Kind,
+    Multiplexed, MultiplexedFunction, Named, Registry, Signature, Trap, Value,
 };
 use crate::error::{Error, Result};
 use crate::link::{self, Batch, Input, Linked};
@@ -793,6 +793,47 @@ impl Engine {
     /// [`recompile`](Self::recompile).
     pub fn redefine(&self, function: &str, path: impl AsRef<Path>) -> Result<()> {
         self.inner.redefine(function, path.as_ref())
+    }
+
+    /// A function of the program (or a callback) as a typed function
+    /// pointer, after checking that its C type is the one asked for:
+    ///
+    /// ```no_run
+    /// # let engine = hyperjit::Engine::new()?;
+    /// let square: extern "C" fn(i32) -> i32 = engine.lookup_fn("square")?;
+    /// assert_eq!(square(7), 49);
+    /// # Ok::<(), hyperjit::Error>(())
+    /// ```
+    ///
+    /// The pointer is valid while the engine lives, and calls through it run
+    /// later redefinitions too. A call through it is not a run: should a
+    /// callback trap inside it, the calling thread ends, so call code that
+    /// may trap through [`run_entry`](Self::run_entry).
+    pub fn lookup_fn<F: FunctionPointer>(&self, name: &str) -> Result<F> {
+        let requested = F::signature();
+        let address = self.inner.lookup(name)?;
+        let actual = {
+            let state = self.inner.lock();
+            match state.linked.functions.get(name) {
+                Some(signature) => (!requested.matches(signature)).then(|| signature.to_string()),
+                None => match self.inner.callbacks.named(name) {
+                    Some(named) => {
+                        (named.signature != requested).then(|| named.signature.to_string())
+                    }
+                    None => Some("not a function".to_string()),
+                },
+            }
+        };
+        if let Some(actual) = actual {
+            return Err(Error::LookupSignature {
+                symbol: name.to_string(),
+                requested: requested.to_string(),
+                actual,
+            });
+        }
+        // SAFETY: the program's IR (or the callback's registration) says
+        // `name` has exactly F's C type.
+        Ok(unsafe { F::from_address(address) })
     }
 
     /// Adds the module in `path` (.c, .ll or .bc) to the program and links

@@ -183,6 +183,16 @@ pub enum Error {
         /// The file with the new body.
         file: String,
     },
+    /// A typed lookup asked for another type than the symbol has.
+    #[error("'{symbol}' has type {actual}, not the requested {requested}")]
+    LookupSignature {
+        /// The symbol.
+        symbol: String,
+        /// The type asked for.
+        requested: String,
+        /// Its type in the program.
+        actual: String,
+    },
     /// A symbol that is not defined (by the program or a callback).
     #[error("unknown symbol '{name}'")]
     UnknownSymbol {

@@ -25,8 +25,8 @@ mod source;
 mod stats;
 
 pub use callback::{
-    CallbackStats, Caller, HostReturn, HostType, IntoHostFunction, Signature, Trap, Ty, Value,
-    WithCaller,
+    CallbackStats, Caller, FunctionPointer, HostReturn, HostType, IntoHostFunction, Signature,
+    Trap, Ty, Value, WithCaller,
 };
 pub use engine::{Engine, EngineBuilder, IrOptimization};
 pub use error::{Error, Result, UnresolvedSymbol};

@@ -286,3 +286,29 @@ fn swaps_are_atomic_for_other_threads() {
     assert_eq!(total, calls.load(Ordering::Relaxed));
     assert!(total > 0);
 }
+
+#[test]
+fn typed_lookup_checks_the_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_program(dir.path());
+    let step: extern "C" fn(i32) -> i32 = engine.lookup_fn("step").unwrap();
+    assert_eq!(step(1), 2002);
+    let error = engine
+        .lookup_fn::<extern "C" fn(i64) -> i64>("step")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "'step' has type i32 (i32), not the requested i64 (i64)"
+    );
+    let error = engine
+        .lookup_fn::<extern "C" fn() -> i32>("saved_step")
+        .unwrap_err();
+    assert!(matches!(error, Error::LookupSignature { .. }), "{error:?}");
+    engine.define("host_twice", |x: i64| x * 2).unwrap();
+    let twice: extern "C" fn(i64) -> i64 = engine.lookup_fn("host_twice").unwrap();
+    assert_eq!(twice(21), 42);
+    // Redefined later, the same pointer runs the new body.
+    let v2 = write(dir.path(), "step_v2.c", "int step(int x) { return -x; }\n");
+    engine.redefine("step", &v2).unwrap();
+    assert_eq!(step(5), -5);
+}

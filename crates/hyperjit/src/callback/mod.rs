@@ -21,6 +21,7 @@
 //! [`Engine::define_symbol`]: crate::Engine::define_symbol
 
 mod dynamic;
+mod function_pointer;
 mod multiplexed;
 mod signature;
 pub(crate) mod thunk;
@@ -28,6 +29,7 @@ mod trap;
 mod typed;
 
 pub(crate) use dynamic::DynamicFunction;
+pub use function_pointer::FunctionPointer;
 pub(crate) use multiplexed::{dispatch_address, MultiplexedFunction};
 pub use signature::{Signature, Ty, Value};
 pub use trap::Trap;

@@ -1,0 +1,58 @@
+//! Typed lookups: `extern "C" fn` types whose C signature is checked
+//! against the program's IR before the pointer is handed out.
+
+use super::signature::Signature;
+use super::typed::sealed::{HostReturnSealed, HostTypeSealed};
+use std::ffi::c_void;
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// An `extern "C" fn` pointer type and its C signature.
+    #[allow(unreachable_pub)]
+    pub trait FunctionPointerSealed: Copy {
+        fn signature() -> Signature;
+        /// # Safety
+        /// `address` is a function of that signature.
+        unsafe fn from_address(address: *const c_void) -> Self;
+    }
+}
+
+/// An `extern "C" fn(A1, .., An) -> R` type (up to 8 parameters of
+/// [`HostType`](crate::HostType)s; R a `HostType` or `()`), for
+/// [`Engine::lookup_fn`](crate::Engine::lookup_fn).
+pub trait FunctionPointer: sealed::FunctionPointerSealed {}
+
+macro_rules! function_pointers {
+    ($($arg:ident)*) => {
+        impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> sealed::FunctionPointerSealed
+            for extern "C" fn($($arg),*) -> R
+        {
+            fn signature() -> Signature {
+                Signature::from_abi(
+                    vec![$(<$arg as HostTypeSealed>::ABI),*],
+                    <R as HostReturnSealed>::ABI,
+                )
+            }
+
+            unsafe fn from_address(address: *const c_void) -> Self {
+                // SAFETY: per the trait's contract, `address` is a function
+                // of exactly this type.
+                unsafe { std::mem::transmute::<*const c_void, Self>(address) }
+            }
+        }
+        impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> FunctionPointer
+            for extern "C" fn($($arg),*) -> R
+        {}
+    };
+}
+
+function_pointers!();
+function_pointers!(A1);
+function_pointers!(A1 A2);
+function_pointers!(A1 A2 A3);
+function_pointers!(A1 A2 A3 A4);
+function_pointers!(A1 A2 A3 A4 A5);
+function_pointers!(A1 A2 A3 A4 A5 A6);
+function_pointers!(A1 A2 A3 A4 A5 A6 A7);
+function_pointers!(A1 A2 A3 A4 A5 A6 A7 A8);
