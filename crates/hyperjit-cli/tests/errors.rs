@@ -340,3 +340,20 @@ fn a_trap_is_hyperjits_error() {
         )
     );
 }
+
+/// `hyperjit run` gives guests the hypercalls with no extra flags: the
+/// stepper example redefines its own step() mid-run.
+#[test]
+fn hypercalls_work_under_the_cli() {
+    let examples = repo_root().join("examples");
+    let outcome = run(hyperjit()
+        .arg("run")
+        .arg(examples.join("stepper.c"))
+        .arg("--")
+        .arg(examples.join("step_v2.c")));
+    assert_eq!(outcome.status, Some(0), "{}", outcome.stderr);
+    let text = outcome.stdout_text();
+    assert!(text.contains("round 3: value 3\n"), "{text}");
+    assert!(text.contains("round 4: value 30\n"), "{text}");
+    assert!(text.contains("round 6: value 3000\n"), "{text}");
+}

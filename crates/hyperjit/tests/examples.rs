@@ -46,3 +46,46 @@ fn typed_state_example() {
         assert!(output.contains(line), "missing {line:?} in:\n{output}");
     }
 }
+
+#[test]
+fn find_function_example() {
+    let output = example("find_function");
+    for line in [
+        "generated_0(1) = 0",
+        "generated_4242(1) = 4242",
+        "generated_9999(1) = 9999",
+        "generated_10000: unknown symbol 'generated_10000'",
+        "guest exited with 0",
+    ] {
+        assert!(output.contains(line), "missing {line:?} in:\n{output}");
+    }
+}
+
+#[test]
+fn self_update_example() {
+    let output = example("self_update");
+    let rounds: Vec<&str> = output.lines().filter(|l| l.starts_with("round")).collect();
+    assert_eq!(
+        rounds,
+        [
+            "round 1: value 1",
+            "round 2: value 2",
+            "round 3: value 3",
+            "round 4: value 30",
+            "round 5: value 300",
+            "round 6: value 3000"
+        ],
+        "{output}"
+    );
+}
+
+#[test]
+fn host_swap_example() {
+    let output = example("host_swap");
+    assert!(output.contains("compute(0) = 1\n"), "{output}");
+    assert!(
+        output.contains("compute(0) = 42 after the host's redefinition"),
+        "{output}"
+    );
+    assert!(output.contains("host: guest exited with 0"), "{output}");
+}
