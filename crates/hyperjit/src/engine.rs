@@ -451,6 +451,11 @@ impl Inner {
     /// The address of a linked function or global, or of a callback.
     pub(crate) fn lookup(&self, name: &str) -> Result<*const c_void> {
         let mut state = self.lock();
+        if let Some(&address) = state.linked.addresses.get(name) {
+            if state.pending.is_empty() {
+                return Ok(address as usize as *const c_void);
+            }
+        }
         self.link_pending(&mut state)?;
         if !state.linked.symbols.contains(name) {
             match self.callbacks.named(name) {
@@ -478,6 +483,7 @@ impl Inner {
             context: format!("looking up '{name}'"),
             message,
         })?;
+        state.linked.addresses.insert(name.to_string(), address);
         Ok(address as usize as *const c_void)
     }
 

@@ -79,6 +79,9 @@ pub(crate) struct Linked {
     /// Where each function's current body is: a module of `modules` and the
     /// body's name in it (the function's own, or a later version's).
     pub(crate) bodies: HashMap<String, (usize, String)>,
+    /// Addresses already looked up; an address never changes (a redefined
+    /// function keeps its entry), so they are cached for good.
+    pub(crate) addresses: HashMap<String, u64>,
 }
 
 /// The process's own symbols (libc, libm, ...), as the JIT resolves them.

@@ -579,26 +579,28 @@ impl Module {
     }
 
     /// Makes every defined function's entry patchable: 16-byte aligned and
-    /// starting with one 5-byte no-op that a `jmp rel32` can replace
-    /// atomically (see `Jit::redirect`). Returns how many.
+    /// starting with one 5-byte no-op (`nopl 0(%rax,%rax)`) that a `jmp
+    /// rel32` can replace atomically (see `Jit::redirect`). The no-op is the
+    /// function's prologue data: LLVM's `patchable-function-entry` would do
+    /// the same but adds a section per function, which RuntimeDyld handles
+    /// in quadratic time. Returns how many functions were marked.
     pub(crate) fn mark_patchable_entries(&mut self) -> usize {
-        let key = "patchable-function-entry";
+        const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
         let mut marked = 0;
         for function in self.functions().collect::<Vec<_>>() {
-            // SAFETY: adding a string attribute and alignment to a live
-            // defined function of this module.
+            // SAFETY: setting prologue data (a constant byte array in this
+            // module's context) and alignment on a live defined function.
             unsafe {
                 if LLVMIsDeclaration(function) != 0 || LLVMGetIntrinsicID(function) != 0 {
                     continue;
                 }
-                let attribute = LLVMCreateStringAttribute(
+                let nop = LLVMConstStringInContext(
                     LLVMGetModuleContext(self.raw),
-                    key.as_ptr().cast(),
-                    key.len() as c_uint,
-                    c"5".as_ptr(),
+                    NOP5.as_ptr().cast(),
+                    NOP5.len() as c_uint,
                     1,
                 );
-                LLVMAddAttributeAtIndex(function, LLVMAttributeFunctionIndex, attribute);
+                LLVMSetPrologueData(function, nop);
                 if LLVMGetAlignment(function) < 16 {
                     LLVMSetAlignment(function, 16);
                 }

@@ -259,7 +259,7 @@ void hj_memory_destroy(void *opaque) {
 static pthread_mutex_t redirect_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Makes the function at `from` continue at `to`: its entry, a 5-byte no-op
- * (LLVM's patchable-function-entry) or an earlier redirection, becomes
+ * (its prologue data) or an earlier redirection, becomes
  * `jmp rel32` in one aligned 8-byte store. A thread is never inside that one
  * instruction, so it runs either the old entry or the jump: the swap is
  * atomic for every caller, including through old function pointers.
@@ -275,9 +275,10 @@ int hj_redirect_entry(void *from, const void *to) {
         return -2;
     unsigned char bytes[8];
     memcpy(bytes, from, 8);
-    /* nopl disp8(%rax,%rax,1): 0f 1f 44 00 xx */
-    static const unsigned char nop5[4] = {0x0f, 0x1f, 0x44, 0x00};
-    if (memcmp(bytes, nop5, 4) != 0 && bytes[0] != 0xe9)
+    /* nopl 0(%rax,%rax,1), the prologue every patchable function starts
+     * with (see Module::mark_patchable_entries), or an earlier jump. */
+    static const unsigned char nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+    if (memcmp(bytes, nop5, 5) != 0 && bytes[0] != 0xe9)
         return -1;
     bytes[0] = 0xe9;
     int32_t rel = (int32_t)distance;

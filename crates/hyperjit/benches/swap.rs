@@ -1,0 +1,205 @@
+//! Swappable functions: the per-call cost of a function that can be
+//! redefined (never swapped, and swapped) beside a native direct call, the
+//! latency of recompiling and redefining a 50-line function at -O2, and
+//! `hj_lookup` in a module of 10,000 functions.
+//!
+//! `cargo bench -p hyperjit --bench swap`
+
+use hyperjit::Engine;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+type Loop = extern "C" fn(i64) -> i64;
+type LookupLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
+
+const CALLS: i64 = 10_000_000;
+const ROUNDS: usize = 9;
+
+fn clang() -> Command {
+    Command::new(
+        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
+            .into_iter()
+            .find(|c| Command::new(c).arg("--version").output().is_ok())
+            .expect("clang-19"),
+    )
+}
+
+fn ns_per_call(run: &dyn Fn(i64) -> i64, calls: i64) -> f64 {
+    let started = Instant::now();
+    black_box(run(black_box(calls)));
+    started.elapsed().as_secs_f64() * 1e9 / calls as f64
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // The native baseline of benches/callbacks.rs.
+    let library = dir.path().join("libnative.so");
+    let status = clang()
+        .args(["-O2", "-fPIC", "-shared", "-o"])
+        .arg(&library)
+        .arg(here.join("native_loop.c"))
+        .arg(here.join("native_target.c"))
+        .status()
+        .expect("clang");
+    assert!(status.success());
+    // SAFETY: our own library, no initializers.
+    let native = unsafe { libloading::Library::new(&library) }.expect("load");
+    // SAFETY: loop_native is long (long).
+    let native_loop: Loop = unsafe { *native.get::<Loop>(b"loop_native").expect("loop_native") };
+
+    let engine = Engine::builder().opt_level(2).build().expect("engine");
+    let mut generated = String::new();
+    for i in 0..10_000 {
+        writeln!(
+            generated,
+            "define i64 @generated_{i}(i64 %x) {{\n  %r = add i64 %x, {i}\n  ret i64 %r\n}}"
+        )
+        .expect("write");
+    }
+    engine
+        .add_ir("generated.ll", &generated)
+        .expect("generated");
+    engine.add_file(here.join("swap_guest.c")).expect("guest");
+    let loop_plain: Loop = engine.lookup_fn("loop_plain").expect("loop_plain");
+    let loop_swapped: Loop = engine.lookup_fn("loop_swapped").expect("loop_swapped");
+    let loop_lookup: LookupLoop = engine.lookup_fn("loop_lookup").expect("loop_lookup");
+
+    // Redefine swapped_target to the same body, from IR (no clang).
+    let same_body = dir.path().join("swapped.ll");
+    std::fs::write(
+        &same_body,
+        "define i64 @swapped_target(i64 %x) {\n  %r = add i64 %x, 1\n  ret i64 %r\n}\n",
+    )
+    .expect("write");
+    engine
+        .redefine("swapped_target", &same_body)
+        .expect("redefine");
+
+    // The 50-line function as optimized IR and bitcode, for redefine.
+    let fifty_c = dir.path().join("fifty.c");
+    let source = std::fs::read_to_string(here.join("swap_guest.c")).expect("read");
+    let start = source.find("long fifty(").expect("fifty");
+    std::fs::write(&fifty_c, &source[start..]).expect("write");
+    let fifty_ll = dir.path().join("fifty.ll");
+    let fifty_bc = dir.path().join("fifty.bc");
+    for (flag, output) in [("-S", &fifty_ll), ("-c", &fifty_bc)] {
+        let status = clang()
+            .args(["-O2", "-emit-llvm", flag, "-o"])
+            .arg(output)
+            .arg(&fifty_c)
+            .status()
+            .expect("clang");
+        assert!(status.success());
+    }
+
+    let mut native_ns = Vec::new();
+    let mut plain_ns = Vec::new();
+    let mut swapped_ns = Vec::new();
+    let mut lookup_ns = Vec::new();
+    let name = c"generated_7777";
+    for _ in 0..ROUNDS {
+        native_ns.push(ns_per_call(&|n| native_loop(n), CALLS));
+        plain_ns.push(ns_per_call(&|n| loop_plain(n), CALLS));
+        swapped_ns.push(ns_per_call(&|n| loop_swapped(n), CALLS));
+        lookup_ns.push(ns_per_call(&|n| loop_lookup(n, name.as_ptr()), 200_000));
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (native, plain, swapped) = (best(&native_ns), best(&plain_ns), best(&swapped_ns));
+
+    let time = |f: &dyn Fn()| -> Duration {
+        let started = Instant::now();
+        f();
+        started.elapsed()
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let recompile: Vec<f64> = (0..20)
+        .map(|_| ms(time(&|| engine.recompile("fifty", 2).expect("recompile"))))
+        .collect();
+    let redefine_ll: Vec<f64> = (0..20)
+        .map(|_| {
+            ms(time(&|| {
+                engine.redefine("fifty", &fifty_ll).expect("redefine")
+            }))
+        })
+        .collect();
+    let redefine_bc: Vec<f64> = (0..20)
+        .map(|_| {
+            ms(time(&|| {
+                engine.redefine("fifty", &fifty_bc).expect("redefine")
+            }))
+        })
+        .collect();
+    let redefine_c: Vec<f64> = (0..5)
+        .map(|_| {
+            ms(time(&|| {
+                engine.redefine("fifty", &fifty_c).expect("redefine")
+            }))
+        })
+        .collect();
+
+    println!(
+        "swappable functions, measured in this run (best of {ROUNDS} rounds of {CALLS} calls)"
+    );
+    println!(
+        "{:<44} {:>10} {:>14} {:>12}",
+        "case", "ns/call", "extra vs native", "target"
+    );
+    println!(
+        "{:<44} {native:>10.3} {:>14} {:>12}",
+        "native direct call", "-", "-"
+    );
+    println!(
+        "{:<44} {plain:>10.3} {:>14.3} {:>12}",
+        "swappable function, never swapped",
+        plain - native,
+        "< 1 ns extra"
+    );
+    println!(
+        "{:<44} {swapped:>10.3} {:>14.3} {:>12}",
+        "swappable function, swapped",
+        swapped - native,
+        "< 1 ns extra"
+    );
+    println!(
+        "{:<44} {:>10.1} {:>14} {:>12}",
+        "hj_lookup in 10,000 functions",
+        best(&lookup_ns),
+        "-",
+        "< 200 ns"
+    );
+    println!("\nlatency of a 50-line function's swap at -O2, median (ms)");
+    println!(
+        "{:<44} {:>10.3} {:>12}",
+        "hj_recompile / Engine::recompile",
+        median(recompile),
+        "< 5 ms"
+    );
+    println!(
+        "{:<44} {:>10.3} {:>12}",
+        "hj_redefine from .ll",
+        median(redefine_ll),
+        "< 5 ms"
+    );
+    println!(
+        "{:<44} {:>10.3} {:>12}",
+        "hj_redefine from .bc",
+        median(redefine_bc),
+        "< 5 ms"
+    );
+    println!(
+        "{:<44} {:>10.3} {:>12}",
+        "hj_redefine from .c (runs clang)",
+        median(redefine_c),
+        "-"
+    );
+}
