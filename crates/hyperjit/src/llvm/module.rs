@@ -594,10 +594,10 @@ impl Module {
                 if LLVMIsDeclaration(function) != 0 || LLVMGetIntrinsicID(function) != 0 {
                     continue;
                 }
-                let nop = LLVMConstStringInContext(
+                let nop = LLVMConstStringInContext2(
                     LLVMGetModuleContext(self.raw),
                     NOP5.as_ptr().cast(),
-                    NOP5.len() as c_uint,
+                    NOP5.len(),
                     1,
                 );
                 LLVMSetPrologueData(function, nop);
