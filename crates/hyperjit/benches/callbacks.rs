@@ -5,14 +5,15 @@
 //!
 //! `cargo bench -p hyperjit --bench callbacks`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use criterion::Criterion;
 use hyperjit::{Engine, Signature, Ty, Value};
 use std::hint::black_box;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{benches_dir, native_baseline, Loop};
 
-type Loop = unsafe extern "C" fn(i64) -> i64;
 type NamedLoop = unsafe extern "C" fn(i64, *const std::ffi::c_char) -> i64;
 
 extern "C" fn symbol_target(x: i64) -> i64 {
@@ -32,35 +33,13 @@ struct Fixture {
     dynamic: Loop,
 }
 
-fn clang() -> Command {
-    Command::new(
-        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
-            .into_iter()
-            .find(|c| Command::new(c).arg("--version").output().is_ok())
-            .expect("clang-19"),
-    )
-}
-
 impl Fixture {
     /// A fixture whose guest loops sit `pad` x 16 bytes further into the
     /// code (HJ_PAD in callback_guest.c).
     fn new(pad: u32) -> Fixture {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
+        let here = benches_dir();
         let dir = tempfile::tempdir().expect("temp dir");
-        let library = dir.path().join("libnative.so");
-        let status = clang()
-            .args(["-O2", "-fPIC", "-shared", "-o"])
-            .arg(&library)
-            .arg(here.join("native_loop.c"))
-            .arg(here.join("native_target.c"))
-            .status()
-            .expect("run clang");
-        assert!(status.success(), "building the native baseline failed");
-        // SAFETY: our own library, with no initializers.
-        let native = unsafe { libloading::Library::new(&library) }.expect("load native baseline");
-        // SAFETY: loop_native has type Loop.
-        let native_loop: Loop =
-            unsafe { *native.get::<Loop>(b"loop_native").expect("loop_native") };
+        let (native, native_loop) = native_baseline(dir.path());
 
         let engine = Engine::builder()
             .opt_level(2)
@@ -127,36 +106,26 @@ impl Fixture {
     /// The cases, as closures running `n` calls.
     fn cases(&self) -> Vec<Case<'_>> {
         let name = c"multiplexed_target";
-        // SAFETY (all): each pointer is a JIT'd or native loop of the stated
-        // type, alive while the fixture is; callbacks do not trap here.
+        // The JIT'd loops live as long as the fixture's engine.
         vec![
-            Case::new("native direct call", "-", move |n| unsafe {
-                (self.native)(n)
+            Case::new("native direct call", "-", move |n| (self.native)(n)),
+            Case::new("typed closure", "<= 1.2x", move |n| (self.typed)(n)),
+            Case::new("typed closure, second instance", "<= 1.2x", move |n| {
+                (self.typed_again)(n)
             }),
-            Case::new("typed closure", "<= 1.2x", move |n| unsafe {
-                (self.typed)(n)
-            }),
-            Case::new(
-                "typed closure, second instance",
-                "<= 1.2x",
-                move |n| unsafe { (self.typed_again)(n) },
-            ),
-            Case::new("define_symbol", "<= 1.2x", move |n| unsafe {
-                (self.symbol)(n)
-            }),
+            Case::new("define_symbol", "<= 1.2x", move |n| (self.symbol)(n)),
             Case::new(
                 "PerformCustomCallback, constant name",
                 "<= 1.5x",
-                move |n| unsafe { (self.multiplexed_constant)(n) },
+                move |n| (self.multiplexed_constant)(n),
             ),
             Case::new(
                 "PerformCustomCallback, run-time name",
                 "< 15 ns",
+                // SAFETY: the loop reads the NUL-terminated name it is given.
                 move |n| unsafe { (self.multiplexed_runtime)(n, name.as_ptr()) },
             ),
-            Case::new("dynamic signature", "< 25 ns", move |n| unsafe {
-                (self.dynamic)(n)
-            }),
+            Case::new("dynamic signature", "< 25 ns", move |n| (self.dynamic)(n)),
         ]
     }
 }

@@ -5,27 +5,19 @@
 //!
 //! `cargo bench -p hyperjit --bench swap`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use hyperjit::Engine;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{benches_dir, clang, native_baseline, Loop};
 
-type Loop = extern "C" fn(i64) -> i64;
 type LookupLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
 
 const CALLS: i64 = 10_000_000;
 const ROUNDS: usize = 9;
-
-fn clang() -> Command {
-    Command::new(
-        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
-            .into_iter()
-            .find(|c| Command::new(c).arg("--version").output().is_ok())
-            .expect("clang-19"),
-    )
-}
 
 fn ns_per_call(run: &dyn Fn(i64) -> i64, calls: i64) -> f64 {
     let started = Instant::now();
@@ -39,23 +31,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
+    let here = benches_dir();
     let dir = tempfile::tempdir().expect("temp dir");
-
-    // The native baseline of benches/callbacks.rs.
-    let library = dir.path().join("libnative.so");
-    let status = clang()
-        .args(["-O2", "-fPIC", "-shared", "-o"])
-        .arg(&library)
-        .arg(here.join("native_loop.c"))
-        .arg(here.join("native_target.c"))
-        .status()
-        .expect("clang");
-    assert!(status.success());
-    // SAFETY: our own library, no initializers.
-    let native = unsafe { libloading::Library::new(&library) }.expect("load");
-    // SAFETY: loop_native is long (long).
-    let native_loop: Loop = unsafe { *native.get::<Loop>(b"loop_native").expect("loop_native") };
+    let (_native, native_loop) = native_baseline(dir.path());
 
     let engine = Engine::builder().opt_level(2).build().expect("engine");
     let mut generated = String::new();

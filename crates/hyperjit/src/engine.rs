@@ -252,18 +252,37 @@ impl Inner {
         if state.pending.is_empty() {
             return Ok(());
         }
+        // Checked before the inputs leave `pending`, so that on failure they
+        // stay there for the host to complete.
         link::check_resolved(&state.pending, &state.linked, &self.callbacks)?;
-        let started = Instant::now();
         let inputs = std::mem::take(&mut state.pending);
-        let glue = format!(
-            "{}{}{}",
-            self.exit_handlers.glue_ir(),
-            crate::hypercall::glue_ir(self as *const Inner as usize),
-            thunk::dispatcher(self as *const Inner as usize, callback::dispatch_address())
-        );
+        self.link_checked(state, inputs, None)
+    }
+
+    /// Links inputs whose symbols were checked, generating code with
+    /// `machine` (default: the engine's).
+    fn link_checked(
+        &self,
+        state: &mut State,
+        inputs: Vec<Input>,
+        machine: Option<&TargetMachine>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        // The runtime glue is linked into the first batch.
+        let glue = if state.linked.batches.is_empty() {
+            let engine = self as *const Inner as usize;
+            format!(
+                "{}{}{}",
+                self.exit_handlers.glue_ir(),
+                crate::hypercall::glue_ir(engine),
+                thunk::dispatcher(engine, callback::dispatch_address())
+            )
+        } else {
+            String::new()
+        };
         let result = link::link_batch(
             &state.context,
-            &state.machine,
+            machine.unwrap_or(&state.machine),
             &state.jit,
             &mut state.linked,
             &self.callbacks,
@@ -414,19 +433,7 @@ impl Inner {
     ) -> Result<()> {
         let inputs = vec![input];
         link::check_resolved(&inputs, &state.linked, &self.callbacks)?;
-        let started = Instant::now();
-        let glue = String::new(); // the runtime glue is linked with the first batch
-        let result = link::link_batch(
-            &state.context,
-            machine.unwrap_or(&state.machine),
-            &state.jit,
-            &mut state.linked,
-            &self.callbacks,
-            &glue,
-            inputs,
-        );
-        state.stats.codegen_link += started.elapsed();
-        result?;
+        self.link_checked(state, inputs, machine)?;
         let lookup = |name: &str| {
             state.jit.lookup(name).map_err(|message| Error::Llvm {
                 context: format!("looking up '{name}'"),

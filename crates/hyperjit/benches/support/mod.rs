@@ -1,0 +1,41 @@
+//! What the benchmarks share: clang-19 and the native baseline, a loop
+//! calling an extern function in another translation unit (clang-19 -O2).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `long loop_native(long n)`: n calls of `native_target`.
+pub type Loop = extern "C" fn(i64) -> i64;
+
+/// This directory (the guests and the native baseline's sources).
+pub fn benches_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches")
+}
+
+pub fn clang() -> Command {
+    Command::new(
+        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
+            .into_iter()
+            .find(|c| Command::new(c).arg("--version").output().is_ok())
+            .expect("clang-19"),
+    )
+}
+
+/// Builds the native baseline into `dir`, loads it, and returns the library
+/// (keep it alive) and its loop.
+pub fn native_baseline(dir: &Path) -> (libloading::Library, Loop) {
+    let library = dir.join("libnative.so");
+    let status = clang()
+        .args(["-O2", "-fPIC", "-shared", "-o"])
+        .arg(&library)
+        .arg(benches_dir().join("native_loop.c"))
+        .arg(benches_dir().join("native_target.c"))
+        .status()
+        .expect("run clang");
+    assert!(status.success(), "building the native baseline failed");
+    // SAFETY: our own library, with no initializers.
+    let native = unsafe { libloading::Library::new(&library) }.expect("load native baseline");
+    // SAFETY: loop_native has type Loop.
+    let native_loop: Loop = unsafe { *native.get::<Loop>(b"loop_native").expect("loop_native") };
+    (native, native_loop)
+}
