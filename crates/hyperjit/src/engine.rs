@@ -139,6 +139,7 @@ impl EngineBuilder {
         let inner = Box::new(Inner {
             state: Mutex::new(State {
                 context: Arc::new(Context::new()),
+                machines: std::collections::HashMap::new(),
                 pending: Vec::new(),
                 linked: Linked::default(),
                 stats: Stats::default(),
@@ -164,6 +165,8 @@ impl EngineBuilder {
 
 struct State {
     context: Arc<Context>,
+    /// Target machines for recompiling at other levels than the engine's.
+    machines: std::collections::HashMap<u8, TargetMachine>,
     pending: Vec<Input>,
     linked: Linked,
     stats: Stats,
@@ -362,19 +365,32 @@ impl Inner {
             });
         };
         let version = format!("{function}.hj.v{}", self.next_version());
-        let mut module = state.linked.modules[index].duplicate();
+        let (source, ir_level) = &state.linked.modules[index];
+        let (mut module, mut ir_level) = (source.duplicate(), *ir_level);
         let context = |message| Error::Llvm {
             context: format!("recompiling '{function}'"),
             message,
         };
         module.isolate_function(&body, &version).map_err(context)?;
-        let machine = TargetMachine::host(opt_level).map_err(context)?;
-        if opt_level > 0 {
+        let machine = match state.machines.remove(&opt_level) {
+            Some(machine) => machine,
+            None => TargetMachine::host(opt_level).map_err(context)?,
+        };
+        // IR already optimized at this level or above is not optimized again.
+        let optimized_enough = matches!(ir_level, Some(level) if level >= opt_level);
+        if opt_level > 0 && !optimized_enough {
             module.strip_optnone();
-            machine.optimize(&mut module, opt_level).map_err(context)?;
+            let result = machine.optimize(&mut module, opt_level);
+            if let Err(message) = result {
+                state.machines.insert(opt_level, machine);
+                return Err(context(message));
+            }
+            ir_level = Some(opt_level);
         }
-        let input = Input::new(format!("<recompiled {function}>"), module);
-        self.link_new_body(&mut state, function, &version, input, Some(&machine))
+        let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
+        let result = self.link_new_body(&mut state, function, &version, input, Some(&machine));
+        state.machines.insert(opt_level, machine);
+        result
     }
 
     /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
@@ -388,7 +404,7 @@ impl Inner {
                 name: function.to_string(),
             });
         };
-        let mut module = self.prepare_module(&mut state, &file, &bytes, by_clang)?;
+        let (mut module, ir_level) = self.prepare_module(&mut state, &file, &bytes, by_clang)?;
         let Some(found) = module
             .function_signature(function)
             .filter(|_| module.defines_function(function))
@@ -417,7 +433,7 @@ impl Inner {
             &mut state,
             function,
             &version,
-            Input::new(file, module),
+            Input::new(file, module, ir_level),
             None,
         )
     }
@@ -538,19 +554,21 @@ impl Inner {
         optimized_by_clang: bool,
     ) -> Result<()> {
         let mut state = self.lock();
-        let module = self.prepare_module(&mut state, &file, bytes, optimized_by_clang)?;
-        state.pending.push(Input::new(file, module));
+        let (module, ir_level) =
+            self.prepare_module(&mut state, &file, bytes, optimized_by_clang)?;
+        state.pending.push(Input::new(file, module, ir_level));
         Ok(())
     }
 
-    /// Parses, verifies, targets and (by the IR rule) optimizes a module.
+    /// Parses, verifies, targets and (by the IR rule) optimizes a module;
+    /// also says at which level its IR is optimized, if that is known.
     fn prepare_module(
         &self,
         state: &mut State,
         file: &str,
         bytes: &[u8],
         optimized_by_clang: bool,
-    ) -> Result<Module> {
+    ) -> Result<(Module, Option<u8>)> {
         let file = file.to_string();
         let started = Instant::now();
         let mut module =
@@ -601,7 +619,14 @@ impl Inner {
             state.stats.optimize += started.elapsed();
             state.stats.modules_optimized += 1;
         }
-        Ok(module)
+        let ir_level = if optimized_by_clang || optimize {
+            Some(level)
+        } else if module.count_optnone_functions() > 0 {
+            Some(0)
+        } else {
+            None // given optimized, at a level we do not know
+        };
+        Ok((module, ir_level))
     }
 }
 

@@ -25,15 +25,18 @@ pub(crate) struct Input {
     pub(crate) undefined: Vec<UndefinedSymbol>,
     /// The externally visible symbols this input defines.
     pub(crate) defined: Vec<String>,
+    /// The level its IR was optimized at, if known (0: not optimized).
+    pub(crate) ir_level: Option<u8>,
 }
 
 impl Input {
-    pub(crate) fn new(file: String, module: Module) -> Input {
+    pub(crate) fn new(file: String, module: Module, ir_level: Option<u8>) -> Input {
         Input {
             file,
             undefined: module.undefined_symbols(),
             defined: module.defined_symbols(),
             module,
+            ir_level,
         }
     }
 }
@@ -74,8 +77,9 @@ pub(crate) struct Linked {
     pub(crate) functions: HashMap<String, FunctionSignature>,
     /// Every externally visible symbol linked code defines.
     pub(crate) symbols: HashSet<String>,
-    /// The IR of every linked batch, kept to recompile its functions.
-    pub(crate) modules: Vec<Module>,
+    /// The IR of every linked batch, kept to recompile its functions, with
+    /// the level it was optimized at (if known for all of its inputs).
+    pub(crate) modules: Vec<(Module, Option<u8>)>,
     /// Where each function's current body is: a module of `modules` and the
     /// body's name in it (the function's own, or a later version's).
     pub(crate) bodies: HashMap<String, (usize, String)>,
@@ -130,6 +134,10 @@ pub(crate) fn link_batch(
     let batch = linked.batches.len();
     let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
     let all_files = files.join(", ");
+    let ir_level = inputs
+        .iter()
+        .map(|input| input.ir_level)
+        .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
     let mut inputs = inputs.into_iter();
     let Some(first) = inputs.next() else {
         return Ok(());
@@ -242,7 +250,7 @@ pub(crate) fn link_batch(
             }
         }
     }
-    linked.modules.push(module);
+    linked.modules.push((module, ir_level));
     jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),
         message,
