@@ -60,3 +60,48 @@ long fifty(long n, const long *data, long len) {
     else if (mode == 5) result -= 7;
     return result + len;
 }
+
+/* A 50-line function without loops (branches and arithmetic only), beside
+ * fifty(), whose loops clang vectorizes: how much of a swap's latency is
+ * the code generator's work on vector code. */
+long fifty_scalar(long a, long b, long c) {
+    long r = a * 3 + b;
+    if (r > c) r -= c;
+    else r += c * 2;
+    long s = (a ^ b) + (b ^ c);
+    if (s & 1) s = s * 5 + 1;
+    else s = s / 2;
+    long t = r + s;
+    switch (t & 7) {
+    case 0: t += a; break;
+    case 1: t -= b; break;
+    case 2: t ^= c; break;
+    case 3: t *= 3; break;
+    case 4: t /= 2; break;
+    case 5: t |= 1; break;
+    case 6: t &= ~1L; break;
+    default: t = -t; break;
+    }
+    long u = t > 0 ? t : -t;
+    if (u > 1000) u %= 1000;
+    long v = a > b ? a - b : b - a;
+    long w = b > c ? b - c : c - b;
+    long x = v > w ? v : w;
+    if (x == 0) x = 1;
+    long y = (u * 7 + x * 11) % 97;
+    if (y < 10) y += a & 15;
+    else if (y < 50) y -= b & 15;
+    else y ^= c & 15;
+    long z = y + u - x;
+    if (z < 0) z = -z;
+    long q = z / x;
+    long m = z % x;
+    long k = q * 13 + m * 17;
+    if (k & 2) k += r;
+    if (k & 4) k -= s;
+    if (k & 8) k ^= t;
+    long out = k + (a << 2) - (b >> 1) + (c & 255);
+    if (out > 1000000) out -= 1000000;
+    if (out < -1000000) out += 1000000;
+    return out;
+}
