@@ -3,7 +3,7 @@
 //! 64-bit slots; the handler sees them as [`Value`]s.
 
 use super::signature::{Signature, Value};
-use super::trap::{raise, Trap};
+use super::trap::{finish, Trap};
 use super::{Caller, Env, HostFunction, TrampolinePair};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -88,12 +88,8 @@ unsafe extern "C-unwind" fn trampoline<const COUNT: bool>(
     let result = catch_unwind(AssertUnwindSafe(|| {
         env.func.call(&mut Caller::new(&env.shared), slots)
     }));
-    if let Some(started) = started {
-        env.shared.count(started);
-    }
-    match result.unwrap_or_else(|payload| Err(Trap::from_panic(payload))) {
-        // SAFETY: per this function's contract.
-        Ok(value) => unsafe { ret.write(value) },
-        Err(trap) => raise(&env.shared, trap),
-    }
+    let outcome = result.unwrap_or_else(|payload| Err(Trap::from_panic(payload)));
+    let value = finish(&env.shared, started, outcome);
+    // SAFETY: per this function's contract.
+    unsafe { ret.write(value) }
 }

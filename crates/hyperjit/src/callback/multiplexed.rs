@@ -4,7 +4,7 @@
 //! callback's own thunk (no lookup per call); any other goes through
 //! [`dispatch`], which finds the callback in a hash map by name.
 
-use super::trap::{raise, raise_for_engine, Trap};
+use super::trap::{finish, raise_for_engine, Trap};
 use super::{Caller, Env, HostFunction, Signature, TrampolinePair, Ty};
 use crate::engine::Inner;
 use std::ffi::{c_char, c_void, CStr};
@@ -46,13 +46,8 @@ where
     let result = catch_unwind(AssertUnwindSafe(|| {
         (env.func)(&mut Caller::new(&env.shared), args)
     }));
-    if let Some(started) = started {
-        env.shared.count(started);
-    }
-    match result.unwrap_or_else(|payload| Err(Trap::from_panic(payload))) {
-        Ok(value) => value,
-        Err(trap) => raise(&env.shared, trap),
-    }
+    let outcome = result.unwrap_or_else(|payload| Err(Trap::from_panic(payload)));
+    finish(&env.shared, started, outcome)
 }
 
 /// `PerformCustomCallback` with a name known only at run time.

@@ -10,6 +10,7 @@ use super::Shared;
 use crate::engine::Inner;
 use std::any::Any;
 use std::fmt;
+use std::time::Instant;
 
 /// Why a callback stopped the guest. Returned by callbacks as `Err(Trap)`;
 /// the engine adds the callback's name and `run_main` returns it.
@@ -68,6 +69,21 @@ impl fmt::Display for Trap {
 }
 
 impl std::error::Error for Trap {}
+
+/// Ends a trampoline: counts the call if it was timed (`--stats`), then
+/// returns the callback's value or raises its trap. Always inlined: it is
+/// on every callback's path (not inlined, dynamic callbacks measured 18 ns
+/// a call instead of 11).
+#[inline(always)]
+pub(crate) fn finish<T>(shared: &Shared, started: Option<Instant>, outcome: Result<T, Trap>) -> T {
+    if let Some(started) = started {
+        shared.count(started);
+    }
+    match outcome {
+        Ok(value) => value,
+        Err(trap) => raise(shared, trap),
+    }
+}
 
 /// Records `trap` for the engine that owns the callback and abandons the
 /// guest code running on this thread.

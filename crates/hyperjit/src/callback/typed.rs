@@ -8,7 +8,7 @@
 //! (see `thunk.rs`), which LLVM inlines into the call site.
 
 use super::signature::{AbiType, Extension, Signature, Ty};
-use super::trap::{raise, Trap};
+use super::trap::{finish, Trap};
 use super::{Caller, Env, HostFunction, TrampolinePair};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -175,13 +175,7 @@ macro_rules! typed_functions {
                     let env = unsafe { &*env };
                     let started = COUNT.then(Instant::now);
                     let result = catch_unwind(AssertUnwindSafe(|| (env.func)($($arg),*)));
-                    if let Some(started) = started {
-                        env.shared.count(started);
-                    }
-                    match settle(result) {
-                        Ok(value) => value,
-                        Err(trap) => raise(&env.shared, trap),
-                    }
+                    finish(&env.shared, started, settle(result))
                 }
                 let signature = Signature::from_abi(
                     vec![$(<$arg as sealed::HostTypeSealed>::ABI),*],
@@ -229,13 +223,7 @@ macro_rules! typed_functions {
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         (env.func)(&mut Caller::new(&env.shared), $($arg),*)
                     }));
-                    if let Some(started) = started {
-                        env.shared.count(started);
-                    }
-                    match settle(result) {
-                        Ok(value) => value,
-                        Err(trap) => raise(&env.shared, trap),
-                    }
+                    finish(&env.shared, started, settle(result))
                 }
                 let signature = Signature::from_abi(
                     vec![$(<$arg as sealed::HostTypeSealed>::ABI),*],
