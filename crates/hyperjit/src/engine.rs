@@ -157,7 +157,7 @@ impl EngineBuilder {
         inner
             .lock()
             .jit
-            .define_absolute(&runtime::absolute_symbols())
+            .define_absolute(runtime::absolute_symbols())
             .map_err(llvm_error("defining the runtime symbols"))?;
         Ok(Engine { inner })
     }

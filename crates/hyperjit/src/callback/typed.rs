@@ -83,42 +83,24 @@ host_types! {
     bool => Bool, Zero;
 }
 
-impl<T: 'static> sealed::HostTypeSealed for *const T {
-    const ABI: AbiType = AbiType {
-        ty: Ty::Ptr,
-        extension: Extension::None,
-    };
+macro_rules! pointer_types {
+    ($($pointer:ty),*) => {$(
+        impl<T: 'static> sealed::HostTypeSealed for $pointer {
+            const ABI: AbiType = AbiType { ty: Ty::Ptr, extension: Extension::None };
+        }
+        impl<T: 'static> HostType for $pointer {}
+        impl<T: 'static> sealed::HostReturnSealed for $pointer {
+            type Abi = $pointer;
+            const ABI: AbiType = AbiType { ty: Ty::Ptr, extension: Extension::None };
+            fn into_abi(self) -> Result<$pointer, Trap> {
+                Ok(self)
+            }
+        }
+        impl<T: 'static> HostReturn for $pointer {}
+    )*};
 }
-impl<T: 'static> HostType for *const T {}
-impl<T: 'static> sealed::HostTypeSealed for *mut T {
-    const ABI: AbiType = AbiType {
-        ty: Ty::Ptr,
-        extension: Extension::None,
-    };
-}
-impl<T: 'static> HostType for *mut T {}
-impl<T: 'static> sealed::HostReturnSealed for *const T {
-    type Abi = *const T;
-    const ABI: AbiType = AbiType {
-        ty: Ty::Ptr,
-        extension: Extension::None,
-    };
-    fn into_abi(self) -> Result<*const T, Trap> {
-        Ok(self)
-    }
-}
-impl<T: 'static> HostReturn for *const T {}
-impl<T: 'static> sealed::HostReturnSealed for *mut T {
-    type Abi = *mut T;
-    const ABI: AbiType = AbiType {
-        ty: Ty::Ptr,
-        extension: Extension::None,
-    };
-    fn into_abi(self) -> Result<*mut T, Trap> {
-        Ok(self)
-    }
-}
-impl<T: 'static> HostReturn for *mut T {}
+
+pointer_types!(*const T, *mut T);
 
 impl sealed::HostReturnSealed for () {
     type Abi = ();

@@ -87,31 +87,34 @@ pub(crate) const INTERPOSED: &[(&str, &str)] = &[
 pub(crate) const TLS_HELPER: &str = "__hyperjit_rt_tls_address";
 
 /// The runtime's symbols, defined in every engine's JIT at fixed addresses.
-pub(crate) fn absolute_symbols() -> Vec<(&'static str, usize)> {
-    vec![
-        ("__hyperjit_rt_exit", ffi::hj_rt_exit as *const () as usize),
-        (
-            "__hyperjit_rt__exit",
-            ffi::hj_rt__exit as *const () as usize,
-        ),
-        (
-            "__hyperjit_rt_atexit",
-            ffi::hj_rt_atexit as *const () as usize,
-        ),
-        (
-            "__hyperjit_rt_cxa_atexit",
-            ffi::hj_rt_cxa_atexit as *const () as usize,
-        ),
-        (TLS_HELPER, ffi::hj_rt_tls_address as *const () as usize),
-        (
-            "__hyperjit_rt_pthread_atfork",
-            ffi::hj_rt_pthread_atfork as *const () as usize,
-        ),
-        (
-            "__hyperjit_rt_at_quick_exit",
-            ffi::hj_rt_at_quick_exit as *const () as usize,
-        ),
-    ]
+pub(crate) fn absolute_symbols() -> &'static [(&'static str, usize)] {
+    static SYMBOLS: std::sync::OnceLock<Vec<(&'static str, usize)>> = std::sync::OnceLock::new();
+    SYMBOLS.get_or_init(|| {
+        vec![
+            ("__hyperjit_rt_exit", ffi::hj_rt_exit as *const () as usize),
+            (
+                "__hyperjit_rt__exit",
+                ffi::hj_rt__exit as *const () as usize,
+            ),
+            (
+                "__hyperjit_rt_atexit",
+                ffi::hj_rt_atexit as *const () as usize,
+            ),
+            (
+                "__hyperjit_rt_cxa_atexit",
+                ffi::hj_rt_cxa_atexit as *const () as usize,
+            ),
+            (TLS_HELPER, ffi::hj_rt_tls_address as *const () as usize),
+            (
+                "__hyperjit_rt_pthread_atfork",
+                ffi::hj_rt_pthread_atfork as *const () as usize,
+            ),
+            (
+                "__hyperjit_rt_at_quick_exit",
+                ffi::hj_rt_at_quick_exit as *const () as usize,
+            ),
+        ]
+    })
 }
 
 /// One engine's exit-handler list and the IR glue that binds the guest's
