@@ -365,13 +365,15 @@ impl Inner {
             });
         };
         let version = format!("{function}.hj.v{}", self.next_version());
-        let (source, ir_level) = &state.linked.modules[index];
-        let (mut module, mut ir_level) = (source.duplicate(), *ir_level);
         let context = |message| Error::Llvm {
             context: format!("recompiling '{function}'"),
             message,
         };
-        module.isolate_function(&body, &version).map_err(context)?;
+        let (source, ir_level) = &state.linked.modules[index];
+        let mut ir_level = *ir_level;
+        let mut module = source
+            .extract_function(&state.context, &body, &version)
+            .map_err(context)?;
         let machine = match state.machines.remove(&opt_level) {
             Some(machine) => machine,
             None => TargetMachine::host(opt_level).map_err(context)?,

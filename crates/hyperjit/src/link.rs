@@ -11,7 +11,9 @@
 
 use crate::callback::{thunk, Kind, Named, Registry};
 use crate::error::{Error, Result, UnresolvedSymbol};
-use crate::llvm::{Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol};
+use crate::llvm::{
+    Bitcode, Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol,
+};
 use crate::runtime;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::c_void;
@@ -77,9 +79,10 @@ pub(crate) struct Linked {
     pub(crate) functions: HashMap<String, FunctionSignature>,
     /// Every externally visible symbol linked code defines.
     pub(crate) symbols: HashSet<String>,
-    /// The IR of every linked batch, kept to recompile its functions, with
-    /// the level it was optimized at (if known for all of its inputs).
-    pub(crate) modules: Vec<(Module, Option<u8>)>,
+    /// The IR of every linked batch as it was before code generation, kept
+    /// to recompile its functions, with the level it was optimized at (if
+    /// known for all of its inputs).
+    pub(crate) modules: Vec<(Bitcode, Option<u8>)>,
     /// Where each function's current body is: a module of `modules` and the
     /// body's name in it (the function's own, or a later version's).
     pub(crate) bodies: HashMap<String, (usize, String)>,
@@ -232,6 +235,7 @@ pub(crate) fn link_batch(
             message,
         })?;
     module.mark_patchable_entries();
+    let kept = module.to_bitcode();
     let object = machine
         .emit_object(&module)
         .map_err(|message| Error::Llvm {
@@ -250,7 +254,7 @@ pub(crate) fn link_batch(
             }
         }
     }
-    linked.modules.push((module, ir_level));
+    linked.modules.push((kept, ir_level));
     jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),
         message,

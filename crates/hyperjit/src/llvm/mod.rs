@@ -12,7 +12,7 @@ mod target;
 
 pub(crate) use context::Context;
 pub(crate) use jit::Jit;
-pub(crate) use module::{FunctionSignature, Module, TypeKind, UndefinedSymbol};
+pub(crate) use module::{Bitcode, FunctionSignature, Module, TypeKind, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 
 use llvm_sys::error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage};

@@ -9,7 +9,9 @@ use llvm_sys::ir_reader::LLVMParseIRInContext;
 use llvm_sys::linker::LLVMLinkModules2;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
 use llvm_sys::target::{LLVMABIAlignmentOfType, LLVMABISizeOfType, LLVMGetModuleDataLayout};
-use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage, LLVMOpcode, LLVMTypeKind};
+use llvm_sys::{
+    LLVMAttributeFunctionIndex, LLVMAttributeReturnIndex, LLVMLinkage, LLVMOpcode, LLVMTypeKind,
+};
 use std::ffi::{c_uint, CStr};
 use std::fmt;
 use std::sync::Arc;
@@ -233,6 +235,23 @@ impl Module {
             raw,
             context: Arc::clone(context),
         })
+    }
+
+    /// An empty module for the same target as `like`.
+    fn empty(context: &Arc<Context>, name: &str, like: &Module) -> Result<Module, String> {
+        let c_name = c_string(name)?;
+        // SAFETY: the module is created in the live context and owned by the
+        // wrapper; the target strings are read from the live `like` and
+        // copied by LLVM.
+        unsafe {
+            let raw = LLVMModuleCreateWithNameInContext(c_name.as_ptr(), context.raw());
+            LLVMSetTarget(raw, LLVMGetTarget(like.raw));
+            LLVMSetDataLayout(raw, LLVMGetDataLayoutStr(like.raw));
+            Ok(Module {
+                raw,
+                context: Arc::clone(context),
+            })
+        }
     }
 
     /// Runs LLVM's verifier.
@@ -610,61 +629,23 @@ impl Module {
         marked
     }
 
-    /// A copy of this module (in the same context).
-    pub(crate) fn duplicate(&self) -> Module {
-        // SAFETY: cloning a live module; the clone is owned by the wrapper.
-        let raw = unsafe { LLVMCloneModule(self.raw) };
-        Module {
-            raw,
-            context: Arc::clone(&self.context),
+    /// The module as bitcode, to keep after code generation: a tenth of the
+    /// memory of the module, and untouched by the code generator's IR
+    /// passes (CodeGenPrepare and loop strength reduction rewrite the module
+    /// they compile; recompiling their output would compound them).
+    pub(crate) fn to_bitcode(&self) -> Bitcode {
+        // SAFETY: writing a live module; the buffer is owned by us, copied
+        // out and disposed here.
+        unsafe {
+            let buffer = llvm_sys::bit_writer::LLVMWriteBitcodeToMemoryBuffer(self.raw);
+            let bytes = std::slice::from_raw_parts(
+                LLVMGetBufferStart(buffer).cast::<u8>(),
+                LLVMGetBufferSize(buffer),
+            )
+            .to_vec();
+            LLVMDisposeMemoryBuffer(buffer);
+            Bitcode(bytes)
         }
-    }
-
-    /// Reduces this module to the one function `name`, renamed `new_name`:
-    /// every other function and global becomes a declaration of the linked
-    /// one, so the result compiles on its own and links against the code
-    /// already in the JIT.
-    pub(crate) fn isolate_function(&mut self, name: &str, new_name: &str) -> Result<(), String> {
-        let mut found = false;
-        for function in self.functions().collect::<Vec<_>>() {
-            // SAFETY: turning live functions into declarations by deleting
-            // their blocks; the kept one is only renamed.
-            unsafe {
-                if value_name(function) == name && LLVMIsDeclaration(function) == 0 {
-                    found = true;
-                    LLVMSetValueName2(function, new_name.as_ptr().cast(), new_name.len());
-                    LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
-                    LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
-                    continue;
-                }
-                while !LLVMGetFirstBasicBlock(function).is_null() {
-                    LLVMDeleteBasicBlock(LLVMGetFirstBasicBlock(function));
-                }
-                if LLVMGetIntrinsicID(function) == 0 {
-                    LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
-                }
-                LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
-            }
-        }
-        if !found {
-            return Err(format!("no definition of '{name}'"));
-        }
-        for global in self.global_variables().collect::<Vec<_>>() {
-            // SAFETY: dropping initializers of live globals makes them
-            // declarations; appending `llvm.` lists are removed.
-            unsafe {
-                if value_name(global).starts_with("llvm.") {
-                    LLVMDeleteGlobal(global);
-                    continue;
-                }
-                if LLVMIsDeclaration(global) == 0 {
-                    LLVMSetInitializer(global, std::ptr::null_mut());
-                    LLVMSetLinkage(global, LLVMLinkage::LLVMExternalLinkage);
-                    LLVMSetVisibility(global, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Renames the function defined as `from` to `to`.
@@ -866,6 +847,138 @@ impl Module {
     }
 }
 
+/// A linked module's IR as bitcode, from which single functions are loaded
+/// to be recompiled.
+pub(crate) struct Bitcode(Vec<u8>);
+
+impl Bitcode {
+    /// A module with the one function `name` of this bitcode, renamed
+    /// `new_name`, and declarations of everything it uses, so it compiles on
+    /// its own and links against the code already in the JIT. The bitcode is
+    /// read lazily: only that function's body is parsed.
+    pub(crate) fn extract_function(
+        &self,
+        context: &Arc<Context>,
+        name: &str,
+        new_name: &str,
+    ) -> Result<Module, String> {
+        let c_name = c_string(name)?;
+        context.take_diagnostics();
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: the buffer refers to our bytes without copying them; the
+        // lazy module takes the buffer over on success and lives only within
+        // this call (it is linked into a fresh module, which destroys it),
+        // while `self` outlives the call. On failure the buffer stays ours.
+        let failed = unsafe {
+            let buffer = LLVMCreateMemoryBufferWithMemoryRange(
+                self.0.as_ptr().cast(),
+                self.0.len(),
+                c"hyperjit batch".as_ptr(),
+                0,
+            );
+            let failed = llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2(
+                context.raw(),
+                buffer,
+                &mut raw,
+            ) != 0;
+            if failed {
+                LLVMDisposeMemoryBuffer(buffer);
+            }
+            failed
+        };
+        if failed || raw.is_null() {
+            return Err(format!(
+                "reading kept bitcode: {}",
+                context.take_diagnostics().join("\n")
+            ));
+        }
+        let lazy = Module {
+            raw,
+            context: Arc::clone(context),
+        };
+        // SAFETY: all values below are live values of the lazy module; the
+        // function pass manager is created, run and disposed here (running it
+        // materializes the function, which is all it does with no passes).
+        unsafe {
+            let function = LLVMGetNamedFunction(lazy.raw, c_name.as_ptr());
+            if function.is_null() {
+                return Err(format!("no definition of '{name}'"));
+            }
+            let materializer = LLVMCreateFunctionPassManagerForModule(lazy.raw);
+            LLVMInitializeFunctionPassManager(materializer);
+            LLVMRunFunctionPassManager(materializer, function);
+            LLVMFinalizeFunctionPassManager(materializer);
+            LLVMDisposePassManager(materializer);
+            if LLVMGetFirstBasicBlock(function).is_null() {
+                return Err(format!("no definition of '{name}'"));
+            }
+            LLVMSetValueName2(function, new_name.as_ptr().cast(), new_name.len());
+            LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
+            LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+            llvm_sys::comdat::LLVMSetComdat(function, std::ptr::null_mut());
+
+            for global in lazy.global_variables().collect::<Vec<_>>() {
+                if value_name(global).starts_with("llvm.") {
+                    LLVMDeleteGlobal(global);
+                } else if LLVMIsDeclaration(global) == 0 {
+                    LLVMSetInitializer(global, std::ptr::null_mut());
+                    LLVMSetLinkage(global, LLVMLinkage::LLVMExternalLinkage);
+                    LLVMSetVisibility(global, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+                    llvm_sys::comdat::LLVMSetComdat(global, std::ptr::null_mut());
+                }
+            }
+            for other in lazy.functions().collect::<Vec<_>>() {
+                if other == function {
+                    continue;
+                }
+                if LLVMGetFirstUse(other).is_null() {
+                    LLVMDeleteFunction(other);
+                } else if LLVMIsDeclaration(other) == 0 {
+                    // A body not loaded: the function becomes a declaration.
+                    declare_instead(lazy.raw, other);
+                }
+            }
+        }
+        let mut isolated = Module::empty(context, new_name, &lazy)?;
+        isolated.link_in(lazy)?;
+        Ok(isolated)
+    }
+}
+
+/// Replaces the defined (or not yet loaded) function `function` of `module`
+/// with a declaration of the same name, type and attributes.
+///
+/// # Safety
+/// `function` must be a live function of the live module `module`.
+unsafe fn declare_instead(module: LLVMModuleRef, function: LLVMValueRef) {
+    // SAFETY: per this function's contract; the attributes are copied from
+    // the old function to the new one (same type, so the same indices).
+    unsafe {
+        let name = value_name(function);
+        let ty = LLVMGlobalGetValueType(function);
+        let declaration = LLVMAddFunction(module, c"".as_ptr(), ty);
+        LLVMSetFunctionCallConv(declaration, LLVMGetFunctionCallConv(function));
+        let params = LLVMCountParamTypes(ty);
+        let indices = [LLVMAttributeFunctionIndex, LLVMAttributeReturnIndex]
+            .into_iter()
+            .chain(1..=params);
+        for index in indices {
+            let count = LLVMGetAttributeCountAtIndex(function, index);
+            let mut attributes = vec![std::ptr::null_mut(); count as usize];
+            LLVMGetAttributesAtIndex(function, index, attributes.as_mut_ptr());
+            for attribute in attributes {
+                LLVMAddAttributeAtIndex(declaration, index, attribute);
+            }
+        }
+        // Promoted statics keep their hidden visibility: calls to them stay
+        // direct, as in the code they were compiled with.
+        LLVMSetVisibility(declaration, LLVMGetVisibility(function));
+        LLVMReplaceAllUsesWith(function, declaration);
+        LLVMDeleteFunction(function);
+        LLVMSetValueName2(declaration, name.as_ptr().cast(), name.len());
+    }
+}
+
 impl Drop for Module {
     fn drop(&mut self) {
         // SAFETY: the module is owned by this wrapper and disposed once; its
@@ -929,5 +1042,66 @@ define i64 @f(ptr %args) {
             ir.contains("%c = call i64 @PerformCustomCallback(ptr @buffer"),
             "{ir}"
         );
+    }
+
+    const PROGRAM: &str = r#"
+@counter = global i64 7
+@table = global [2 x ptr] [ptr @helper, ptr @divide]
+declare i32 @printf(ptr, ...)
+define hidden i64 @helper(i64 %x) {
+  %y = add i64 %x, 1
+  ret i64 %y
+}
+define i64 @divide(i64 %a, i64 %b) #0 {
+  %q = udiv i64 %a, %b
+  %c = load i64, ptr @counter
+  %h = call i64 @helper(i64 %c)
+  %r = add i64 %q, %h
+  ret i64 %r
+}
+define i64 @unrelated() {
+  ret i64 0
+}
+attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
+"#;
+
+    /// What is kept for recompilation is the IR before code generation, and
+    /// a function loaded from it comes alone, with declarations of what it
+    /// uses: its callee keeps its attributes and hidden visibility.
+    #[test]
+    fn kept_bitcode_yields_the_function_as_it_was_before_codegen() {
+        let context = Arc::new(Context::new());
+        let mut module = Module::parse(&context, "program.ll", PROGRAM.as_bytes()).unwrap();
+        let machine = super::super::TargetMachine::host(2).unwrap();
+        module
+            .set_target(machine.triple(), machine.data_layout())
+            .unwrap();
+        let kept = module.to_bitcode();
+        machine.emit_object(&module).unwrap();
+        // The premise: tuned for generic x86-64, the code generator rewrites
+        // a 64-bit division into a test and two divisions, in the module.
+        let compiled = module.to_ir_string();
+        assert_eq!(compiled.matches(" udiv ").count(), 2, "{compiled}");
+
+        for round in 0..3 {
+            let new_name = format!("divide.v{round}");
+            let extracted = kept
+                .extract_function(&context, "divide", &new_name)
+                .unwrap();
+            extracted.verify().unwrap();
+            let ir = extracted.to_ir_string();
+            assert_eq!(ir.matches(" udiv ").count(), 1, "{ir}");
+            assert!(
+                ir.contains(&format!("define i64 @{new_name}(i64 %a, i64 %b) #")),
+                "{ir}"
+            );
+            assert!(ir.contains("declare hidden i64 @helper(i64)"), "{ir}");
+            assert!(ir.contains("@counter = external global i64"), "{ir}");
+            for absent in ["@unrelated", "@table", "@printf", "define i64 @divide("] {
+                assert!(!ir.contains(absent), "{absent} in {ir}");
+            }
+        }
+        let missing = kept.extract_function(&context, "absent", "absent.v1");
+        assert_eq!(missing.err().as_deref(), Some("no definition of 'absent'"));
     }
 }
