@@ -11,8 +11,9 @@ mod support;
 use hyperjit::Engine;
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{benches_dir, clang, native_baseline, Loop};
+use support::{benches_dir, clang, llc, native_baseline, Loop};
 
 type LookupLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
 
@@ -23,6 +24,44 @@ fn ns_per_call(run: &dyn Fn(i64) -> i64, calls: i64) -> f64 {
     let started = Instant::now();
     black_box(run(black_box(calls)));
     started.elapsed().as_secs_f64() * 1e9 / calls as f64
+}
+
+/// LLVM's own time to generate code for one copy of the function `name`
+/// (the C text `source`) at -O2, in a warm process: `llc-19 -O2` on 21
+/// renamed copies minus `llc-19 -O2` on one, per copy; best of 3 each.
+fn llc_per_function(dir: &Path, source: &str, name: &str) -> f64 {
+    let compile = |copies: usize| -> PathBuf {
+        let text: String = (0..copies)
+            .map(|i| source.replace(&format!("long {name}("), &format!("long {name}_{i}(")))
+            .collect();
+        let c = dir.join(format!("{name}_{copies}.c"));
+        let ll = dir.join(format!("{name}_{copies}.ll"));
+        std::fs::write(&c, text).expect("write");
+        let status = clang()
+            .args(["-O2", "-emit-llvm", "-S", "-o"])
+            .arg(&ll)
+            .arg(&c)
+            .status()
+            .expect("clang");
+        assert!(status.success());
+        ll
+    };
+    let best_llc = |ll: &Path| -> f64 {
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let status = llc()
+                    .args(["-O2", "-filetype=obj", "-o", "/dev/null"])
+                    .arg(ll)
+                    .status()
+                    .expect("llc");
+                assert!(status.success());
+                started.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (one, many) = (compile(1), compile(21));
+    (best_llc(&many) - best_llc(&one)) / 20.0
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -148,6 +187,13 @@ fn main() {
             }))
         })
         .collect();
+    let recompile_small: Vec<f64> = (0..20)
+        .map(|_| {
+            ms(time(&|| {
+                engine.recompile("swapped_target", 2).expect("recompile")
+            }))
+        })
+        .collect();
     let redefine_c: Vec<f64> = (0..5)
         .map(|_| {
             ms(time(&|| {
@@ -186,41 +232,64 @@ fn main() {
         "-",
         "< 200 ns"
     );
-    println!("\nlatency of a 50-line function's swap at -O2, median (ms)");
+    // LLVM's own code generation time for the same functions, this run.
+    let llc_fifty = llc_per_function(dir.path(), &source[start..end], "fifty");
+    let llc_scalar = llc_per_function(dir.path(), &source[scalar_start..], "fifty_scalar");
+    let llc_small = llc_per_function(
+        dir.path(),
+        "long swapped_target(long x) { return x + 1; }\n",
+        "swapped_target",
+    );
+
+    println!("\nlatency of a swap at -O2, median (ms), beside llc-19 -O2's code generation");
+    println!("of the same function alone (warm, per function: 21 copies minus 1, / 20)");
     println!(
-        "{:<44} {:>10.3} {:>12}",
-        "hj_recompile / Engine::recompile",
+        "{:<44} {:>10} {:>12} {:>10}",
+        "case", "ms", "llc-19 ms", "target"
+    );
+    let row = |label: &str, ours: f64, llc: f64, target: &str| {
+        println!("{label:<44} {ours:>10.3} {llc:>12.3} {target:>10}");
+    };
+    row(
+        "hj_recompile, 50 lines with loops",
         median(recompile),
-        "< 5 ms"
+        llc_fifty,
+        "< 5 ms",
     );
-    println!(
-        "{:<44} {:>10.3} {:>12}",
-        "hj_redefine from .ll",
+    row(
+        "hj_redefine from .ll, with loops",
         median(redefine_ll),
-        "< 5 ms"
+        llc_fifty,
+        "< 5 ms",
     );
-    println!(
-        "{:<44} {:>10.3} {:>12}",
-        "hj_redefine from .bc",
+    row(
+        "hj_redefine from .bc, with loops",
         median(redefine_bc),
-        "< 5 ms"
+        llc_fifty,
+        "< 5 ms",
     );
-    println!(
-        "{:<44} {:>10.3} {:>12}",
-        "hj_redefine from .c (runs clang)",
+    row(
+        "hj_redefine from .c (runs clang), with loops",
         median(redefine_c),
-        "-"
+        llc_fifty,
+        "-",
     );
-    println!(
-        "{:<44} {:>10.3} {:>12}",
+    row(
         "hj_recompile, 50 lines without loops",
         median(recompile_scalar),
-        "< 5 ms"
+        llc_scalar,
+        "< 5 ms",
     );
-    println!(
-        "{:<44} {:>10.3} {:>12}",
-        "hj_redefine from .ll, 50 lines without loops",
+    row(
+        "hj_redefine from .ll, without loops",
         median(redefine_scalar),
-        "< 5 ms"
+        llc_scalar,
+        "< 5 ms",
+    );
+    row(
+        "hj_recompile, a one-line function",
+        median(recompile_small),
+        llc_small,
+        "< 5 ms",
     );
 }

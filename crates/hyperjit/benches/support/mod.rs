@@ -12,13 +12,24 @@ pub fn benches_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches")
 }
 
+/// An LLVM 19 tool: `NAME-19` on the PATH, or Debian's LLVM 19 directory.
+fn llvm_tool(name: &str) -> Command {
+    let versioned = format!("{name}-19");
+    let in_llvm_dir = format!("/usr/lib/llvm-19/bin/{name}");
+    let program = [versioned.clone(), in_llvm_dir]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+        .unwrap_or_else(|| panic!("{versioned} not found"));
+    Command::new(program)
+}
+
 pub fn clang() -> Command {
-    Command::new(
-        ["clang-19", "/usr/lib/llvm-19/bin/clang"]
-            .into_iter()
-            .find(|c| Command::new(c).arg("--version").output().is_ok())
-            .expect("clang-19"),
-    )
+    llvm_tool("clang")
+}
+
+#[allow(dead_code)] // used by one bench of two
+pub fn llc() -> Command {
+    llvm_tool("llc")
 }
 
 /// Builds the native baseline into `dir`, loads it, and returns the library
