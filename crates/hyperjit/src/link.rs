@@ -254,6 +254,10 @@ pub(crate) fn link_batch(
             }
         }
     }
+    drop(module);
+    if kept.len() >= crate::llvm::LARGE_MODULE_BITCODE {
+        crate::llvm::release_freed_memory();
+    }
     linked.modules.push((kept, ir_level));
     jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),

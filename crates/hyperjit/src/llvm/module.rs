@@ -943,6 +943,11 @@ impl Bitcode {
         isolated.link_in(lazy)?;
         Ok(isolated)
     }
+
+    /// The size of the bitcode in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Replaces the defined (or not yet loaded) function `function` of `module`
