@@ -49,3 +49,16 @@ awk -v o="$ours" -v l="$lli" -v n="$native" 'BEGIN {
   printf "hyperjit / lli-19     %8.3f  (target: <= 0.25)\n", o / l
   printf "hyperjit / native     %8.3f\n", o / n
 }'
+
+# Peak memory of one run each (GNU time's maximum resident set size).
+if [ -x /usr/bin/time ]; then
+  peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
+  ours_kb=$(peak "$hyperjit" run -O 2 "$work/sqlite.bc")
+  lli_kb=$(peak lli-19 -O2 "$work/sqlite.bc")
+  echo "peak memory (MB)"
+  awk -v o="$ours_kb" -v l="$lli_kb" 'BEGIN {
+    printf "%-22s %8.0f\n%-22s %8.0f\nhyperjit / lli-19     %8.3f\n", "hyperjit run -O 2", o / 1024, "lli-19 -O2", l / 1024, o / l
+  }'
+else
+  echo "peak memory: skipped (GNU time not installed: apt-get install time)"
+fi
