@@ -12,7 +12,7 @@ use hyperjit::Engine;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use support::{benches_dir, clang, llc, native_baseline, Loop};
 
 type LookupLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
@@ -26,10 +26,41 @@ fn ns_per_call(run: &dyn Fn(i64) -> i64, calls: i64) -> f64 {
     started.elapsed().as_secs_f64() * 1e9 / calls as f64
 }
 
+/// Compiles the C file `c` with clang-19 -O2 to IR: text for `.ll`, bitcode
+/// for `.bc` (the extension of `output`).
+fn clang_ir(c: &Path, output: &Path) {
+    let form = if output.extension().is_some_and(|e| e == "bc") {
+        "-c"
+    } else {
+        "-S"
+    };
+    let status = clang()
+        .args(["-O2", "-emit-llvm", form, "-o"])
+        .arg(output)
+        .arg(c)
+        .status()
+        .expect("clang");
+    assert!(status.success(), "clang-19 failed on {}", c.display());
+}
+
+/// The median latency (ms) of `count` calls of `swap`.
+fn latency(count: usize, swap: &dyn Fn()) -> f64 {
+    let mut times: Vec<f64> = (0..count)
+        .map(|_| {
+            let started = Instant::now();
+            swap();
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// LLVM's own time to generate code for one copy of the function `name`
-/// (the C text `source`) at -O2, in a warm process: `llc-19 -O2` on 21
-/// renamed copies minus `llc-19 -O2` on one, per copy; best of 3 each.
-fn llc_per_function(dir: &Path, source: &str, name: &str) -> f64 {
+/// (the C text `source`) at -O2, in a warm process: `llc-19 -O2` on
+/// `copies` renamed copies minus `llc-19 -O2` on one, per extra copy; best
+/// of 3 each.
+fn llc_per_function(dir: &Path, source: &str, name: &str, copies: usize) -> f64 {
     let compile = |copies: usize| -> PathBuf {
         let text: String = (0..copies)
             .map(|i| source.replace(&format!("long {name}("), &format!("long {name}_{i}(")))
@@ -37,13 +68,7 @@ fn llc_per_function(dir: &Path, source: &str, name: &str) -> f64 {
         let c = dir.join(format!("{name}_{copies}.c"));
         let ll = dir.join(format!("{name}_{copies}.ll"));
         std::fs::write(&c, text).expect("write");
-        let status = clang()
-            .args(["-O2", "-emit-llvm", "-S", "-o"])
-            .arg(&ll)
-            .arg(&c)
-            .status()
-            .expect("clang");
-        assert!(status.success());
+        clang_ir(&c, &ll);
         ll
     };
     let best_llc = |ll: &Path| -> f64 {
@@ -60,13 +85,8 @@ fn llc_per_function(dir: &Path, source: &str, name: &str) -> f64 {
             })
             .fold(f64::INFINITY, f64::min)
     };
-    let (one, many) = (compile(1), compile(21));
-    (best_llc(&many) - best_llc(&one)) / 20.0
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let (one, many) = (compile(1), compile(copies));
+    (best_llc(&many) - best_llc(&one)) / (copies - 1) as f64
 }
 
 fn main() {
@@ -112,15 +132,8 @@ fn main() {
     std::fs::write(&fifty_c, &source[start..end]).expect("write");
     let fifty_ll = dir.path().join("fifty.ll");
     let fifty_bc = dir.path().join("fifty.bc");
-    for (flag, output) in [("-S", &fifty_ll), ("-c", &fifty_bc)] {
-        let status = clang()
-            .args(["-O2", "-emit-llvm", flag, "-o"])
-            .arg(output)
-            .arg(&fifty_c)
-            .status()
-            .expect("clang");
-        assert!(status.success());
-    }
+    clang_ir(&fifty_c, &fifty_ll);
+    clang_ir(&fifty_c, &fifty_bc);
 
     let mut native_ns = Vec::new();
     let mut plain_ns = Vec::new();
@@ -136,71 +149,28 @@ fn main() {
     let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (native, plain, swapped) = (best(&native_ns), best(&plain_ns), best(&swapped_ns));
 
-    let time = |f: &dyn Fn()| -> Duration {
-        let started = Instant::now();
-        f();
-        started.elapsed()
-    };
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let recompile: Vec<f64> = (0..20)
-        .map(|_| ms(time(&|| engine.recompile("fifty", 2).expect("recompile"))))
-        .collect();
-    let redefine_ll: Vec<f64> = (0..20)
-        .map(|_| {
-            ms(time(&|| {
-                engine.redefine("fifty", &fifty_ll).expect("redefine")
-            }))
-        })
-        .collect();
-    let redefine_bc: Vec<f64> = (0..20)
-        .map(|_| {
-            ms(time(&|| {
-                engine.redefine("fifty", &fifty_bc).expect("redefine")
-            }))
-        })
-        .collect();
+    let recompile = latency(20, &|| engine.recompile("fifty", 2).expect("recompile"));
+    let redefine = |path: &Path| engine.redefine("fifty", path).expect("redefine");
+    let redefine_ll = latency(20, &|| redefine(&fifty_ll));
+    let redefine_bc = latency(20, &|| redefine(&fifty_bc));
+    let redefine_c = latency(5, &|| redefine(&fifty_c));
     // The loop-free 50-line function, as optimized IR.
     let scalar_c = dir.path().join("fifty_scalar.c");
     let scalar_start = source.find("long fifty_scalar(").expect("fifty_scalar");
     std::fs::write(&scalar_c, &source[scalar_start..]).expect("write");
     let scalar_ll = dir.path().join("fifty_scalar.ll");
-    let status = clang()
-        .args(["-O2", "-emit-llvm", "-S", "-o"])
-        .arg(&scalar_ll)
-        .arg(&scalar_c)
-        .status()
-        .expect("clang");
-    assert!(status.success());
-    let recompile_scalar: Vec<f64> = (0..20)
-        .map(|_| {
-            ms(time(&|| {
-                engine.recompile("fifty_scalar", 2).expect("recompile")
-            }))
-        })
-        .collect();
-    let redefine_scalar: Vec<f64> = (0..20)
-        .map(|_| {
-            ms(time(&|| {
-                engine
-                    .redefine("fifty_scalar", &scalar_ll)
-                    .expect("redefine")
-            }))
-        })
-        .collect();
-    let recompile_small: Vec<f64> = (0..20)
-        .map(|_| {
-            ms(time(&|| {
-                engine.recompile("swapped_target", 2).expect("recompile")
-            }))
-        })
-        .collect();
-    let redefine_c: Vec<f64> = (0..5)
-        .map(|_| {
-            ms(time(&|| {
-                engine.redefine("fifty", &fifty_c).expect("redefine")
-            }))
-        })
-        .collect();
+    clang_ir(&scalar_c, &scalar_ll);
+    let recompile_scalar = latency(20, &|| {
+        engine.recompile("fifty_scalar", 2).expect("recompile")
+    });
+    let redefine_scalar = latency(20, &|| {
+        engine
+            .redefine("fifty_scalar", &scalar_ll)
+            .expect("redefine")
+    });
+    let recompile_small = latency(20, &|| {
+        engine.recompile("swapped_target", 2).expect("recompile")
+    });
 
     println!(
         "swappable functions, measured in this run (best of {ROUNDS} rounds of {CALLS} calls)"
@@ -233,16 +203,17 @@ fn main() {
         "< 200 ns"
     );
     // LLVM's own code generation time for the same functions, this run.
-    let llc_fifty = llc_per_function(dir.path(), &source[start..end], "fifty");
-    let llc_scalar = llc_per_function(dir.path(), &source[scalar_start..], "fifty_scalar");
+    let llc_fifty = llc_per_function(dir.path(), &source[start..end], "fifty", 41);
+    let llc_scalar = llc_per_function(dir.path(), &source[scalar_start..], "fifty_scalar", 41);
     let llc_small = llc_per_function(
         dir.path(),
         "long swapped_target(long x) { return x + 1; }\n",
         "swapped_target",
+        1001,
     );
 
     println!("\nlatency of a swap at -O2, median (ms), beside llc-19 -O2's code generation");
-    println!("of the same function alone (warm, per function: 21 copies minus 1, / 20)");
+    println!("of the same function alone (warm: N copies minus 1 copy, per extra copy)");
     println!(
         "{:<44} {:>10} {:>12} {:>10}",
         "case", "ms", "llc-19 ms", "target"
@@ -252,43 +223,43 @@ fn main() {
     };
     row(
         "hj_recompile, 50 lines with loops",
-        median(recompile),
+        recompile,
         llc_fifty,
         "< 5 ms",
     );
     row(
         "hj_redefine from .ll, with loops",
-        median(redefine_ll),
+        redefine_ll,
         llc_fifty,
         "< 5 ms",
     );
     row(
         "hj_redefine from .bc, with loops",
-        median(redefine_bc),
+        redefine_bc,
         llc_fifty,
         "< 5 ms",
     );
     row(
         "hj_redefine from .c (runs clang), with loops",
-        median(redefine_c),
+        redefine_c,
         llc_fifty,
         "-",
     );
     row(
         "hj_recompile, 50 lines without loops",
-        median(recompile_scalar),
+        recompile_scalar,
         llc_scalar,
         "< 5 ms",
     );
     row(
         "hj_redefine from .ll, without loops",
-        median(redefine_scalar),
+        redefine_scalar,
         llc_scalar,
         "< 5 ms",
     );
     row(
         "hj_recompile, a one-line function",
-        median(recompile_small),
+        recompile_small,
         llc_small,
         "< 5 ms",
     );
