@@ -846,9 +846,10 @@ impl Engine {
     /// ```
     ///
     /// The pointer is valid while the engine lives, and calls through it run
-    /// later redefinitions too. A call through it is not a run: should a
-    /// callback trap inside it, the calling thread ends, so call code that
-    /// may trap through [`run_entry`](Self::run_entry).
+    /// later redefinitions too. A direct call through it is not a run: should
+    /// a callback trap inside it, there is no run to return to and the
+    /// calling thread ends. Call code that may trap or `exit` through
+    /// [`call`](Self::call), which returns those as errors.
     pub fn lookup_fn<F: FunctionPointer>(&self, name: &str) -> Result<F> {
         let requested = F::signature();
         let address = self.inner.lookup(name)?;
@@ -874,6 +875,51 @@ impl Engine {
         // SAFETY: the program's IR (or the callback's registration) says
         // `name` has exactly F's C type.
         Ok(unsafe { F::from_address(address) })
+    }
+
+    /// Calls `function` (from [`lookup_fn`](Self::lookup_fn)) with `args`,
+    /// as a run calls its entry: a callback's trap comes back as
+    /// [`Error::Trap`] and the guest's `exit(n)` as [`Error::GuestExit`],
+    /// where a direct call would end the thread or the process.
+    ///
+    /// ```no_run
+    /// # let engine = hyperjit::Engine::new()?;
+    /// let square: extern "C" fn(i32) -> i32 = engine.lookup_fn("square")?;
+    /// assert_eq!(engine.call(square, (7,))?, 49);
+    /// # Ok::<(), hyperjit::Error>(())
+    /// ```
+    pub fn call<F: FunctionPointer>(&self, function: F, args: F::Args) -> Result<F::Ret> {
+        struct Invocation<F: FunctionPointer> {
+            function: F,
+            args: F::Args,
+            result: Option<F::Ret>,
+        }
+        extern "C" fn invoke<F: FunctionPointer>(payload: *mut c_void) {
+            // SAFETY: `payload` is the Invocation<F> below, which outlives
+            // this call and is used by this thread only meanwhile.
+            let invocation = unsafe { &mut *payload.cast::<Invocation<F>>() };
+            invocation.result = Some(invocation.function.call_with(invocation.args));
+        }
+        let mut invocation = Invocation::<F> {
+            function,
+            args,
+            result: None,
+        };
+        self.inner.take_trap();
+        let outcome = {
+            let _in_progress = RunInProgress::enter(&self.inner.runs_in_progress);
+            // SAFETY: `invoke` holds only a reference while the guest runs,
+            // so a trap's longjmp over its frame skips no destructor.
+            unsafe { runtime::call_handler(invoke::<F>, (&raw mut invocation).cast::<c_void>()) }
+        };
+        let stopped = || Error::Trap(Trap::new("the guest was stopped"));
+        match outcome {
+            Outcome::Returned(_) => invocation.result.ok_or_else(stopped),
+            Outcome::Exited(status) | Outcome::ExitedImmediately(status) => {
+                Err(Error::GuestExit { status })
+            }
+            Outcome::Trapped => Err(self.inner.take_trap().map_or_else(stopped, Error::Trap)),
+        }
     }
 
     /// Adds the module in `path` (.c, .ll or .bc) to the program and links

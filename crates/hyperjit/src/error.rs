@@ -148,6 +148,13 @@ pub enum Error {
     /// unknown callback name was called).
     #[error("{0}")]
     Trap(#[from] crate::Trap),
+    /// The guest called `exit` (or `_exit`) in a function the host called
+    /// with [`Engine::call`](crate::Engine::call).
+    #[error("the guest called exit({status}) in a call from the host")]
+    GuestExit {
+        /// The status it passed.
+        status: i32,
+    },
     /// The guest declares a callback with another type than the host
     /// registered.
     #[error(

@@ -569,3 +569,65 @@ fn the_host_can_look_up_and_call_a_callback_by_name() {
         Err(Error::UnknownSymbol { .. })
     ));
 }
+
+/// A function the host calls through `Engine::call` comes back with the
+/// callback's trap (or the guest's exit) as an error, where a direct call
+/// through the pointer would have ended the thread; the engine and the
+/// thread go on.
+#[test]
+fn engine_call_returns_traps_and_exits_of_host_calls_as_errors() {
+    let engine = Engine::new().unwrap();
+    engine
+        .define("checked", |x: i64| -> Result<i64, Trap> {
+            match x {
+                1 => Err(Trap::new("x must not be 1")),
+                2 => panic!("boom at {x}"),
+                _ => Ok(x * 10),
+            }
+        })
+        .unwrap();
+    let _dir = add_c(
+        &engine,
+        "called.c",
+        r#"#include <stdlib.h>
+long checked(long);
+long returned;
+long scaled(long x) {
+    if (x == 3) exit(7);
+    if (x == 4) _Exit(8);
+    long r = checked(x);
+    returned = r;
+    return r + 1;
+}
+void nothing(void) {}
+"#,
+    );
+    let scaled: extern "C" fn(i64) -> i64 = engine.lookup_fn("scaled").unwrap();
+    assert_eq!(engine.call(scaled, (5,)).unwrap(), 51);
+    let error = engine.call(scaled, (1,)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'checked': x must not be 1"
+    );
+    let error = engine.call(scaled, (2,)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'checked': panicked: boom at 2"
+    );
+    let error = engine.call(scaled, (3,)).unwrap_err();
+    assert!(matches!(error, Error::GuestExit { status: 7 }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the guest called exit(7) in a call from the host"
+    );
+    let error = engine.call(scaled, (4,)).unwrap_err();
+    assert!(matches!(error, Error::GuestExit { status: 8 }), "{error:?}");
+    // The trapping calls never returned into the guest.
+    let returned = engine.lookup("returned").unwrap() as *const i64;
+    // SAFETY: the guest's long, alive while the engine is.
+    assert_eq!(unsafe { *returned }, 50);
+    assert_eq!(engine.call(scaled, (6,)).unwrap(), 61);
+    assert_eq!(scaled(7), 71, "direct calls still work");
+    let nothing: extern "C" fn() = engine.lookup_fn("nothing").unwrap();
+    engine.call(nothing, ()).unwrap();
+}

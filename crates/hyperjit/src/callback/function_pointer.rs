@@ -10,17 +10,25 @@ pub(crate) mod sealed {
 
     /// An `extern "C" fn` pointer type and its C signature.
     #[allow(unreachable_pub)]
-    pub trait FunctionPointerSealed: Copy {
+    pub trait FunctionPointerSealed: Copy + 'static {
+        /// The parameters as a tuple.
+        type Args: Copy;
+        /// The result (`()` for none).
+        type Ret;
         fn signature() -> Signature;
         /// # Safety
         /// `address` is a function of that signature.
         unsafe fn from_address(address: *const c_void) -> Self;
+        /// Calls the function.
+        fn call_with(self, args: Self::Args) -> Self::Ret;
     }
 }
 
 /// An `extern "C" fn(A1, .., An) -> R` type (up to 8 parameters of
 /// [`HostType`](crate::HostType)s; R a `HostType` or `()`), for
-/// [`Engine::lookup_fn`](crate::Engine::lookup_fn).
+/// [`Engine::lookup_fn`](crate::Engine::lookup_fn) and
+/// [`Engine::call`](crate::Engine::call), which takes the arguments as a
+/// tuple `(A1, .., An)`.
 pub trait FunctionPointer: sealed::FunctionPointerSealed {}
 
 macro_rules! function_pointers {
@@ -28,6 +36,9 @@ macro_rules! function_pointers {
         impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> sealed::FunctionPointerSealed
             for extern "C" fn($($arg),*) -> R
         {
+            type Args = ($($arg,)*);
+            type Ret = R;
+
             fn signature() -> Signature {
                 Signature::from_abi(
                     vec![$(<$arg as HostTypeSealed>::ABI),*],
@@ -39,6 +50,11 @@ macro_rules! function_pointers {
                 // SAFETY: per the trait's contract, `address` is a function
                 // of exactly this type.
                 unsafe { std::mem::transmute::<*const c_void, Self>(address) }
+            }
+
+            #[allow(non_snake_case)]
+            fn call_with(self, ($($arg,)*): Self::Args) -> R {
+                self($($arg),*)
             }
         }
         impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> FunctionPointer

@@ -54,6 +54,7 @@ mod ffi {
 }
 
 const CALL_ENTRY: c_int = 0;
+const CALL_HANDLER: c_int = 1;
 const RETURNED: c_int = 0;
 const EXITED: c_int = 1;
 const EXITED_IMMEDIATELY: c_int = 2;
@@ -215,6 +216,37 @@ pub(crate) unsafe fn call_entry(
             &mut status,
         )
     };
+    outcome_of(outcome, status)
+}
+
+/// Calls `handler(arg)`, which calls guest code, as a run calls its entry:
+/// the guest's `exit()` and a callback's trap come back here.
+///
+/// # Safety
+/// `handler` must be safe to call with `arg`, and hold nothing that needs
+/// dropping while it runs guest code (a trap leaves its frame by longjmp).
+pub(crate) unsafe fn call_handler(
+    handler: extern "C" fn(*mut c_void),
+    arg: *mut c_void,
+) -> Outcome {
+    let mut status = 0;
+    // SAFETY: per this function's contract; argv and envp are unused for
+    // this kind of call.
+    let outcome = unsafe {
+        ffi::hj_rt_call(
+            handler as *const c_void,
+            CALL_HANDLER,
+            arg,
+            0,
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut status,
+        )
+    };
+    outcome_of(outcome, status)
+}
+
+fn outcome_of(outcome: c_int, status: c_int) -> Outcome {
     match outcome {
         RETURNED => Outcome::Returned(status),
         EXITED => Outcome::Exited(status),
