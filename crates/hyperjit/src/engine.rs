@@ -9,8 +9,8 @@ use crate::callback::{
     Multiplexed, MultiplexedFunction, Named, Registry, Signature, Trap, Value,
 };
 use crate::error::{Error, Result};
-use crate::link::{self, Batch, Input, Linked};
-use crate::llvm::{Context, Jit, Module, TargetMachine, TypeKind};
+use crate::link::{self, Batch, BatchCode, Input, Linked};
+use crate::llvm::{Bitcode, Context, Jit, Module, TargetMachine, TypeKind};
 use crate::runtime::{self, ExitHandlers, Outcome};
 use crate::source::{self, ClangOptions, SourceKind};
 use crate::stats::Stats;
@@ -259,7 +259,8 @@ impl Inner {
         // stay there for the host to complete.
         link::check_resolved(&state.pending, &state.linked, &self.callbacks)?;
         let inputs = std::mem::take(&mut state.pending);
-        self.link_checked(state, inputs, None)
+        // Batches stay for good: their trackers are dropped, not removed.
+        self.link_checked(state, inputs, None).map(drop)
     }
 
     /// Links inputs whose symbols were checked, generating code with
@@ -269,7 +270,7 @@ impl Inner {
         state: &mut State,
         inputs: Vec<Input>,
         machine: Option<&TargetMachine>,
-    ) -> Result<()> {
+    ) -> Result<Option<BatchCode>> {
         let started = Instant::now();
         // The runtime glue is linked into the first batch.
         let glue = if state.linked.batches.is_empty() {
@@ -451,7 +452,7 @@ impl Inner {
     ) -> Result<()> {
         let inputs = vec![input];
         link::check_resolved(&inputs, &state.linked, &self.callbacks)?;
-        self.link_checked(state, inputs, machine)?;
+        let code = self.link_checked(state, inputs, machine)?;
         let lookup = |name: &str| {
             state.jit.lookup(name).map_err(|message| Error::Llvm {
                 context: format!("looking up '{name}'"),
@@ -466,11 +467,55 @@ impl Inner {
                 context: format!("redirecting '{function}'"),
                 message,
             })?;
-        let new_body = state.linked.bodies.get(version).cloned();
-        if let Some(new_body) = new_body {
-            state.linked.bodies.insert(function.to_string(), new_body);
+        let linked = &mut state.linked;
+        let new_body = linked.bodies.get(version).cloned();
+        let old_body = match new_body {
+            Some(new_body) => linked.bodies.insert(function.to_string(), new_body),
+            None => None,
+        };
+        // A body its module defines alone can be freed once replaced; the
+        // code of modules that define more stays for good.
+        if let Some(code) = code.filter(|code| code.symbols == [version]) {
+            linked
+                .swapped_in
+                .insert(version.to_string(), (code.module, code.tracker));
+        }
+        if let Some((_, old_body)) = old_body {
+            if let Some((module, tracker)) = linked.swapped_in.remove(&old_body) {
+                linked
+                    .superseded
+                    .entry(function.to_string())
+                    .or_default()
+                    .push((old_body, module, tracker));
+            }
         }
         Ok(())
+    }
+
+    /// Frees the code of `function`'s earlier bodies (see
+    /// [`Engine::reclaim`]); returns how many were freed.
+    pub(crate) fn reclaim(&self, function: &str) -> Result<usize> {
+        let mut state = self.lock();
+        let linked = &mut state.linked;
+        if !linked.functions.contains_key(function) {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        }
+        let bodies = linked.superseded.remove(function).unwrap_or_default();
+        let count = bodies.len();
+        for (body, module, tracker) in bodies {
+            tracker.remove().map_err(|message| Error::Llvm {
+                context: format!("reclaiming '{body}'"),
+                message,
+            })?;
+            linked.symbols.remove(&body);
+            linked.functions.remove(&body);
+            linked.bodies.remove(&body);
+            linked.addresses.remove(&body);
+            linked.modules[module].0 = Bitcode::default();
+        }
+        Ok(count)
     }
 
     /// The address of a linked function or global, or of a callback.
@@ -806,7 +851,10 @@ impl Engine {
     /// Phase times and counts so far, with per-callback counts when the
     /// engine counts callback calls.
     pub fn stats(&self) -> Stats {
-        let mut stats = self.inner.lock().stats.clone();
+        let state = self.inner.lock();
+        let mut stats = state.stats.clone();
+        stats.jit_memory = state.jit.committed_bytes();
+        drop(state);
         if self.inner.config.count_calls {
             stats.callbacks = self.inner.callbacks.stats();
         }
@@ -833,6 +881,18 @@ impl Engine {
     /// [`recompile`](Self::recompile).
     pub fn redefine(&self, function: &str, path: impl AsRef<Path>) -> Result<()> {
         self.inner.redefine(function, path.as_ref())
+    }
+
+    /// Frees the code of `function`'s earlier bodies, which stay mapped
+    /// after a [`recompile`](Self::recompile) or [`redefine`](Self::redefine)
+    /// so that calls already running in them can finish. Call it only when
+    /// no thread can be running an earlier body (no guest frame of it on any
+    /// stack). Returns how many bodies were freed: those a swap compiled
+    /// alone; a body that came with other definitions from a redefining
+    /// file stays, as they may be in use. The function's current body, and
+    /// every pointer to it, are unaffected.
+    pub fn reclaim(&self, function: &str) -> Result<usize> {
+        self.inner.reclaim(function)
     }
 
     /// A function of the program (or a callback) as a typed function

@@ -12,7 +12,7 @@
 use crate::callback::{thunk, Kind, Named, Registry};
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::{
-    Bitcode, Context, FunctionSignature, Jit, Module, TargetMachine, UndefinedSymbol,
+    Bitcode, Context, FunctionSignature, Jit, Module, TargetMachine, Tracker, UndefinedSymbol,
 };
 use crate::runtime;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -89,6 +89,22 @@ pub(crate) struct Linked {
     /// Addresses already looked up; an address never changes (a redefined
     /// function keeps its entry), so they are cached for good.
     pub(crate) addresses: HashMap<String, u64>,
+    /// The current bodies that a swap brought in alone (their module defines
+    /// nothing else), by body name: their module and code.
+    pub(crate) swapped_in: HashMap<String, (usize, Tracker)>,
+    /// Such bodies since replaced, by the function they were a body of:
+    /// what [`reclaim`](crate::Engine::reclaim) frees.
+    pub(crate) superseded: HashMap<String, Vec<(String, usize, Tracker)>>,
+}
+
+/// A batch's code in the JIT.
+pub(crate) struct BatchCode {
+    /// Removes the code (only swaps ever do).
+    pub(crate) tracker: Tracker,
+    /// The externally visible symbols it defines.
+    pub(crate) symbols: Vec<String>,
+    /// Its module's index in [`Linked::modules`].
+    pub(crate) module: usize,
 }
 
 /// The process's own symbols (libc, libm, ...), as the JIT resolves them.
@@ -124,7 +140,8 @@ const GLUE_SYMBOLS: &[&str] = &[
 /// Defined by ORC's generic platform in every JITDylib.
 const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 
-/// Links `inputs` into one module and adds its code to `jit`.
+/// Links `inputs` into one module and adds its code to `jit`; `None` if
+/// there were no inputs.
 pub(crate) fn link_batch(
     context: &Arc<Context>,
     machine: &TargetMachine,
@@ -133,7 +150,7 @@ pub(crate) fn link_batch(
     callbacks: &Registry,
     glue_ir: &str,
     inputs: Vec<Input>,
-) -> Result<()> {
+) -> Result<Option<BatchCode>> {
     let batch = linked.batches.len();
     let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
     let all_files = files.join(", ");
@@ -143,7 +160,7 @@ pub(crate) fn link_batch(
         .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
     let mut inputs = inputs.into_iter();
     let Some(first) = inputs.next() else {
-        return Ok(());
+        return Ok(None);
     };
     let mut module = first.module;
     for input in inputs {
@@ -259,11 +276,11 @@ pub(crate) fn link_batch(
         crate::llvm::release_freed_memory();
     }
     linked.modules.push((kept, ir_level));
-    jit.add_object(object).map_err(|message| Error::Llvm {
+    let tracker = jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),
         message,
     })?;
-    linked.symbols.extend(defined);
+    linked.symbols.extend(defined.iter().cloned());
 
     let table = |name: &str, len: usize| -> Result<FunctionTable> {
         let address = if len == 0 {
@@ -280,7 +297,11 @@ pub(crate) fn link_batch(
         constructors: table(&constructors_name, constructor_count)?,
         destructors: table(&destructors_name, destructor_count)?,
     });
-    Ok(())
+    Ok(Some(BatchCode {
+        tracker,
+        symbols: defined,
+        module: module_index,
+    }))
 }
 
 /// Gives callback `name` a callable definition in the JIT (its thunk), for
@@ -310,6 +331,7 @@ pub(crate) fn materialize_callback(
         .set_target(machine.triple(), machine.data_layout())
         .map_err(error)?;
     let object = machine.emit_object(&module).map_err(error)?;
+    // The thunk stays for good: its tracker is dropped, not removed.
     jit.add_object(object).map_err(error)?;
     linked.symbols.insert(name.to_string());
     Ok(())

@@ -23,6 +23,8 @@ pub struct Stats {
     pub modules_optimized: usize,
     /// How many input modules were added.
     pub modules: usize,
+    /// Bytes of memory committed for JIT'd code and data now.
+    pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
     /// ([`EngineBuilder::count_callback_calls`](crate::EngineBuilder::count_callback_calls)).
     pub callbacks: Vec<crate::CallbackStats>,
@@ -44,7 +46,8 @@ impl fmt::Display for Stats {
         )?;
         writeln!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
-        write!(f, "total            {:>9.3}", ms(total))?;
+        writeln!(f, "total            {:>9.3}", ms(total))?;
+        write!(f, "JIT'd code+data  {:>9} KiB", self.jit_memory / 1024)?;
         if !self.callbacks.is_empty() {
             write!(
                 f,

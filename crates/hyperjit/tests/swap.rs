@@ -312,3 +312,64 @@ fn typed_lookup_checks_the_type() {
     engine.redefine("step", &v2).unwrap();
     assert_eq!(step(5), -5);
 }
+
+/// `reclaim` frees the bodies a function no longer runs — those a swap
+/// compiled alone — and gives their memory back; the current body, every
+/// pointer to the function and definitions that came with a redefining file
+/// stay.
+#[test]
+fn reclaim_frees_the_bodies_a_function_no_longer_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_program(dir.path());
+    let step: extern "C" fn(i32) -> i32 = engine.lookup_fn("step").unwrap();
+    for i in 0..40 {
+        let body = write(
+            dir.path(),
+            &format!("step_{i}.ll"),
+            &format!("define i32 @step(i32 %x) {{\n  %r = add i32 %x, {i}\n  ret i32 %r\n}}\n"),
+        );
+        engine.redefine("step", &body).unwrap();
+    }
+    for _ in 0..10 {
+        engine.recompile("step", 2).unwrap();
+    }
+    assert_eq!(step(1), 40);
+    let with_helper = write(
+        dir.path(),
+        "step_helper.c",
+        "static int twice(int x) { return 2 * x; }\n\
+         int step(int x) { return twice(x); }\n\
+         int extra(int x) { return twice(x) + 1; }\n",
+    );
+    engine.redefine("step", &with_helper).unwrap();
+    let last = write(
+        dir.path(),
+        "step_last.c",
+        "int step(int x) { return x - 100; }\n",
+    );
+    engine.redefine("step", &last).unwrap();
+
+    let before = engine.stats().jit_memory;
+    // 40 redefinitions and 10 recompilations were replaced; the program's
+    // own body and the one that came with `extra` stay.
+    assert_eq!(engine.reclaim("step").unwrap(), 50);
+    let after = engine.stats().jit_memory;
+    assert!(
+        before - after >= 50 * 4096,
+        "at least a page each: {before} -> {after} bytes"
+    );
+    assert_eq!(step(1), -99);
+    assert_eq!(call(&engine, "call_direct", 1), -99);
+    assert_eq!(call(&engine, "call_saved", 1), -99);
+    assert_eq!(call(&engine, "extra", 4), 9);
+    assert_eq!(engine.reclaim("step").unwrap(), 0);
+    // The current body is still there to recompile and swap.
+    engine.recompile("step", 1).unwrap();
+    assert_eq!(step(2), -98);
+    assert_eq!(engine.reclaim("step").unwrap(), 1);
+    assert_eq!(step(3), -97);
+    assert!(matches!(
+        engine.reclaim("no_such_function"),
+        Err(Error::UnknownSymbol { .. })
+    ));
+}

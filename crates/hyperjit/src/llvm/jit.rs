@@ -39,6 +39,7 @@ mod near_memory {
         pub(super) fn hj_memory_finalize(memory: *mut c_void, error: *mut *mut c_char) -> c_int;
         pub(super) fn hj_memory_destroy(memory: *mut c_void);
         pub(super) fn hj_redirect_entry(from: *mut c_void, to: *const c_void) -> c_int;
+        pub(super) fn hj_arena_committed(arena: *mut c_void) -> usize;
     }
 }
 
@@ -120,6 +121,36 @@ extern "C" fn finalize(
 pub(crate) struct Jit {
     raw: LLVMOrcLLJITRef,
     main: LLVMOrcJITDylibRef,
+    /// Our memory manager's arena, owned by the object layer: valid while
+    /// `raw` is.
+    arena: *mut c_void,
+}
+
+/// The code and data of one object added to the JIT, which can be removed
+/// as a whole. Dropping the tracker keeps the code.
+pub(crate) struct Tracker {
+    raw: LLVMOrcResourceTrackerRef,
+}
+
+// SAFETY: resource trackers are reference-counted and ORC synchronizes
+// their use through the execution session.
+unsafe impl Send for Tracker {}
+
+impl Tracker {
+    /// Removes the object's symbols from the JIT and frees its memory.
+    /// Whoever calls this knows that no thread runs or will call the code.
+    pub(crate) fn remove(self) -> Result<(), String> {
+        // SAFETY: the tracker is live; removal leaves it defunct, and Drop
+        // then releases our reference.
+        unsafe { check_error(LLVMOrcResourceTrackerRemove(self.raw)) }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference, released once.
+        unsafe { LLVMOrcReleaseResourceTracker(self.raw) };
+    }
 }
 
 // SAFETY: LLJIT's ExecutionSession is internally synchronized; adding objects
@@ -163,21 +194,33 @@ impl Jit {
                 std::ptr::null_mut(),
             );
             let main = LLVMOrcLLJITGetMainJITDylib(raw);
-            Ok(Jit { raw, main })
+            Ok(Jit { raw, main, arena })
         }
     }
 
     /// Links an object file into the main JITDylib. Its symbols resolve
     /// lazily, at the first lookup that needs them.
-    pub(crate) fn add_object(&self, object: ObjectCode) -> Result<(), String> {
-        // SAFETY: LLJIT takes ownership of the buffer, which into_raw gave up.
+    pub(crate) fn add_object(&self, object: ObjectCode) -> Result<Tracker, String> {
+        // SAFETY: the tracker is created for our live JITDylib (we own the
+        // returned reference); LLJIT takes ownership of the buffer, which
+        // into_raw gave up.
         unsafe {
-            check_error(LLVMOrcLLJITAddObjectFile(
+            let tracker = Tracker {
+                raw: LLVMOrcJITDylibCreateResourceTracker(self.main),
+            };
+            check_error(LLVMOrcLLJITAddObjectFileWithRT(
                 self.raw,
-                self.main,
+                tracker.raw,
                 object.into_raw(),
-            ))
+            ))?;
+            Ok(tracker)
         }
+    }
+
+    /// Bytes of memory committed for JIT'd code and data.
+    pub(crate) fn committed_bytes(&self) -> usize {
+        // SAFETY: the arena lives as long as the JIT (its layer frees it).
+        unsafe { near_memory::hj_arena_committed(self.arena) }
     }
 
     /// Defines symbols at fixed addresses in the main JITDylib (callable,

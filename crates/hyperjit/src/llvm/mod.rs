@@ -11,7 +11,7 @@ mod module;
 mod target;
 
 pub(crate) use context::Context;
-pub(crate) use jit::Jit;
+pub(crate) use jit::{Jit, Tracker};
 pub(crate) use module::{Bitcode, FunctionSignature, Module, TypeKind, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 

@@ -849,6 +849,7 @@ impl Module {
 
 /// A linked module's IR as bitcode, from which single functions are loaded
 /// to be recompiled.
+#[derive(Default)]
 pub(crate) struct Bitcode(Vec<u8>);
 
 impl Bitcode {

@@ -34,6 +34,7 @@ struct hj_chunk {
 struct hj_arena {
     const void *anchor;
     struct hj_chunk *chunk; /* the newest; older ones stay mapped */
+    size_t committed;       /* bytes of pages in use */
     pthread_mutex_t lock;
 };
 
@@ -148,10 +149,12 @@ static char *take_pages(struct hj_arena *arena, size_t pages) {
     }
     if (chunk->used + bytes <= chunk->size) {
         start = chunk->base + chunk->used;
-        if (mprotect(start, bytes, PROT_READ | PROT_WRITE) == 0)
+        if (mprotect(start, bytes, PROT_READ | PROT_WRITE) == 0) {
             chunk->used += bytes;
-        else
+            arena->committed += bytes;
+        } else {
             start = NULL;
+        }
     }
     pthread_mutex_unlock(&arena->lock);
     return start;
@@ -244,12 +247,30 @@ int hj_memory_finalize(void *opaque, char **error) {
     return 0;
 }
 
-/* Called when the object's resources are released: its pages stay reserved
- * (JIT'd code is kept until the engine goes), only the bookkeeping goes. */
+size_t hj_arena_committed(struct hj_arena *arena) {
+    pthread_mutex_lock(&arena->lock);
+    size_t committed = arena->committed;
+    pthread_mutex_unlock(&arena->lock);
+    return committed;
+}
+
+/* Called when the object's resources are released (its resource tracker
+ * was removed, or the JIT is going): its pages go back to the kernel; the
+ * address range stays reserved and is not reused. */
 void hj_memory_destroy(void *opaque) {
     struct hj_object_memory *memory = opaque;
     if (!memory)
         return;
+    struct hj_arena *arena = memory->arena;
+    pthread_mutex_lock(&arena->lock);
+    for (size_t i = 0; i < memory->nruns; i++) {
+        void *start = memory->runs[i].start;
+        size_t length = memory->runs[i].length;
+        if (mmap(start, length, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) !=
+            MAP_FAILED)
+            arena->committed -= length;
+    }
+    pthread_mutex_unlock(&arena->lock);
     free(memory->runs);
     free(memory);
 }
