@@ -885,13 +885,17 @@ impl Engine {
 
     /// Frees the code of `function`'s earlier bodies, which stay mapped
     /// after a [`recompile`](Self::recompile) or [`redefine`](Self::redefine)
-    /// so that calls already running in them can finish. Call it only when
-    /// no thread can be running an earlier body (no guest frame of it on any
-    /// stack). Returns how many bodies were freed: those a swap compiled
-    /// alone; a body that came with other definitions from a redefining
-    /// file stays, as they may be in use. The function's current body, and
-    /// every pointer to it, are unaffected.
-    pub fn reclaim(&self, function: &str) -> Result<usize> {
+    /// so that calls already running in them can finish. Returns how many
+    /// bodies were freed: those a swap compiled alone; a body that came with
+    /// other definitions from a redefining file stays, as they may be in
+    /// use. The function's current body, and every pointer to it, are
+    /// unaffected.
+    ///
+    /// # Safety
+    /// No thread may be running an earlier body of `function` (a guest
+    /// frame of it on any stack, e.g. a loop that has not returned since the
+    /// swap): its code is unmapped.
+    pub unsafe fn reclaim(&self, function: &str) -> Result<usize> {
         self.inner.reclaim(function)
     }
 
