@@ -260,26 +260,29 @@ pub(crate) fn link_batch(
             message,
         })?;
     let defined = module.defined_symbols();
-    let module_index = linked.modules.len();
-    for name in &defined {
-        if let Some(signature) = module.function_signature(name) {
-            if module.defines_function(name) {
-                linked.functions.insert(name.clone(), signature);
-                linked
-                    .bodies
-                    .insert(name.clone(), (module_index, name.clone()));
-            }
-        }
-    }
+    let functions: Vec<(String, FunctionSignature)> = defined
+        .iter()
+        .filter(|name| module.defines_function(name))
+        .filter_map(|name| Some((name.clone(), module.function_signature(name)?)))
+        .collect();
     drop(module);
     if kept.len() >= crate::llvm::LARGE_MODULE_BITCODE {
         crate::llvm::release_freed_memory();
     }
-    linked.modules.push((kept, ir_level));
+    // Recorded only once the JIT has the code: a batch the JIT refuses
+    // leaves no trace.
     let tracker = jit.add_object(object).map_err(|message| Error::Llvm {
         context: format!("{all_files}: JIT linking"),
         message,
     })?;
+    let module_index = linked.modules.len();
+    linked.modules.push((kept, ir_level));
+    for (name, signature) in functions {
+        linked
+            .bodies
+            .insert(name.clone(), (module_index, name.clone()));
+        linked.functions.insert(name, signature);
+    }
     linked.symbols.extend(defined.iter().cloned());
 
     let table = |name: &str, len: usize| -> Result<FunctionTable> {

@@ -376,3 +376,32 @@ fn reclaim_frees_the_bodies_a_function_no_longer_runs() {
         Err(Error::UnknownSymbol { .. })
     ));
 }
+
+/// A function with an alias, and one calling through an alias, recompile
+/// and redefine like any other; calls through the alias reach the new body.
+#[test]
+fn aliased_functions_recompile_and_redefine() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new().unwrap();
+    let program = write(
+        dir.path(),
+        "aliased.c",
+        "int real_f(int x) { return x + 1; }\n\
+         int alias_f(int) __attribute__((alias(\"real_f\")));\n\
+         int g(int x) { return alias_f(x) * 2; }\n",
+    );
+    engine.add_file(&program).unwrap();
+    engine.recompile("g", 3).unwrap();
+    engine.recompile("real_f", 1).unwrap();
+    assert_eq!(call(&engine, "g", 1), 4);
+    let v2 = write(
+        dir.path(),
+        "real_f_v2.c",
+        "int real_f(int x) { return x + 10; }\n",
+    );
+    engine.redefine("real_f", &v2).unwrap();
+    assert_eq!(call(&engine, "alias_f", 1), 11);
+    assert_eq!(call(&engine, "g", 1), 22);
+    engine.recompile("real_f", 2).unwrap();
+    assert_eq!(call(&engine, "real_f", 1), 11);
+}

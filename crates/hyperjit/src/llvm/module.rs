@@ -335,6 +335,14 @@ impl Module {
         iterate(unsafe { LLVMGetFirstGlobal(self.raw) }, LLVMGetNextGlobal)
     }
 
+    fn aliases(&self) -> impl Iterator<Item = LLVMValueRef> {
+        // SAFETY: `self.raw` is live.
+        iterate(
+            unsafe { LLVMGetFirstGlobalAlias(self.raw) },
+            LLVMGetNextGlobalAlias,
+        )
+    }
+
     /// How many defined functions carry `optnone` (clang's -O0 marks all).
     pub(crate) fn count_optnone_functions(&self) -> usize {
         let optnone = attribute_kind("optnone");
@@ -389,7 +397,8 @@ impl Module {
             .collect()
     }
 
-    /// Names of the externally visible functions and variables defined here.
+    /// Names of the externally visible functions, variables and aliases
+    /// defined here.
     pub(crate) fn defined_symbols(&self) -> Vec<String> {
         let visible = |value: LLVMValueRef| {
             // SAFETY: `value` is a live global value of this module.
@@ -403,6 +412,7 @@ impl Module {
         };
         self.functions()
             .chain(self.global_variables())
+            .chain(self.aliases())
             .filter(|&v| visible(v))
             .map(value_name)
             .collect()
@@ -928,6 +938,24 @@ impl Bitcode {
                     llvm_sys::comdat::LLVMSetComdat(global, std::ptr::null_mut());
                 }
             }
+            // An alias is a definition too: what it names is in the JIT
+            // already, under its name, so uses of it become a declaration and
+            // the alias itself a nameless private one the linker leaves out.
+            for alias in lazy.aliases().collect::<Vec<_>>() {
+                let alias_name = value_name(alias);
+                LLVMSetValueName2(alias, c"".as_ptr(), 0);
+                LLVMSetLinkage(alias, LLVMLinkage::LLVMPrivateLinkage);
+                if !LLVMGetFirstUse(alias).is_null() {
+                    let ty = LLVMGlobalGetValueType(alias);
+                    let declaration = if LLVMGetTypeKind(ty) == LLVMTypeKind::LLVMFunctionTypeKind {
+                        LLVMAddFunction(lazy.raw, c"".as_ptr(), ty)
+                    } else {
+                        LLVMAddGlobal(lazy.raw, ty, c"".as_ptr())
+                    };
+                    LLVMReplaceAllUsesWith(alias, declaration);
+                    LLVMSetValueName2(declaration, alias_name.as_ptr().cast(), alias_name.len());
+                }
+            }
             for other in lazy.functions().collect::<Vec<_>>() {
                 if other == function {
                     continue;
@@ -1068,6 +1096,14 @@ define i64 @divide(i64 %a, i64 %b) #0 {
 define i64 @unrelated() {
   ret i64 0
 }
+@helper_alias = alias i64 (i64), ptr @helper
+@counter_alias = alias i64, ptr @counter
+define i64 @through_aliases(i64 %x) {
+  %c = load i64, ptr @counter_alias
+  %h = call i64 @helper_alias(i64 %x)
+  %r = add i64 %c, %h
+  ret i64 %r
+}
 attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
 "#;
 
@@ -1103,10 +1139,25 @@ attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
             );
             assert!(ir.contains("declare hidden i64 @helper(i64)"), "{ir}");
             assert!(ir.contains("@counter = external global i64"), "{ir}");
-            for absent in ["@unrelated", "@table", "@printf", "define i64 @divide("] {
+            for absent in [
+                "@unrelated",
+                "@table",
+                "@printf",
+                "define i64 @divide(",
+                "alias",
+            ] {
                 assert!(!ir.contains(absent), "{absent} in {ir}");
             }
         }
+        // Aliases, defined in the JIT already, become declarations.
+        let extracted = kept
+            .extract_function(&context, "through_aliases", "through_aliases.v1")
+            .unwrap();
+        extracted.verify().unwrap();
+        let ir = extracted.to_ir_string();
+        assert!(ir.contains("declare i64 @helper_alias(i64)"), "{ir}");
+        assert!(ir.contains("@counter_alias = external global i64"), "{ir}");
+        assert!(!ir.contains(" alias "), "{ir}");
         let missing = kept.extract_function(&context, "absent", "absent.v1");
         assert_eq!(missing.err().as_deref(), Some("no definition of 'absent'"));
     }
