@@ -405,3 +405,56 @@ fn aliased_functions_recompile_and_redefine() {
     engine.recompile("real_f", 2).unwrap();
     assert_eq!(call(&engine, "real_f", 1), 11);
 }
+
+/// Computed goto: a function whose labels sit in a constant table (its own
+/// static) recompiles with a table of its new labels; one that stores its
+/// labels' addresses in memory is refused, since the old addresses would
+/// outlive the old body there.
+#[test]
+fn computed_goto_recompiles_or_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new().unwrap();
+    let program = write(
+        dir.path(),
+        "goto.c",
+        r#"int interpret(const unsigned char *code) {
+    static void *const dispatch[] = {&&op_halt, &&op_inc, &&op_dbl};
+    int acc = 1, pc = 0;
+    goto *dispatch[code[pc++]];
+op_inc: acc += 1; goto *dispatch[code[pc++]];
+op_dbl: acc *= 2; goto *dispatch[code[pc++]];
+op_halt: return acc;
+}
+int run(int n) {
+    unsigned char code[16];
+    int i = 0;
+    for (; i < n && i < 15; i++) code[i] = 1 + (i & 1);
+    code[i] = 0;
+    return interpret(code);
+}
+void *labels[2];
+int remember(int n) {
+    if (!labels[0]) { labels[0] = &&small; labels[1] = &&big; }
+    goto *labels[n > 10];
+small: return n;
+big: return -n;
+}
+"#,
+    );
+    engine.add_file(&program).unwrap();
+    assert_eq!(call(&engine, "run", 5), 11);
+    engine.recompile("interpret", 3).unwrap();
+    engine.recompile("run", 1).unwrap();
+    assert_eq!(call(&engine, "run", 5), 11);
+    assert_eq!(call(&engine, "run", 6), 22);
+
+    assert_eq!(call(&engine, "remember", 20), -20);
+    let error = engine.recompile("remember", 2).unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "'remember' cannot be recompiled: the addresses of its labels are stored to memory"
+        ),
+        "{error}"
+    );
+    assert_eq!(call(&engine, "remember", 3), 3, "the old body still runs");
+}

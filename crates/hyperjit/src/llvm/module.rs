@@ -171,6 +171,77 @@ fn users(value: LLVMValueRef) -> Vec<LLVMValueRef> {
     seen
 }
 
+/// Whether the constant `value` holds the address of a label of `function`
+/// (a `blockaddress`), directly or inside an aggregate or expression.
+///
+/// # Safety
+/// `value` must be null or a live constant, `function` a live function.
+unsafe fn holds_label_of(value: LLVMValueRef, function: LLVMValueRef) -> bool {
+    // SAFETY: per this function's contract; operands of live constants are
+    // live constants (a blockaddress's first operand is its function).
+    unsafe {
+        if value.is_null() || !LLVMIsAGlobalValue(value).is_null() {
+            return false;
+        }
+        if !LLVMIsABlockAddress(value).is_null() {
+            return LLVMGetOperand(value, 0) == function;
+        }
+        (0..LLVMGetNumOperands(value).max(0) as u32)
+            .any(|i| holds_label_of(LLVMGetOperand(value, i), function))
+    }
+}
+
+/// Where the addresses of `function`'s labels go that a copy of the
+/// function could not follow: into memory, a call, a return value or a
+/// writable global. A constant table of them, or a branch on them, is fine.
+///
+/// # Safety
+/// `function` must be a live function.
+unsafe fn label_escape(function: LLVMValueRef) -> Option<String> {
+    // SAFETY: users of a live function are live values.
+    let mut pending: Vec<LLVMValueRef> = users(function)
+        .into_iter()
+        .filter(|&user| unsafe { !LLVMIsABlockAddress(user).is_null() })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(value) = pending.pop() {
+        if !seen.insert(value) {
+            continue; // phis may go round in a loop
+        }
+        for user in users(value) {
+            // SAFETY: users of a live value are live values.
+            unsafe {
+                if !LLVMIsAGlobalVariable(user).is_null() {
+                    if LLVMIsGlobalConstant(user) == 0 {
+                        let global = value_name(user);
+                        return Some(format!("are stored in the writable global '{global}'"));
+                    }
+                } else if !LLVMIsAInstruction(user).is_null() {
+                    match LLVMGetInstructionOpcode(user) {
+                        LLVMOpcode::LLVMStore => return Some("are stored to memory".to_string()),
+                        LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr => {
+                            return Some("are passed to a call".to_string())
+                        }
+                        LLVMOpcode::LLVMRet => return Some("are returned".to_string()),
+                        // Values carrying the address on.
+                        LLVMOpcode::LLVMPHI
+                        | LLVMOpcode::LLVMSelect
+                        | LLVMOpcode::LLVMBitCast
+                        | LLVMOpcode::LLVMPtrToInt
+                        | LLVMOpcode::LLVMIntToPtr
+                        | LLVMOpcode::LLVMAddrSpaceCast
+                        | LLVMOpcode::LLVMGetElementPtr => pending.push(user),
+                        _ => {}
+                    }
+                } else if !LLVMIsAConstant(user).is_null() {
+                    pending.push(user);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The string a constant pointer argument points at, if it is a constant
 /// global holding a NUL-terminated byte array (what clang makes of a string
 /// literal), possibly through a zero-index GEP.
@@ -923,6 +994,12 @@ impl Bitcode {
             if LLVMGetFirstBasicBlock(function).is_null() {
                 return Err(format!("no definition of '{name}'"));
             }
+            if let Some(escape) = label_escape(function) {
+                return Err(format!(
+                    "'{name}' cannot be recompiled: the addresses of its labels {escape}, \
+                     where the new body's labels would not replace them"
+                ));
+            }
             LLVMSetValueName2(function, new_name.as_ptr().cast(), new_name.len());
             LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
             LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
@@ -931,6 +1008,13 @@ impl Bitcode {
             for global in lazy.global_variables().collect::<Vec<_>>() {
                 if value_name(global).starts_with("llvm.") {
                     LLVMDeleteGlobal(global);
+                } else if LLVMIsDeclaration(global) == 0
+                    && holds_label_of(LLVMGetInitializer(global), function)
+                {
+                    // A constant table of the function's own labels (computed
+                    // goto): the new body needs one with its own labels, so it
+                    // gets a private copy.
+                    LLVMSetLinkage(global, LLVMLinkage::LLVMPrivateLinkage);
                 } else if LLVMIsDeclaration(global) == 0 {
                     LLVMSetInitializer(global, std::ptr::null_mut());
                     LLVMSetLinkage(global, LLVMLinkage::LLVMExternalLinkage);
@@ -960,10 +1044,11 @@ impl Bitcode {
                 if other == function {
                     continue;
                 }
+                // Deleting a function drops its body whole (the reader loads
+                // the body of a function whose labels' addresses it met).
                 if LLVMGetFirstUse(other).is_null() {
                     LLVMDeleteFunction(other);
                 } else if LLVMIsDeclaration(other) == 0 {
-                    // A body not loaded: the function becomes a declaration.
                     declare_instead(lazy.raw, other);
                 }
             }
@@ -1104,6 +1189,23 @@ define i64 @through_aliases(i64 %x) {
   %r = add i64 %c, %h
   ret i64 %r
 }
+@labels = internal constant [2 x ptr] [ptr blockaddress(@jump, %one), ptr blockaddress(@jump, %two)]
+define i64 @jump(i64 %i) {
+  %slot = getelementptr [2 x ptr], ptr @labels, i64 0, i64 %i
+  %target = load ptr, ptr %slot
+  indirectbr ptr %target, [label %one, label %two]
+one:
+  ret i64 1
+two:
+  ret i64 2
+}
+@stored = global ptr null
+define i64 @store_label() {
+  store ptr blockaddress(@store_label, %target), ptr @stored
+  br label %target
+target:
+  ret i64 0
+}
 attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
 "#;
 
@@ -1158,6 +1260,23 @@ attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
         assert!(ir.contains("declare i64 @helper_alias(i64)"), "{ir}");
         assert!(ir.contains("@counter_alias = external global i64"), "{ir}");
         assert!(!ir.contains(" alias "), "{ir}");
+        // A constant table of a function's labels comes along as a private
+        // copy holding the new function's labels; stored labels are refused.
+        let extracted = kept.extract_function(&context, "jump", "jump.v1").unwrap();
+        extracted.verify().unwrap();
+        let ir = extracted.to_ir_string();
+        assert!(
+            ir.contains("private constant [2 x ptr] [ptr blockaddress(@jump.v1, %one), ptr blockaddress(@jump.v1, %two)]"),
+            "{ir}"
+        );
+        let refused = kept.extract_function(&context, "store_label", "store_label.v1");
+        assert_eq!(
+            refused.err().as_deref(),
+            Some(
+                "'store_label' cannot be recompiled: the addresses of its labels are stored to \
+                 memory, where the new body's labels would not replace them"
+            )
+        );
         let missing = kept.extract_function(&context, "absent", "absent.v1");
         assert_eq!(missing.err().as_deref(), Some("no definition of 'absent'"));
     }
