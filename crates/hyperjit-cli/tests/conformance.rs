@@ -32,13 +32,7 @@ fn check_source(source: &std::path::Path, lli: Lli) {
     let source = source.to_path_buf();
     let dir = tempfile::tempdir().expect("temp dir");
     let native_binary = dir.path().join(name);
-    must(
-        clang()
-            .args(["-O2", "-o"])
-            .arg(&native_binary)
-            .arg(&source)
-            .args(["-lm", "-lpthread"]),
-    );
+    build_native(&source, &native_binary);
     let native = run(Command::new(&native_binary).args(ARGS));
 
     let from_c = run(hyperjit().arg("run").arg(&source).arg("--").args(ARGS));

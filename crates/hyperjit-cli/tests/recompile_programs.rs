@@ -111,13 +111,7 @@ fn programs_run_unchanged_after_recompiling_their_functions() {
                 .arg(&bitcode)
                 .arg(&source),
         );
-        must(
-            clang()
-                .args(["-O2", "-o"])
-                .arg(&native_binary)
-                .arg(&source)
-                .args(["-lm", "-lpthread"]),
-        );
+        build_native(&source, &native_binary);
         let native = run(Command::new(&native_binary).args(&args[1..]));
         eprintln!("{}", source.display());
         let engine = hyperjit::Engine::new().expect("engine");

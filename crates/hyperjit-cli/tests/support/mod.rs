@@ -107,6 +107,17 @@ pub fn assert_same_run(expected: &Outcome, actual: &Outcome, what: &str) {
     }
 }
 
+/// Compiles the C program `source` natively (clang-19 -O2) to `output`.
+pub fn build_native(source: &Path, output: &Path) {
+    must(
+        clang()
+            .args(["-O2", "-o"])
+            .arg(output)
+            .arg(source)
+            .args(["-lm", "-lpthread"]),
+    );
+}
+
 /// A directory that outlives one test run, for expensive build products.
 pub fn cache_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hyperjit-test-cache");
