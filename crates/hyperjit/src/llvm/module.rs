@@ -171,39 +171,21 @@ fn users(value: LLVMValueRef) -> Vec<LLVMValueRef> {
     seen
 }
 
-/// Whether the constant `value` holds the address of a label of `function`
-/// (a `blockaddress`), directly or inside an aggregate or expression.
-///
-/// # Safety
-/// `value` must be null or a live constant, `function` a live function.
-unsafe fn holds_label_of(value: LLVMValueRef, function: LLVMValueRef) -> bool {
-    // SAFETY: per this function's contract; operands of live constants are
-    // live constants (a blockaddress's first operand is its function).
-    unsafe {
-        if value.is_null() || !LLVMIsAGlobalValue(value).is_null() {
-            return false;
-        }
-        if !LLVMIsABlockAddress(value).is_null() {
-            return LLVMGetOperand(value, 0) == function;
-        }
-        (0..LLVMGetNumOperands(value).max(0) as u32)
-            .any(|i| holds_label_of(LLVMGetOperand(value, i), function))
-    }
-}
-
-/// Where the addresses of `function`'s labels go that a copy of the
-/// function could not follow: into memory, a call, a return value or a
-/// writable global. A constant table of them, or a branch on them, is fine.
+/// The constant globals that hold addresses of `function`'s labels (tables
+/// for computed goto), found by following those addresses to their users;
+/// or, as the error, where they go that a copy of the function could not
+/// follow: into memory, a call, a return value or a writable global.
 ///
 /// # Safety
 /// `function` must be a live function.
-unsafe fn label_escape(function: LLVMValueRef) -> Option<String> {
+unsafe fn label_tables(function: LLVMValueRef) -> Result<Vec<LLVMValueRef>, String> {
     // SAFETY: users of a live function are live values.
     let mut pending: Vec<LLVMValueRef> = users(function)
         .into_iter()
         .filter(|&user| unsafe { !LLVMIsABlockAddress(user).is_null() })
         .collect();
     let mut seen = std::collections::HashSet::new();
+    let mut tables = Vec::new();
     while let Some(value) = pending.pop() {
         if !seen.insert(value) {
             continue; // phis may go round in a loop
@@ -214,15 +196,16 @@ unsafe fn label_escape(function: LLVMValueRef) -> Option<String> {
                 if !LLVMIsAGlobalVariable(user).is_null() {
                     if LLVMIsGlobalConstant(user) == 0 {
                         let global = value_name(user);
-                        return Some(format!("are stored in the writable global '{global}'"));
+                        return Err(format!("are stored in the writable global '{global}'"));
                     }
+                    tables.push(user);
                 } else if !LLVMIsAInstruction(user).is_null() {
                     match LLVMGetInstructionOpcode(user) {
-                        LLVMOpcode::LLVMStore => return Some("are stored to memory".to_string()),
+                        LLVMOpcode::LLVMStore => return Err("are stored to memory".to_string()),
                         LLVMOpcode::LLVMCall | LLVMOpcode::LLVMInvoke | LLVMOpcode::LLVMCallBr => {
-                            return Some("are passed to a call".to_string())
+                            return Err("are passed to a call".to_string())
                         }
-                        LLVMOpcode::LLVMRet => return Some("are returned".to_string()),
+                        LLVMOpcode::LLVMRet => return Err("are returned".to_string()),
                         // Values carrying the address on.
                         LLVMOpcode::LLVMPHI
                         | LLVMOpcode::LLVMSelect
@@ -239,7 +222,7 @@ unsafe fn label_escape(function: LLVMValueRef) -> Option<String> {
             }
         }
     }
-    None
+    Ok(tables)
 }
 
 /// The string a constant pointer argument points at, if it is a constant
@@ -994,12 +977,12 @@ impl Bitcode {
             if LLVMGetFirstBasicBlock(function).is_null() {
                 return Err(format!("no definition of '{name}'"));
             }
-            if let Some(escape) = label_escape(function) {
-                return Err(format!(
+            let tables = label_tables(function).map_err(|escape| {
+                format!(
                     "'{name}' cannot be recompiled: the addresses of its labels {escape}, \
                      where the new body's labels would not replace them"
-                ));
-            }
+                )
+            })?;
             LLVMSetValueName2(function, new_name.as_ptr().cast(), new_name.len());
             LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
             LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
@@ -1008,9 +991,7 @@ impl Bitcode {
             for global in lazy.global_variables().collect::<Vec<_>>() {
                 if value_name(global).starts_with("llvm.") {
                     LLVMDeleteGlobal(global);
-                } else if LLVMIsDeclaration(global) == 0
-                    && holds_label_of(LLVMGetInitializer(global), function)
-                {
+                } else if tables.contains(&global) {
                     // A constant table of the function's own labels (computed
                     // goto): the new body needs one with its own labels, so it
                     // gets a private copy.
