@@ -217,13 +217,12 @@ pub(crate) fn link_batch(
                 })?;
         }
     }
-    let lowered_thread_locals =
-        module
-            .lower_thread_locals(runtime::TLS_HELPER)
-            .map_err(|message| Error::Unsupported {
-                file: all_files.clone(),
-                message,
-            })?;
+    let lowered_thread_locals = module
+        .lower_thread_locals(runtime::TLS_HELPER, "__hyperjit.tls.")
+        .map_err(|message| Error::Unsupported {
+            file: all_files.clone(),
+            message,
+        })?;
     let constructors_name = format!("__hyperjit.ctors.{batch}");
     let destructors_name = format!("__hyperjit.dtors.{batch}");
     let structor_error = |message| Error::Unsupported {
@@ -245,12 +244,7 @@ pub(crate) fn link_batch(
 
     // Every function can be recompiled or redefined later: its entry is
     // patchable, and what it references is reachable by name.
-    module
-        .promote_internals(&format!(".hj{batch}"))
-        .map_err(|message| Error::Llvm {
-            context: format!("{all_files}: preparing for recompilation"),
-            message,
-        })?;
+    module.promote_internals(&format!(".hj{batch}"), "__hyperjit.anon.");
     module.mark_patchable_entries();
     let kept = module.to_bitcode();
     let object = machine

@@ -13,35 +13,7 @@ use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
 use std::ffi::{c_char, c_uint, c_void};
 
-/// The memory manager in `near_memory.c`.
-mod near_memory {
-    use std::ffi::{c_char, c_int, c_uint, c_void};
-
-    extern "C" {
-        pub(super) fn hj_arena_new(anchor: *const c_void) -> *mut c_void;
-        pub(super) fn hj_memory_create_context(arena: *mut c_void) -> *mut c_void;
-        pub(super) fn hj_memory_notify_terminating(arena: *mut c_void);
-        pub(super) fn hj_memory_allocate_code(
-            memory: *mut c_void,
-            size: usize,
-            alignment: c_uint,
-            section_id: c_uint,
-            name: *const c_char,
-        ) -> *mut u8;
-        pub(super) fn hj_memory_allocate_data(
-            memory: *mut c_void,
-            size: usize,
-            alignment: c_uint,
-            section_id: c_uint,
-            name: *const c_char,
-            read_only: c_int,
-        ) -> *mut u8;
-        pub(super) fn hj_memory_finalize(memory: *mut c_void, error: *mut *mut c_char) -> c_int;
-        pub(super) fn hj_memory_destroy(memory: *mut c_void);
-        pub(super) fn hj_redirect_entry(from: *mut c_void, to: *const c_void) -> c_int;
-        pub(super) fn hj_arena_committed(arena: *mut c_void) -> usize;
-    }
-}
+use super::near_memory;
 
 /// Creates LLJIT's object layer: RuntimeDyld with our near-memory manager,
 /// so that JIT'd code lies within 2 GiB of the host's code (see
@@ -258,27 +230,6 @@ impl Jit {
                 LLVMOrcDisposeMaterializationUnit(unit);
             }
             result
-        }
-    }
-
-    /// Makes the JIT'd function at `from` (compiled with a patchable entry,
-    /// see `Module::mark_patchable_entries`) continue at `to`, atomically for
-    /// every caller; the old code stays mapped.
-    pub(crate) fn redirect(&self, from: u64, to: u64) -> Result<(), String> {
-        // SAFETY: `from` is the entry of a function this JIT compiled with a
-        // patchable entry in memory of our arena; hj_redirect_entry checks
-        // the entry's bytes before writing and writes 8 aligned bytes.
-        let result = unsafe {
-            near_memory::hj_redirect_entry(
-                from as usize as *mut c_void,
-                to as usize as *const c_void,
-            )
-        };
-        match result {
-            0 => Ok(()),
-            -1 => Err("the function's entry cannot be patched".to_string()),
-            -2 => Err("the new code is out of a jump's reach".to_string()),
-            _ => Err("the function's code page cannot be made writable".to_string()),
         }
     }
 

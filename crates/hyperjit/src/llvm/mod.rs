@@ -4,16 +4,31 @@
 //! object it points at and disposes of it exactly once; each `unsafe` block
 //! states why the call is sound. Errors leave this layer as plain `String`s
 //! (LLVM's own text); the engine adds the file or symbol they concern.
+//!
+//! One concept a file: `context` (diagnostics), `module` (parse, verify,
+//! link, queries), `types` and `values` (read-only views), `rebind`,
+//! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
+//! `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
+//! `near_memory` (the JIT's memory manager, in C).
 
 mod context;
+mod extract;
 mod jit;
+mod lower;
 mod module;
+mod near_memory;
+mod patchable;
+mod rebind;
 mod target;
+mod types;
+mod values;
 
 pub(crate) use context::Context;
+pub(crate) use extract::Bitcode;
 pub(crate) use jit::{Jit, Tracker};
-pub(crate) use module::{Bitcode, FunctionSignature, Module, TypeKind, UndefinedSymbol};
+pub(crate) use module::{Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
+pub(crate) use types::{FunctionSignature, TypeKind};
 
 /// Above this much bitcode a dropped module leaves enough free memory to be
 /// worth returning (returning it costs ~12 ms for sqlite3.c's 80 MB).

@@ -287,6 +287,15 @@ static pthread_mutex_t redirect_lock = PTHREAD_MUTEX_INITIALIZER;
  * Returns 0; -1 if the entry is not 8-byte aligned or not patchable, -2 if
  * `to` is out of a rel32 jump's reach, -3 if the page cannot be made
  * writable. */
+/* The entry every patchable function starts with: `nopl 0(%rax,%rax,1)`,
+ * one 5-byte instruction that `jmp rel32` replaces. The Rust side emits it as
+ * each function's prologue data (llvm/patchable.rs reads it from here, so
+ * the two cannot disagree), at an address aligned to
+ * hj_patchable_entry_alignment, so that the 8 bytes from the entry on are one
+ * aligned atomic store. */
+const unsigned char hj_patchable_entry[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+const unsigned hj_patchable_entry_alignment = 16;
+
 int hj_redirect_entry(void *from, const void *to) {
     uintptr_t entry = (uintptr_t)from;
     if (entry & 7)
@@ -296,10 +305,8 @@ int hj_redirect_entry(void *from, const void *to) {
         return -2;
     unsigned char bytes[8];
     memcpy(bytes, from, 8);
-    /* nopl 0(%rax,%rax,1), the prologue every patchable function starts
-     * with (see Module::mark_patchable_entries), or an earlier jump. */
-    static const unsigned char nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
-    if (memcmp(bytes, nop5, 5) != 0 && bytes[0] != 0xe9)
+    /* The patchable entry, or an earlier jump. */
+    if (memcmp(bytes, hj_patchable_entry, sizeof hj_patchable_entry) != 0 && bytes[0] != 0xe9)
         return -1;
     bytes[0] = 0xe9;
     int32_t rel = (int32_t)distance;

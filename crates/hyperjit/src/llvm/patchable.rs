@@ -1,0 +1,166 @@
+//! Making compiled code replaceable while it runs: every function gets a
+//! patchable entry that a swap redirects atomically, and every internal
+//! symbol a name that separately compiled code (a new body) can link to.
+//!
+//! The entry's bytes belong to `near_memory.c`, which also writes the patch;
+//! this side reads them from there, so the two cannot disagree.
+
+use super::near_memory;
+use super::values::{set_value_name, value_name};
+use super::{Jit, Module};
+use llvm_sys::core::*;
+use llvm_sys::prelude::LLVMValueRef;
+use llvm_sys::LLVMLinkage;
+use std::ffi::c_void;
+
+/// The bytes a patchable entry starts with and the alignment it needs.
+fn patchable_entry() -> (&'static [u8; 5], u32) {
+    // SAFETY: both are immutable constants defined in near_memory.c.
+    unsafe {
+        (
+            &near_memory::hj_patchable_entry,
+            near_memory::hj_patchable_entry_alignment,
+        )
+    }
+}
+
+impl Module {
+    /// Gives every internal function and global a unique external (hidden)
+    /// name ending in `suffix` (unnamed ones become `{anonymous}INDEX`), so
+    /// that code compiled later on its own (a recompiled or redefined
+    /// function) can still reach them. Returns how many were promoted.
+    pub(crate) fn promote_internals(&mut self, suffix: &str, anonymous: &str) -> usize {
+        let mut promoted = 0;
+        let values: Vec<LLVMValueRef> = self.functions().chain(self.global_variables()).collect();
+        for (index, value) in values.into_iter().enumerate() {
+            // SAFETY: renaming and relinking live globals of this module;
+            // intrinsics and `llvm.` globals are left alone.
+            unsafe {
+                if LLVMIsDeclaration(value) != 0 {
+                    continue;
+                }
+                if !matches!(
+                    LLVMGetLinkage(value),
+                    LLVMLinkage::LLVMInternalLinkage | LLVMLinkage::LLVMPrivateLinkage
+                ) {
+                    continue;
+                }
+                let name = value_name(value);
+                if name.starts_with("llvm.") {
+                    continue;
+                }
+                let base = if name.is_empty() {
+                    format!("{anonymous}{index}")
+                } else {
+                    name
+                };
+                set_value_name(value, &format!("{base}{suffix}"));
+                LLVMSetLinkage(value, LLVMLinkage::LLVMExternalLinkage);
+                LLVMSetVisibility(value, llvm_sys::LLVMVisibility::LLVMHiddenVisibility);
+                LLVMSetUnnamedAddress(value, llvm_sys::LLVMUnnamedAddr::LLVMNoUnnamedAddr);
+                promoted += 1;
+            }
+        }
+        promoted
+    }
+
+    /// Makes every defined function's entry patchable: aligned and starting
+    /// with the one no-op instruction that [`Jit::redirect`] replaces. The
+    /// no-op is the function's prologue data: LLVM's
+    /// `patchable-function-entry` would do the same but adds a section per
+    /// function, which RuntimeDyld handles in quadratic time. Returns how
+    /// many functions were marked.
+    pub(crate) fn mark_patchable_entries(&mut self) -> usize {
+        let (entry, alignment) = patchable_entry();
+        let mut marked = 0;
+        for function in self.functions().collect::<Vec<_>>() {
+            // SAFETY: setting prologue data (a constant byte array in this
+            // module's context) and alignment on a live defined function.
+            unsafe {
+                if LLVMIsDeclaration(function) != 0 || LLVMGetIntrinsicID(function) != 0 {
+                    continue;
+                }
+                let nop = LLVMConstStringInContext2(
+                    LLVMGetModuleContext(self.raw()),
+                    entry.as_ptr().cast(),
+                    entry.len(),
+                    1,
+                );
+                LLVMSetPrologueData(function, nop);
+                if LLVMGetAlignment(function) < alignment {
+                    LLVMSetAlignment(function, alignment);
+                }
+                marked += 1;
+            }
+        }
+        marked
+    }
+}
+
+impl Jit {
+    /// Makes the JIT'd function at `from` (compiled with a patchable entry,
+    /// see [`Module::mark_patchable_entries`]) continue at `to`, atomically
+    /// for every caller; the old code stays mapped.
+    pub(crate) fn redirect(&self, from: u64, to: u64) -> Result<(), String> {
+        // SAFETY: `from` is the entry of a function this JIT compiled with a
+        // patchable entry in memory of our arena; hj_redirect_entry checks
+        // the entry's bytes before writing and writes 8 aligned bytes.
+        let result = unsafe {
+            near_memory::hj_redirect_entry(
+                from as usize as *mut c_void,
+                to as usize as *const c_void,
+            )
+        };
+        match result {
+            0 => Ok(()),
+            -1 => Err("the function's entry cannot be patched".to_string()),
+            -2 => Err("the new code is out of a jump's reach".to_string()),
+            _ => Err("the function's code page cannot be made writable".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llvm::{Context, TargetMachine};
+    use std::sync::Arc;
+
+    /// The two halves of the entry contract agree: code generation puts the
+    /// entry `near_memory.c` expects at an aligned address, and its patch
+    /// sends every later call to the new code.
+    #[test]
+    fn emitted_entries_are_the_ones_the_patch_expects() {
+        let ir = "define i32 @one() {\n  ret i32 1\n}\ndefine i32 @two() {\n  ret i32 2\n}\n";
+        let context = Arc::new(Context::new());
+        let mut module = Module::parse(&context, "entries.ll", ir.as_bytes()).unwrap();
+        let machine = TargetMachine::host(2).unwrap();
+        module
+            .set_target(machine.triple(), machine.data_layout())
+            .unwrap();
+        assert_eq!(module.mark_patchable_entries(), 2);
+        let jit = Jit::new().unwrap();
+        let _code = jit
+            .add_object(machine.emit_object(&module).unwrap())
+            .unwrap();
+        let (one, two) = (jit.lookup("one").unwrap(), jit.lookup("two").unwrap());
+        let (entry, alignment) = patchable_entry();
+        for address in [one, two] {
+            assert_eq!(address % u64::from(alignment), 0, "{address:#x}");
+            // SAFETY: JIT'd code of at least an entry and a return.
+            let bytes = unsafe { std::slice::from_raw_parts(address as usize as *const u8, 5) };
+            assert_eq!(bytes, entry);
+        }
+        // SAFETY: `one` is JIT'd code of type `i32 ()`, alive with `jit`.
+        let call_one =
+            unsafe { std::mem::transmute::<usize, extern "C" fn() -> i32>(one as usize) };
+        assert_eq!(call_one(), 1);
+        jit.redirect(one, two).unwrap();
+        assert_eq!(call_one(), 2);
+        // An entry that is not patchable is refused, not overwritten.
+        assert_eq!(
+            jit.redirect(one + 1, two).unwrap_err(),
+            "the function's entry cannot be patched"
+        );
+    }
+}
