@@ -3,16 +3,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use support::*;
 
 const ERROR_STATUS: Option<i32> = Some(125);
-
-fn write(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write test input");
-    path
-}
 
 /// Runs `hyperjit run ARGS` and checks it failed as hyperjit's own error.
 fn run_failing(args: &[&std::ffi::OsStr]) -> Outcome {

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use support::{benches_dir, native_baseline, Loop};
 
-type NamedLoop = unsafe extern "C" fn(i64, *const std::ffi::c_char) -> i64;
+type NamedLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
 
 extern "C" fn symbol_target(x: i64) -> i64 {
     x + 1
@@ -75,20 +75,17 @@ impl Fixture {
         engine
             .add_file(here.join("callback_guest.c"))
             .expect("guest");
-        let function = |name: &str| {
-            let address = engine.lookup(name).expect("lookup");
-            // SAFETY: the guest's loops have type Loop.
-            unsafe { std::mem::transmute::<*const std::ffi::c_void, Loop>(address) }
-        };
+        // SAFETY (for every loop): the fixture keeps the engine alive while
+        // the loops run, and they neither trap nor exit.
+        let function = |name: &str| unsafe { engine.lookup_fn::<Loop>(name).expect(name).as_raw() };
         let typed = function("loop_typed");
         let typed_again = function("loop_typed_again");
         let symbol = function("loop_symbol");
         let multiplexed_constant = function("loop_multiplexed_constant");
         let dynamic = function("loop_dynamic");
-        let address = engine.lookup("loop_multiplexed_runtime").expect("lookup");
-        // SAFETY: loop_multiplexed_runtime has type NamedLoop.
-        let multiplexed_runtime =
-            unsafe { std::mem::transmute::<*const std::ffi::c_void, NamedLoop>(address) };
+        let multiplexed_runtime = engine.lookup_fn::<NamedLoop>("loop_multiplexed_runtime");
+        // SAFETY: as above.
+        let multiplexed_runtime = unsafe { multiplexed_runtime.expect("lookup").as_raw() };
         Fixture {
             _engine: engine,
             _native: native,
@@ -122,8 +119,8 @@ impl Fixture {
             Case::new(
                 "PerformCustomCallback, run-time name",
                 "< 15 ns",
-                // SAFETY: the loop reads the NUL-terminated name it is given.
-                move |n| unsafe { (self.multiplexed_runtime)(n, name.as_ptr()) },
+                // The loop reads the NUL-terminated name it is given.
+                move |n| (self.multiplexed_runtime)(n, name.as_ptr()),
             ),
             Case::new("dynamic signature", "< 25 ns", move |n| (self.dynamic)(n)),
         ]

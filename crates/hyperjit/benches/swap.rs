@@ -107,9 +107,14 @@ fn main() {
         .add_ir("generated.ll", &generated)
         .expect("generated");
     engine.add_file(here.join("swap_guest.c")).expect("guest");
-    let loop_plain: Loop = engine.lookup_fn("loop_plain").expect("loop_plain");
-    let loop_swapped: Loop = engine.lookup_fn("loop_swapped").expect("loop_swapped");
-    let loop_lookup: LookupLoop = engine.lookup_fn("loop_lookup").expect("loop_lookup");
+    // SAFETY (for the three): the engine outlives the measurements, and the
+    // loops neither trap nor exit.
+    let raw = |name: &str| unsafe { engine.lookup_fn::<Loop>(name).expect(name).as_raw() };
+    let loop_plain = raw("loop_plain");
+    let loop_swapped = raw("loop_swapped");
+    let loop_lookup = engine.lookup_fn::<LookupLoop>("loop_lookup");
+    // SAFETY: as above.
+    let loop_lookup = unsafe { loop_lookup.expect("loop_lookup").as_raw() };
 
     // Redefine swapped_target to the same body, from IR (no clang).
     let same_body = dir.path().join("swapped.ll");

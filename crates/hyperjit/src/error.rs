@@ -147,9 +147,9 @@ pub enum Error {
     /// A callback stopped the guest (returned `Err(Trap)`, panicked, or an
     /// unknown callback name was called).
     #[error("{0}")]
-    Trap(#[from] crate::Trap),
+    Trap(#[from] crate::trap::Trap),
     /// The guest called `exit` (or `_exit`) in a function the host called
-    /// with [`Engine::call`](crate::Engine::call).
+    /// through [`TypedFn::call`](crate::TypedFn::call).
     #[error("the guest called exit({status}) in a call from the host")]
     GuestExit {
         /// The status it passed.

@@ -12,22 +12,34 @@
 //! let status = engine.run_main(&["prog.c"])?;
 //! # Ok::<(), hyperjit::Error>(())
 //! ```
+//!
+//! The modules are layers, each depending only on those below it (checked
+//! by `tests/layers.rs`): `engine` → `link` → `compile` → `callback` →
+//! `runtime` → `llvm`, with `error`, `trap` and `stats` beneath them all.
+//! `ARCHITECTURE.md` in the repository tells the story.
 #![deny(missing_docs, unreachable_pub)]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 
 mod callback;
+mod compile;
 mod engine;
 mod error;
-mod hypercall;
 mod link;
 mod llvm;
 mod runtime;
-mod source;
 mod stats;
+mod trap;
 
 pub use callback::{
-    CallbackStats, Caller, FunctionPointer, HostReturn, HostType, IntoHostFunction, Signature,
-    Trap, Ty, Value, WithCaller,
+    Caller, FunctionArgs, FunctionPointer, HostReturn, HostType, IntoHostFunction, Signature, Ty,
+    TypedFn, Value, WithCaller,
 };
-pub use engine::{Engine, EngineBuilder, IrOptimization};
+pub use compile::IrOptimization;
+pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result, UnresolvedSymbol};
-pub use stats::Stats;
+pub use stats::{CallbackStats, Stats};
+pub use trap::Trap;

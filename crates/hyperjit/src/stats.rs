@@ -23,11 +23,27 @@ pub struct Stats {
     pub modules_optimized: usize,
     /// How many input modules were added.
     pub modules: usize,
+    /// IR instructions of the optimized modules before optimization.
+    pub instructions_before_optimization: usize,
+    /// The same modules' IR instructions after optimization.
+    pub instructions_after_optimization: usize,
     /// Bytes of memory committed for JIT'd code and data now.
     pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
     /// ([`EngineBuilder::count_callback_calls`](crate::EngineBuilder::count_callback_calls)).
-    pub callbacks: Vec<crate::CallbackStats>,
+    pub callbacks: Vec<CallbackStats>,
+}
+
+/// Per-callback call counts and time (with `--stats`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallbackStats {
+    /// The callback's name.
+    pub name: String,
+    /// How many times the guest called it.
+    pub calls: u64,
+    /// Total time spent in it.
+    pub total: Duration,
 }
 
 impl fmt::Display for Stats {
@@ -37,13 +53,21 @@ impl fmt::Display for Stats {
         writeln!(f, "phase            time (ms)")?;
         writeln!(f, "clang            {:>9.3}", ms(self.clang))?;
         writeln!(f, "parse            {:>9.3}", ms(self.parse))?;
-        writeln!(
+        write!(
             f,
             "optimize         {:>9.3}  ({} of {} modules)",
             ms(self.optimize),
             self.modules_optimized,
             self.modules
         )?;
+        if self.modules_optimized > 0 {
+            write!(
+                f,
+                " {} -> {} IR instructions",
+                self.instructions_before_optimization, self.instructions_after_optimization
+            )?;
+        }
+        writeln!(f)?;
         writeln!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
         writeln!(f, "total            {:>9.3}", ms(total))?;

@@ -1,32 +1,23 @@
 //! Host callbacks: typed closures, raw symbols, the seed's multiplexed
 //! callbacks, dynamic signatures, Caller, traps and threads.
 
+mod support;
+
+use support::*;
+
 use hyperjit::{Caller, Engine, Error, Signature, Trap, Ty, Value};
 use std::ffi::c_void;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Writes `source` to a temp file named `name` and adds it to `engine`.
-fn add_c(engine: &Engine, name: &str, source: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(source.as_bytes())
-        .unwrap();
-    engine.add_file(&path).unwrap();
-    dir
-}
-
 #[test]
 fn typed_closure_with_state() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let scale = 100;
     engine
         .define("Callback1", move |a: i32, b: i32| -> i32 { a * scale + b })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "guest.c",
         "int Callback1(int, int);\nint main(void) { return Callback1(10, 20) == 1020 ? 7 : 1; }\n",
@@ -36,7 +27,7 @@ fn typed_closure_with_state() {
 
 #[test]
 fn small_integers_floats_and_bools_cross_with_their_c_widening() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .define(
             "mix",
@@ -57,7 +48,7 @@ fn small_integers_floats_and_bools_cross_with_their_c_widening() {
         .define("negative", |x: i32| -> i8 { -(x as i8) })
         .unwrap();
     engine.define("truth", |x: i32| -> bool { x > 5 }).unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "guest.c",
         r#"#include <stdio.h>
@@ -83,9 +74,9 @@ int main(void) {
 
 #[test]
 fn a_mismatched_declaration_is_a_link_error_naming_both_types() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("Callback1", |a: i32, b: i32| a + b).unwrap();
-    let dir = add_c(
+    let dir = add_source(
         &engine,
         "wrong.c",
         "long Callback1(long);\nint main(void) { return (int)Callback1(1); }\n",
@@ -115,7 +106,7 @@ fn a_mismatched_declaration_is_a_link_error_naming_both_types() {
 
 #[test]
 fn seed_perform_custom_callback_with_a_constant_name() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .register_callback("Callback1", |_caller, args| {
             // SAFETY: the guest passes `struct arg { int arg1; int arg2; }`.
@@ -123,7 +114,7 @@ fn seed_perform_custom_callback_with_a_constant_name() {
             Ok((arg[0] * 1000 + arg[1]) as isize)
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "seed.c",
         r#"#include <hyperjit.h>
@@ -140,7 +131,7 @@ int main(void) {
 
 #[test]
 fn perform_custom_callback_with_a_run_time_name() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     for (name, value) in [("first", 1isize), ("second", 2), ("third", 3)] {
         engine
             .register_callback(name, move |caller, args| {
@@ -149,7 +140,7 @@ fn perform_custom_callback_with_a_run_time_name() {
             })
             .unwrap();
     }
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "names.c",
         r#"#include <hyperjit.h>
@@ -171,8 +162,8 @@ int main(int argc, char **argv) {
 
 #[test]
 fn an_unknown_callback_name_traps() {
-    let engine = Engine::new().unwrap();
-    let _dir = add_c(
+    let engine = engine();
+    let _dir = add_source(
         &engine,
         "unknown.c",
         r#"#include <hyperjit.h>
@@ -191,7 +182,7 @@ int main(void) {
 
 #[test]
 fn panics_and_errors_stop_the_guest_and_the_engine_keeps_working() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let calls = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&calls);
     engine
@@ -204,7 +195,7 @@ fn panics_and_errors_stop_the_guest_and_the_engine_keeps_working() {
             }
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "traps.c",
         r#"int checked(int);
@@ -248,7 +239,7 @@ extern "C" fn native_add(a: i64, b: i64) -> i64 {
 
 #[test]
 fn define_symbol_binds_a_raw_address() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .define_symbol(
             "native_add",
@@ -256,7 +247,7 @@ fn define_symbol_binds_a_raw_address() {
             Signature::new([Ty::I64, Ty::I64], Ty::I64),
         )
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "raw.c",
         "long native_add(long, long);\nint main(void) { return (int)native_add(40, 2); }\n",
@@ -270,7 +261,7 @@ fn define_symbol_binds_a_raw_address() {
 
 #[test]
 fn define_symbol_checks_the_declaration() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .define_symbol(
             "native_add",
@@ -278,7 +269,7 @@ fn define_symbol_checks_the_declaration() {
             Signature::new([Ty::I64, Ty::I64], Ty::I64),
         )
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "raw.c",
         "int native_add(int);\nint main(void) { return native_add(1); }\n",
@@ -289,7 +280,7 @@ fn define_symbol_checks_the_declaration() {
 
 #[test]
 fn dynamic_signature_callbacks() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let signature = Signature::new([Ty::I32, Ty::F64, Ty::Ptr, Ty::I8, Ty::F32], Ty::F64);
     engine
         .define_dynamic("weigh", signature, |caller, args| {
@@ -312,7 +303,7 @@ fn dynamic_signature_callbacks() {
             Ok(Value::F64(1.0))
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "dyn.c",
         r#"double weigh(int, double, const char *, signed char, float);
@@ -354,14 +345,16 @@ fn caller_looks_up_the_running_program_re_entrantly() {
                 } else {
                     "guest_square"
                 };
-                let address = caller.lookup(name).map_err(|e| Trap::new(e.to_string()))?;
+                let failed = |e: Error| Trap::new(e.to_string());
                 if which == 0 {
+                    let address = caller.lookup(name).map_err(failed)?;
                     // SAFETY: guest_counter is the guest's long.
                     Ok(unsafe { *(address as *const i64) })
                 } else {
-                    // SAFETY: guest_square is the guest's long (long).
-                    let square: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(address) };
-                    Ok(square(9))
+                    let square = caller
+                        .lookup_fn::<extern "C" fn(i64) -> i64>(name)
+                        .map_err(failed)?;
+                    square.call(9).map_err(failed)
                 }
             },
         )
@@ -374,7 +367,7 @@ fn caller_looks_up_the_running_program_re_entrantly() {
                 .map_err(|e| Trap::new(e.to_string()))
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "reenter.c",
         r#"long probe(int);
@@ -409,7 +402,7 @@ fn four_threads_call_a_callback_a_million_times_each() {
             n + 1
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "threads.c",
         r#"#include <pthread.h>
@@ -446,13 +439,13 @@ int main(void) {
 
 #[test]
 fn a_trap_on_a_guest_thread_ends_that_thread_and_the_run_reports_it() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .define("fail_on_thread", |_: i32| -> Result<i32, Trap> {
             Err(Trap::new("thread trap"))
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "thread_trap.c",
         r#"#include <pthread.h>
@@ -476,7 +469,7 @@ int main(void) {
 
 #[test]
 fn callback_names_and_duplicates_are_checked() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("once", || 1i32).unwrap();
     let error = engine.define("once", || 2i32).unwrap_err();
     assert_eq!(error.to_string(), "'once' is already defined by the host");
@@ -493,9 +486,9 @@ fn callback_names_and_duplicates_are_checked() {
 
 #[test]
 fn a_program_defining_a_callbacks_name_is_refused() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("shared_name", || 1i32).unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "clash.c",
         "int shared_name(void) { return 2; }\nint main(void) { return shared_name(); }\n",
@@ -511,9 +504,9 @@ fn a_program_defining_a_callbacks_name_is_refused() {
 
 #[test]
 fn callbacks_may_be_called_through_function_pointers() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("twice", |x: i32| x * 2).unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "pointer.c",
         "int twice(int);\nint apply(int (*f)(int), int x) { return f(x); }\n\
@@ -534,7 +527,7 @@ fn _signature_of_register_callback(engine: &Engine) {
 
 #[test]
 fn the_host_can_look_up_and_call_a_callback_by_name() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("triple", |x: i32| x * 3).unwrap();
     engine
         .define_dynamic(
@@ -549,16 +542,12 @@ fn the_host_can_look_up_and_call_a_callback_by_name() {
     engine
         .add_ir("empty.ll", "define i32 @main() {\n  ret i32 0\n}\n")
         .unwrap();
-    let triple = engine.lookup("triple").unwrap();
-    // SAFETY: `triple` is the callback's C entry, int (int).
-    let triple: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(triple) };
-    assert_eq!(triple(14), 42);
-    let negate = engine.lookup("negate").unwrap();
-    // SAFETY: `negate` is the callback's C entry, long (long).
-    let negate: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(negate) };
-    assert_eq!(negate(5), -5);
+    let triple = engine.lookup_fn::<extern "C" fn(i32) -> i32>("triple");
+    assert_eq!(triple.unwrap().call(14).unwrap(), 42);
+    let negate = engine.lookup_fn::<extern "C" fn(i64) -> i64>("negate");
+    assert_eq!(negate.unwrap().call(5).unwrap(), -5);
     // A program added later still binds its calls (its own copies give way).
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "later.c",
         "int triple(int);\nint (*volatile keep)(int) = triple;\nint use_triple(void) { return keep(2) + triple(1); }\n",
@@ -570,13 +559,13 @@ fn the_host_can_look_up_and_call_a_callback_by_name() {
     ));
 }
 
-/// A function the host calls through `Engine::call` comes back with the
+/// A function the host calls through its `TypedFn` comes back with the
 /// callback's trap (or the guest's exit) as an error, where a direct call
 /// through the pointer would have ended the thread; the engine and the
 /// thread go on.
 #[test]
-fn engine_call_returns_traps_and_exits_of_host_calls_as_errors() {
-    let engine = Engine::new().unwrap();
+fn typed_calls_return_traps_and_exits_of_host_calls_as_errors() {
+    let engine = engine();
     engine
         .define("checked", |x: i64| -> Result<i64, Trap> {
             match x {
@@ -586,7 +575,7 @@ fn engine_call_returns_traps_and_exits_of_host_calls_as_errors() {
             }
         })
         .unwrap();
-    let _dir = add_c(
+    let _dir = add_source(
         &engine,
         "called.c",
         r#"#include <stdlib.h>
@@ -602,32 +591,36 @@ long scaled(long x) {
 void nothing(void) {}
 "#,
     );
-    let scaled: extern "C" fn(i64) -> i64 = engine.lookup_fn("scaled").unwrap();
-    assert_eq!(engine.call(scaled, (5,)).unwrap(), 51);
-    let error = engine.call(scaled, (1,)).unwrap_err();
+    let scaled = engine
+        .lookup_fn::<extern "C" fn(i64) -> i64>("scaled")
+        .unwrap();
+    assert_eq!(scaled.call(5).unwrap(), 51);
+    let error = scaled.call(1).unwrap_err();
     assert_eq!(
         error.to_string(),
         "trap in callback 'checked': x must not be 1"
     );
-    let error = engine.call(scaled, (2,)).unwrap_err();
+    let error = scaled.call(2).unwrap_err();
     assert_eq!(
         error.to_string(),
         "trap in callback 'checked': panicked: boom at 2"
     );
-    let error = engine.call(scaled, (3,)).unwrap_err();
+    let error = scaled.call(3).unwrap_err();
     assert!(matches!(error, Error::GuestExit { status: 7 }), "{error:?}");
     assert_eq!(
         error.to_string(),
         "the guest called exit(7) in a call from the host"
     );
-    let error = engine.call(scaled, (4,)).unwrap_err();
+    let error = scaled.call(4).unwrap_err();
     assert!(matches!(error, Error::GuestExit { status: 8 }), "{error:?}");
     // The trapping calls never returned into the guest.
     let returned = engine.lookup("returned").unwrap() as *const i64;
     // SAFETY: the guest's long, alive while the engine is.
     assert_eq!(unsafe { *returned }, 50);
-    assert_eq!(engine.call(scaled, (6,)).unwrap(), 61);
-    assert_eq!(scaled(7), 71, "direct calls still work");
-    let nothing: extern "C" fn() = engine.lookup_fn("nothing").unwrap();
-    engine.call(nothing, ()).unwrap();
+    assert_eq!(scaled.call(6).unwrap(), 61);
+    // SAFETY: the engine lives, and scaled(7) neither traps nor exits.
+    let direct = unsafe { scaled.as_raw() };
+    assert_eq!(direct(7), 71, "direct calls still work");
+    let nothing = engine.lookup_fn::<extern "C" fn()>("nothing").unwrap();
+    nothing.call(()).unwrap();
 }

@@ -1,6 +1,10 @@
 //! The library API: in-memory IR, repeated runs, exit handling, and errors
 //! that leave the engine (and the host process) usable.
 
+mod support;
+
+use support::*;
+
 use hyperjit::{Engine, Error, IrOptimization};
 
 const COUNTER_IR: &str = r#"
@@ -31,7 +35,7 @@ define i32 @main(i32 %argc, ptr %argv) {
 
 #[test]
 fn in_memory_ir_runs_and_globals_persist_across_runs() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_ir("counter.ll", COUNTER_IR).unwrap();
     // run 1: runs=1, one constructor call, argc=1
     assert_eq!(engine.run_main(&["counter"]).unwrap(), 1000 + 100 + 1);
@@ -60,7 +64,7 @@ define i32 @main(i32 %argc, ptr %argv) {
 
 #[test]
 fn guest_exit_returns_to_the_host_and_runs_handlers() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_ir("exit.ll", EXIT_IR).unwrap();
     // First run: the handler has not run yet; exit(40).
     assert_eq!(engine.run_main(&["exit"]).unwrap(), 40);
@@ -71,7 +75,7 @@ fn guest_exit_returns_to_the_host_and_runs_handlers() {
 
 #[test]
 fn errors_leave_the_engine_usable() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let parse = engine
         .add_ir("broken.ll", "define i32 @main( {")
         .unwrap_err();
@@ -97,13 +101,13 @@ fn errors_leave_the_engine_usable() {
 
 #[test]
 fn running_nothing_is_an_error() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     assert!(matches!(engine.run_main(&["x"]), Err(Error::NoProgram)));
 }
 
 #[test]
 fn unresolved_symbols_are_reported_with_their_users() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .add_ir(
             "one.ll",
@@ -130,7 +134,7 @@ fn unresolved_symbols_are_reported_with_their_users() {
 
 #[test]
 fn weak_undefined_symbols_resolve_to_null() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .add_ir(
             "weak.ll",
@@ -189,7 +193,7 @@ fn out_of_range_opt_level_is_refused() {
 
 #[test]
 fn void_entry_functions_exit_zero() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .add_ir(
             "v.ll",
@@ -202,7 +206,7 @@ fn void_entry_functions_exit_zero() {
 
 #[test]
 fn modules_added_after_a_run_link_against_earlier_ones() {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .add_ir(
             "base.ll",
@@ -221,8 +225,8 @@ fn modules_added_after_a_run_link_against_earlier_ones() {
 
 #[test]
 fn engines_in_one_process_keep_separate_exit_handlers() {
-    let first = Engine::new().unwrap();
-    let second = Engine::new().unwrap();
+    let first = engine();
+    let second = engine();
     first.add_ir("exit.ll", EXIT_IR).unwrap();
     second.add_ir("exit.ll", EXIT_IR).unwrap();
     assert_eq!(first.run_main(&["a"]).unwrap(), 40);
@@ -257,7 +261,7 @@ small:
   unreachable
 }
 "#;
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_ir("underscore.ll", ir).unwrap();
     assert_eq!(engine.run_main(&["a"]).unwrap(), 50);
     assert_eq!(

@@ -1,14 +1,11 @@
 //! Hypercalls into the engine from the guest: hj_lookup, hj_load,
 //! hj_last_error (include/hyperjit.h), and the same services on the host.
 
-use hyperjit::{Caller, Engine, Error, Trap};
-use std::path::Path;
+mod support;
 
-fn write(dir: &Path, name: &str, source: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, source).unwrap();
-    path
-}
+use support::*;
+
+use hyperjit::{Caller, Error, Trap};
 
 /// The guest finds a function by name among 10,000 generated ones.
 #[test]
@@ -41,7 +38,7 @@ int main(void) {
 int counter = 41;
 "#,
     );
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_file(&big_path).unwrap();
     engine.add_file(&guest).unwrap();
     assert_eq!(engine.run_main(&["finder"]).unwrap(), 0);
@@ -66,7 +63,7 @@ int plugin_work(int x) { return plugin_ready ? host_scale(x) + 1 : -1; }
     let guest = write(
         dir.path(),
         "loader.c",
-        &format!(
+        format!(
             r#"#include <hyperjit.h>
 #include <string.h>
 int main(void) {{
@@ -85,7 +82,7 @@ int main(void) {{
             plugin = plugin.display()
         ),
     );
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.define("host_scale", |x: i32| x * 2).unwrap();
     engine.add_file(&guest).unwrap();
     assert_eq!(engine.run_main(&["loader"]).unwrap(), 41);
@@ -100,7 +97,7 @@ fn a_callback_loads_and_calls_a_module() {
         "extra.ll",
         "define i32 @extra(i32 %x) {\n  %r = mul i32 %x, 3\n  ret i32 %r\n}\n",
     );
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let path = module.clone();
     engine
         .define(
@@ -108,11 +105,9 @@ fn a_callback_loads_and_calls_a_module() {
             move |caller: &mut Caller<'_>, x: i32| -> Result<i32, Trap> {
                 caller.load(&path).map_err(|e| Trap::new(e.to_string()))?;
                 let extra = caller
-                    .lookup("extra")
+                    .lookup_fn::<extern "C" fn(i32) -> i32>("extra")
                     .map_err(|e| Trap::new(e.to_string()))?;
-                // SAFETY: `extra` is int (int).
-                let extra: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(extra) };
-                Ok(extra(x))
+                extra.call(x).map_err(|e| Trap::new(e.to_string()))
             },
         )
         .unwrap();

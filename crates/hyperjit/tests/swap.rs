@@ -2,16 +2,14 @@
 //! call runs the new code — direct calls, function pointers taken earlier,
 //! the host — and failures name what they are about.
 
+mod support;
+
+use support::*;
+
 use hyperjit::{Caller, Engine, Error, Trap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-fn write(dir: &Path, name: &str, source: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, source).unwrap();
-    path
-}
 
 const PROGRAM: &str = r#"
 static int helper_calls;
@@ -25,17 +23,15 @@ int main(void) { return 0; }
 "#;
 
 fn engine_with_program(dir: &Path) -> Engine {
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_file(write(dir, "program.c", PROGRAM)).unwrap();
     engine.run_main(&["program"]).unwrap();
     engine
 }
 
 fn call(engine: &Engine, name: &str, x: i32) -> i32 {
-    let address = engine.lookup(name).unwrap();
-    // SAFETY: the program's functions used here are int (int).
-    let function: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(address) };
-    function(x)
+    let function = engine.lookup_fn::<extern "C" fn(i32) -> i32>(name);
+    function.unwrap().call(x).unwrap()
 }
 
 #[test]
@@ -89,7 +85,8 @@ fn recompile_keeps_behaviour_and_static_helpers() {
         assert_eq!(call(&engine, "call_saved", 7), 2014, "at -O{level}");
     }
     // The recompiled step still calls the program's one static helper.
-    assert_eq!(call(&engine, "helper_count", 0), 5);
+    let helper_count = engine.lookup_fn::<extern "C" fn() -> i32>("helper_count");
+    assert_eq!(helper_count.unwrap().call(()).unwrap(), 5);
     // Recompiling a redefined function recompiles the new body.
     let v2 = write(
         dir.path(),
@@ -163,7 +160,7 @@ fn the_guest_redefines_its_own_function() {
     let guest = write(
         dir.path(),
         "guest.c",
-        &format!(
+        format!(
             r#"#include <hyperjit.h>
 #include <string.h>
 int step(int x) {{ return x + 1; }}
@@ -184,7 +181,7 @@ int main(void) {{
             missing = dir.path().join("missing.c").display()
         ),
     );
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine.add_file(&guest).unwrap();
     assert_eq!(engine.run_main(&["guest"]).unwrap(), 303);
 }
@@ -199,7 +196,7 @@ fn a_callback_swaps_the_function_that_called_it() {
         "tick_v2.ll",
         "define i32 @tick(i32 %x) {\n  %r = mul i32 %x, 10\n  ret i32 %r\n}\n",
     );
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     engine
         .define(
             "swap_me",
@@ -241,7 +238,7 @@ define i32 @main() {
 #[test]
 fn swaps_are_atomic_for_other_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Arc::new(Engine::new().unwrap());
+    let engine = Arc::new(engine());
     engine
         .add_ir("value.ll", "define i64 @value() {\n  ret i64 1\n}\n")
         .unwrap();
@@ -250,19 +247,19 @@ fn swaps_are_atomic_for_other_threads() {
             write(
                 dir.path(),
                 &format!("value_{v}.ll"),
-                &format!("define i64 @value() {{\n  ret i64 {}\n}}\n", v + 1),
+                format!("define i64 @value() {{\n  ret i64 {}\n}}\n", v + 1),
             )
         })
         .collect();
-    let address = engine.lookup("value").unwrap() as usize;
+    let value = engine.lookup_fn::<extern "C" fn() -> i64>("value").unwrap();
+    // SAFETY: called only while the engine lives, and `value` cannot trap.
+    let value = unsafe { value.as_raw() };
     let stop = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicU64::new(0));
     let callers: Vec<_> = (0..2)
         .map(|_| {
             let (stop, calls) = (Arc::clone(&stop), Arc::clone(&calls));
             std::thread::spawn(move || {
-                // SAFETY: `value` is long (void) and stays mapped.
-                let value: extern "C" fn() -> i64 = unsafe { std::mem::transmute(address) };
                 let mut seen = [0u64; 3];
                 while !stop.load(Ordering::Relaxed) {
                     let v = value();
@@ -291,8 +288,10 @@ fn swaps_are_atomic_for_other_threads() {
 fn typed_lookup_checks_the_type() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with_program(dir.path());
-    let step: extern "C" fn(i32) -> i32 = engine.lookup_fn("step").unwrap();
-    assert_eq!(step(1), 2002);
+    let step = engine
+        .lookup_fn::<extern "C" fn(i32) -> i32>("step")
+        .unwrap();
+    assert_eq!(step.call(1).unwrap(), 2002);
     let error = engine
         .lookup_fn::<extern "C" fn(i64) -> i64>("step")
         .unwrap_err();
@@ -305,12 +304,14 @@ fn typed_lookup_checks_the_type() {
         .unwrap_err();
     assert!(matches!(error, Error::LookupSignature { .. }), "{error:?}");
     engine.define("host_twice", |x: i64| x * 2).unwrap();
-    let twice: extern "C" fn(i64) -> i64 = engine.lookup_fn("host_twice").unwrap();
-    assert_eq!(twice(21), 42);
-    // Redefined later, the same pointer runs the new body.
+    let twice = engine
+        .lookup_fn::<extern "C" fn(i64) -> i64>("host_twice")
+        .unwrap();
+    assert_eq!(twice.call(21).unwrap(), 42);
+    // Redefined later, the same handle runs the new body.
     let v2 = write(dir.path(), "step_v2.c", "int step(int x) { return -x; }\n");
     engine.redefine("step", &v2).unwrap();
-    assert_eq!(step(5), -5);
+    assert_eq!(step.call(5).unwrap(), -5);
 }
 
 /// `reclaim` frees the bodies a function no longer runs — those a swap
@@ -321,19 +322,21 @@ fn typed_lookup_checks_the_type() {
 fn reclaim_frees_the_bodies_a_function_no_longer_runs() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with_program(dir.path());
-    let step: extern "C" fn(i32) -> i32 = engine.lookup_fn("step").unwrap();
+    let step = engine
+        .lookup_fn::<extern "C" fn(i32) -> i32>("step")
+        .unwrap();
     for i in 0..40 {
         let body = write(
             dir.path(),
             &format!("step_{i}.ll"),
-            &format!("define i32 @step(i32 %x) {{\n  %r = add i32 %x, {i}\n  ret i32 %r\n}}\n"),
+            format!("define i32 @step(i32 %x) {{\n  %r = add i32 %x, {i}\n  ret i32 %r\n}}\n"),
         );
         engine.redefine("step", &body).unwrap();
     }
     for _ in 0..10 {
         engine.recompile("step", 2).unwrap();
     }
-    assert_eq!(step(1), 40);
+    assert_eq!(step.call(1).unwrap(), 40);
     let with_helper = write(
         dir.path(),
         "step_helper.c",
@@ -361,16 +364,16 @@ fn reclaim_frees_the_bodies_a_function_no_longer_runs() {
         before - after >= 50 * 4096,
         "at least a page each: {before} -> {after} bytes"
     );
-    assert_eq!(step(1), -99);
+    assert_eq!(step.call(1).unwrap(), -99);
     assert_eq!(call(&engine, "call_direct", 1), -99);
     assert_eq!(call(&engine, "call_saved", 1), -99);
     assert_eq!(call(&engine, "extra", 4), 9);
     assert_eq!(reclaim("step").unwrap(), 0);
     // The current body is still there to recompile and swap.
     engine.recompile("step", 1).unwrap();
-    assert_eq!(step(2), -98);
+    assert_eq!(step.call(2).unwrap(), -98);
     assert_eq!(reclaim("step").unwrap(), 1);
-    assert_eq!(step(3), -97);
+    assert_eq!(step.call(3).unwrap(), -97);
     assert!(matches!(
         reclaim("no_such_function"),
         Err(Error::UnknownSymbol { .. })
@@ -382,7 +385,7 @@ fn reclaim_frees_the_bodies_a_function_no_longer_runs() {
 #[test]
 fn aliased_functions_recompile_and_redefine() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let program = write(
         dir.path(),
         "aliased.c",
@@ -413,7 +416,7 @@ fn aliased_functions_recompile_and_redefine() {
 #[test]
 fn computed_goto_recompiles_or_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new().unwrap();
+    let engine = engine();
     let program = write(
         dir.path(),
         "goto.c",

@@ -71,6 +71,13 @@ pub fn run_with_stdin(command: &mut Command, stdin: Option<&Path>) -> Outcome {
     }
 }
 
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write a test input");
+    path
+}
+
 pub fn hyperjit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hyperjit"))
 }

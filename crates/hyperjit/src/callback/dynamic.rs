@@ -2,9 +2,10 @@
 //! (scripting bridges, plugins). The thunk packs the guest's arguments into
 //! 64-bit slots; the handler sees them as [`Value`]s.
 
+use super::raise::finish;
 use super::signature::{Signature, Value};
-use super::trap::{finish, Trap};
 use super::{Caller, Env, HostFunction, TrampolinePair};
+use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 

@@ -1,5 +1,6 @@
 //! Typed lookups: `extern "C" fn` types whose C signature is checked
-//! against the program's IR before the pointer is handed out.
+//! against the program's IR before a handle to the function is handed out,
+//! and the argument lists its `call` takes.
 
 use super::signature::Signature;
 use super::typed::sealed::{HostReturnSealed, HostTypeSealed};
@@ -26,10 +27,38 @@ pub(crate) mod sealed {
 
 /// An `extern "C" fn(A1, .., An) -> R` type (up to 8 parameters of
 /// [`HostType`](crate::HostType)s; R a `HostType` or `()`), for
-/// [`Engine::lookup_fn`](crate::Engine::lookup_fn) and
-/// [`Engine::call`](crate::Engine::call), which takes the arguments as a
-/// tuple `(A1, .., An)`.
+/// [`Engine::lookup_fn`](crate::Engine::lookup_fn).
 pub trait FunctionPointer: sealed::FunctionPointerSealed {}
+
+/// Arguments for [`TypedFn::call`](crate::TypedFn::call): the parameters as
+/// a tuple `(A1, .., An)`, or for a function of one parameter, the value
+/// itself.
+pub trait FunctionArgs<Args>: args::FunctionArgsSealed<Args> {}
+
+pub(crate) mod args {
+    use super::HostTypeSealed;
+
+    /// Converts to a function's parameter tuple.
+    #[allow(unreachable_pub)]
+    pub trait FunctionArgsSealed<Args> {
+        fn into_args(self) -> Args;
+    }
+
+    impl<Args> FunctionArgsSealed<Args> for Args {
+        fn into_args(self) -> Args {
+            self
+        }
+    }
+
+    impl<A: HostTypeSealed> FunctionArgsSealed<(A,)> for A {
+        fn into_args(self) -> (A,) {
+            (self,)
+        }
+    }
+}
+
+impl<Args> FunctionArgs<Args> for Args {}
+impl<A: HostTypeSealed> FunctionArgs<(A,)> for A {}
 
 macro_rules! function_pointers {
     ($($arg:ident)*) => {

@@ -4,9 +4,9 @@
 //! callback's own thunk (no lookup per call); any other goes through
 //! [`dispatch`], which finds the callback in a hash map by name.
 
-use super::trap::{finish, raise_for_engine, Trap};
-use super::{Caller, Env, HostFunction, Signature, TrampolinePair, Ty};
-use crate::engine::Inner;
+use super::raise::{finish, raise_with};
+use super::{Caller, EngineServices, Env, HostFunction, Signature, TrampolinePair, Ty};
+use crate::Trap;
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -52,18 +52,21 @@ where
 
 /// `PerformCustomCallback` with a name known only at run time.
 ///
+/// Monomorphized over the engine's type, so that the glue passes a plain
+/// pointer to it.
+///
 /// # Safety
 /// `engine` is the engine whose glue calls this; `name` is null or a C
 /// string.
-unsafe extern "C-unwind" fn dispatch(
-    engine: *const Inner,
+unsafe extern "C-unwind" fn dispatch<S: EngineServices>(
+    engine: *const S,
     name: *const c_char,
     args: *mut c_void,
 ) -> isize {
     // SAFETY: per this function's contract.
     let engine = unsafe { &*engine };
     if name.is_null() {
-        raise_for_engine(
+        raise_with(
             engine,
             Trap::new("PerformCustomCallback called with a null name"),
         );
@@ -84,12 +87,13 @@ unsafe extern "C-unwind" fn dispatch(
                 "unknown callback '{}'",
                 String::from_utf8_lossy(name_bytes)
             ));
-            raise_for_engine(engine, trap)
+            raise_with(engine, trap)
         }
     }
 }
 
-/// The address the runtime glue's `PerformCustomCallback` calls.
-pub(crate) fn dispatch_address() -> usize {
-    dispatch as *const () as usize
+/// The address the glue's `PerformCustomCallback` calls, with a pointer to
+/// the engine (an `S`) as its first argument.
+pub(crate) fn dispatch_address<S: EngineServices>() -> usize {
+    dispatch::<S> as *const () as usize
 }

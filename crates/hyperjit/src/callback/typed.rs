@@ -7,9 +7,10 @@
 //! through an IR thunk that passes the closure's environment as a constant
 //! (see `thunk.rs`), which LLVM inlines into the call site.
 
+use super::raise::finish;
 use super::signature::{AbiType, Extension, Signature, Ty};
-use super::trap::{finish, Trap};
 use super::{Caller, Env, HostFunction, TrampolinePair};
+use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 

@@ -30,10 +30,6 @@ pub(crate) use module::{Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
 
-/// Above this much bitcode a dropped module leaves enough free memory to be
-/// worth returning (returning it costs ~12 ms for sqlite3.c's 80 MB).
-pub(crate) const LARGE_MODULE_BITCODE: usize = 1 << 20;
-
 use llvm_sys::error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage};
 use std::ffi::{c_char, CStr, CString};
 use std::sync::OnceLock;

@@ -294,10 +294,22 @@ impl Module {
             .collect()
     }
 
-    /// The signature of the function `name`, defined or declared here.
+    /// The signature of the function `name`, defined or declared here, or
+    /// of the function an alias `name` stands for.
     pub(crate) fn function_signature(&self, name: &str) -> Option<FunctionSignature> {
         let function = self.named_function(name).ok()?;
-        (!function.is_null()).then(|| function_signature(function))
+        if !function.is_null() {
+            return Some(function_signature(function));
+        }
+        // SAFETY: `self.raw` is live; the name is read for `len` bytes; a
+        // non-null result is a live alias of this module.
+        unsafe {
+            let alias = LLVMGetNamedGlobalAlias(self.raw, name.as_ptr().cast(), name.len());
+            let is_function = !alias.is_null()
+                && LLVMGetTypeKind(LLVMGlobalGetValueType(alias))
+                    == llvm_sys::LLVMTypeKind::LLVMFunctionTypeKind;
+            is_function.then(|| function_signature(alias))
+        }
     }
 
     /// Whether `name` is a function defined (not just declared) here.

@@ -1,13 +1,22 @@
 //! The guest's C runtime: entering guest code, `exit`/`atexit`, static
-//! destructors, thread-locals.
+//! destructors, thread-locals — the second FFI area of the crate, after the
+//! LLVM layer: `shim.c` and the declarations of it below.
 //!
 //! A native program gets these from crt0 and libc; a JIT'd program running
 //! inside a host must not end the host's process when it calls `exit`, and
 //! its `atexit` handlers must run when *its* run ends, not when the host
-//! exits (by then its code may be gone). So the guest's references to those
-//! libc functions are bound to `shim.c`, which returns to the engine instead.
+//! exits. So the guest's references to those libc functions are bound (by
+//! the link layer's glue, which owns every name) to the functions in
+//! [`Functions`], which return to the engine instead.
+//!
+//! The codes and layouts the two languages share are `shim.c`'s; the
+//! contract test below fails if this side disagrees.
 
-use std::ffi::{c_char, c_int, c_void};
+mod call;
+mod exit_handlers;
+
+pub(crate) use call::{abandon_guest, call_entry, call_handler, flush_stdio, Outcome};
+pub(crate) use exit_handlers::ExitHandlers;
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_void};
@@ -43,6 +52,8 @@ mod ffi {
             child: *const c_void,
         ) -> c_int;
         pub(super) fn hj_rt_at_quick_exit(handler: *const c_void) -> c_int;
+        #[cfg(test)]
+        pub(super) static hj_rt_contract: super::tests::Contract;
     }
 
     // On a thread the guest created, a trap ends the thread with
@@ -53,222 +64,98 @@ mod ffi {
     }
 }
 
-const CALL_ENTRY: c_int = 0;
-const CALL_HANDLER: c_int = 1;
-const RETURNED: c_int = 0;
-const EXITED: c_int = 1;
-const EXITED_IMMEDIATELY: c_int = 2;
-
-/// How a call into guest code ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The function returned this value.
-    Returned(i32),
-    /// The guest called `exit(status)`: exit handlers and destructors run.
-    Exited(i32),
-    /// The guest called `_exit`/`_Exit`: the run ends at once.
-    ExitedImmediately(i32),
-    /// A callback failed; the engine holds the trap.
-    Trapped,
+/// The runtime's functions that JIT'd code calls, by what they replace.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Functions {
+    /// `void exit(int)`: returns to the engine, which runs exit handlers.
+    pub(crate) exit: usize,
+    /// `void _exit(int)` and `_Exit`: returns to the engine at once.
+    pub(crate) exit_immediately: usize,
+    /// `int atexit(state, handler)`, state an [`ExitHandlers`] address.
+    pub(crate) atexit: usize,
+    /// `int __cxa_atexit(state, handler, arg, dso)`.
+    pub(crate) cxa_atexit: usize,
+    /// `ptr tls_address(control)`: a lowered thread-local's address.
+    pub(crate) tls_address: usize,
+    /// `pthread_atfork` (in libc_nonshared.a, which the process lacks).
+    pub(crate) pthread_atfork: usize,
+    /// `at_quick_exit` (likewise).
+    pub(crate) at_quick_exit: usize,
 }
 
-/// The guest-visible libc functions hyperjit replaces, and the symbols their
-/// declarations are renamed to.
-pub(crate) const INTERPOSED: &[(&str, &str)] = &[
-    ("exit", "__hyperjit_rt_exit"),
-    ("_exit", "__hyperjit_rt__exit"),
-    ("_Exit", "__hyperjit_rt__exit"),
-    ("atexit", "__hyperjit.atexit"),
-    ("__cxa_atexit", "__hyperjit.__cxa_atexit"),
-    ("pthread_atfork", "__hyperjit_rt_pthread_atfork"),
-    ("at_quick_exit", "__hyperjit_rt_at_quick_exit"),
-];
-
-/// The helper that lowered thread-local accesses call.
-pub(crate) const TLS_HELPER: &str = "__hyperjit_rt_tls_address";
-
-/// The runtime's symbols, defined in every engine's JIT at fixed addresses.
-pub(crate) fn absolute_symbols() -> &'static [(&'static str, usize)] {
-    static SYMBOLS: std::sync::OnceLock<Vec<(&'static str, usize)>> = std::sync::OnceLock::new();
-    SYMBOLS.get_or_init(|| {
-        vec![
-            ("__hyperjit_rt_exit", ffi::hj_rt_exit as *const () as usize),
-            (
-                "__hyperjit_rt__exit",
-                ffi::hj_rt__exit as *const () as usize,
-            ),
-            (
-                "__hyperjit_rt_atexit",
-                ffi::hj_rt_atexit as *const () as usize,
-            ),
-            (
-                "__hyperjit_rt_cxa_atexit",
-                ffi::hj_rt_cxa_atexit as *const () as usize,
-            ),
-            (TLS_HELPER, ffi::hj_rt_tls_address as *const () as usize),
-            (
-                "__hyperjit_rt_pthread_atfork",
-                ffi::hj_rt_pthread_atfork as *const () as usize,
-            ),
-            (
-                "__hyperjit_rt_at_quick_exit",
-                ffi::hj_rt_at_quick_exit as *const () as usize,
-            ),
-        ]
-    })
-}
-
-/// One engine's exit-handler list and the IR glue that binds the guest's
-/// `atexit`/`__cxa_atexit` to it.
-pub(crate) struct ExitHandlers {
-    raw: *mut c_void,
-}
-
-// SAFETY: the C state is protected by its own mutex; the pointer is only
-// passed to functions that lock it.
-unsafe impl Send for ExitHandlers {}
-// SAFETY: as above.
-unsafe impl Sync for ExitHandlers {}
-
-impl ExitHandlers {
-    pub(crate) fn new() -> Result<ExitHandlers, String> {
-        // SAFETY: allocation only; null means out of memory.
-        let raw = unsafe { ffi::hj_rt_state_new() };
-        if raw.is_null() {
-            return Err("out of memory for the exit-handler list".to_string());
-        }
-        Ok(ExitHandlers { raw })
-    }
-
-    /// IR defining `__hyperjit.atexit` and `__hyperjit.__cxa_atexit` for this
-    /// engine: each passes this list's address as a constant, so engines in
-    /// one process keep separate lists.
-    pub(crate) fn glue_ir(&self) -> String {
-        let state = self.raw as usize;
-        format!(
-            r#"
-define i32 @"__hyperjit.atexit"(ptr %handler) {{
-  %r = call i32 @__hyperjit_rt_atexit(ptr inttoptr (i64 {state} to ptr), ptr %handler)
-  ret i32 %r
-}}
-define i32 @"__hyperjit.__cxa_atexit"(ptr %handler, ptr %arg, ptr %dso) {{
-  %r = call i32 @__hyperjit_rt_cxa_atexit(ptr inttoptr (i64 {state} to ptr), ptr %handler, ptr %arg, ptr %dso)
-  ret i32 %r
-}}
-declare i32 @__hyperjit_rt_atexit(ptr, ptr)
-declare i32 @__hyperjit_rt_cxa_atexit(ptr, ptr, ptr, ptr)
-"#
-        )
-    }
-
-    /// Runs the registered handlers, last first; returns the final status,
-    /// or [`Outcome::Trapped`] if a handler trapped.
-    pub(crate) fn run(&self, status: i32) -> Outcome {
-        let mut status = status;
-        // SAFETY: `raw` is live; handlers are guest functions called through
-        // hj_rt_call, which catches their exit() and traps.
-        let trapped = unsafe { ffi::hj_rt_run_exit_handlers(self.raw, &mut status) } != 0;
-        if trapped {
-            Outcome::Trapped
-        } else {
-            Outcome::Exited(status)
-        }
-    }
-
-    /// Forgets handlers without running them.
-    pub(crate) fn clear(&self) {
-        // SAFETY: `raw` is live.
-        unsafe { ffi::hj_rt_clear_exit_handlers(self.raw) }
+/// The addresses of the runtime's functions.
+pub(crate) fn functions() -> Functions {
+    Functions {
+        exit: ffi::hj_rt_exit as *const () as usize,
+        exit_immediately: ffi::hj_rt__exit as *const () as usize,
+        atexit: ffi::hj_rt_atexit as *const () as usize,
+        cxa_atexit: ffi::hj_rt_cxa_atexit as *const () as usize,
+        tls_address: ffi::hj_rt_tls_address as *const () as usize,
+        pthread_atfork: ffi::hj_rt_pthread_atfork as *const () as usize,
+        at_quick_exit: ffi::hj_rt_at_quick_exit as *const () as usize,
     }
 }
 
-impl Drop for ExitHandlers {
-    fn drop(&mut self) {
-        // SAFETY: owned, freed once; the engine drops it only after the JIT
-        // whose glue points at it is gone.
-        unsafe { ffi::hj_rt_state_free(self.raw) }
+#[cfg(test)]
+pub(super) mod tests {
+    use super::call;
+    use crate::llvm::{Context, Module, TargetMachine};
+    use std::ffi::c_int;
+    use std::sync::Arc;
+
+    /// shim.c's `struct hj_rt_contract`.
+    #[repr(C)]
+    pub(crate) struct Contract {
+        call_entry: c_int,
+        call_handler: c_int,
+        returned: c_int,
+        exited: c_int,
+        exited_immediately: c_int,
+        trapped: c_int,
+        tls_var_size: usize,
+        tls_offsets: [usize; 4],
     }
-}
 
-/// Calls guest function `address` as an entry point `int f(int, char **,
-/// char **)` (functions with fewer parameters ignore the rest).
-///
-/// # Safety
-/// `address` must be JIT'd code of a function whose parameters are a prefix
-/// of `(int, char **, char **)`; `argv` and `envp` must be null-terminated
-/// arrays of C strings that outlive the call.
-pub(crate) unsafe fn call_entry(
-    address: u64,
-    argc: c_int,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> Outcome {
-    let mut status = 0;
-    // SAFETY: per this function's contract.
-    let outcome = unsafe {
-        ffi::hj_rt_call(
-            address as usize as *const c_void,
-            CALL_ENTRY,
-            std::ptr::null_mut(),
-            argc,
-            argv,
-            envp,
-            &mut status,
-        )
-    };
-    outcome_of(outcome, status)
-}
+    /// The codes `call.rs` mirrors and the thread-local control block the
+    /// LLVM layer emits are what `shim.c` defines.
+    #[test]
+    fn rust_and_c_agree_on_the_runtime_contract() {
+        // SAFETY: an immutable constant defined in shim.c.
+        let c = unsafe { &super::ffi::hj_rt_contract };
+        let codes = [
+            c.call_entry,
+            c.call_handler,
+            c.returned,
+            c.exited,
+            c.exited_immediately,
+            c.trapped,
+        ];
+        let mirrored = [
+            call::CALL_ENTRY,
+            call::CALL_HANDLER,
+            call::RETURNED,
+            call::EXITED,
+            call::EXITED_IMMEDIATELY,
+            call::TRAPPED,
+        ];
+        assert_eq!(codes, mirrored);
+        assert_eq!(call::outcome_of(call::TRAPPED, 0), call::Outcome::Trapped);
 
-/// Calls `handler(arg)`, which calls guest code, as a run calls its entry:
-/// the guest's `exit()` and a callback's trap come back here.
-///
-/// # Safety
-/// `handler` must be safe to call with `arg`, and hold nothing that needs
-/// dropping while it runs guest code (a trap leaves its frame by longjmp).
-pub(crate) unsafe fn call_handler(
-    handler: extern "C" fn(*mut c_void),
-    arg: *mut c_void,
-) -> Outcome {
-    let mut status = 0;
-    // SAFETY: per this function's contract; argv and envp are unused for
-    // this kind of call.
-    let outcome = unsafe {
-        ffi::hj_rt_call(
-            handler as *const c_void,
-            CALL_HANDLER,
-            arg,
-            0,
-            std::ptr::null(),
-            std::ptr::null(),
-            &mut status,
-        )
-    };
-    outcome_of(outcome, status)
-}
-
-fn outcome_of(outcome: c_int, status: c_int) -> Outcome {
-    match outcome {
-        RETURNED => Outcome::Returned(status),
-        EXITED => Outcome::Exited(status),
-        EXITED_IMMEDIATELY => Outcome::ExitedImmediately(status),
-        _ => Outcome::Trapped,
+        let context = Arc::new(Context::new());
+        let ir = "@counter = thread_local global i64 5\n\
+                  define i64 @get() {\n  %v = load i64, ptr @counter\n  ret i64 %v\n}\n";
+        let mut module = Module::parse(&context, "tls.ll", ir.as_bytes()).unwrap();
+        let machine = TargetMachine::host(0).unwrap();
+        module
+            .set_target(machine.triple(), machine.data_layout())
+            .unwrap();
+        assert_eq!(
+            module.lower_thread_locals("tls_address", "tls.").unwrap(),
+            1
+        );
+        let (size, offsets) = module.struct_global_layout("tls.counter").unwrap();
+        let offsets: Vec<usize> = offsets.into_iter().map(|o| o as usize).collect();
+        assert_eq!(size as usize, c.tls_var_size);
+        assert_eq!(offsets, c.tls_offsets);
     }
-}
-
-/// Flushes every stdio stream, as a native program's exit does.
-pub(crate) fn flush_stdio() {
-    // SAFETY: fflush(NULL) has no preconditions.
-    unsafe { ffi::hj_rt_flush_stdio() }
-}
-
-/// Abandons the guest code running on this thread: back to the innermost
-/// `call_entry` (which returns [`Outcome::Trapped`]), or, on a thread the
-/// guest created, the end of that thread.
-///
-/// # Safety
-/// Every frame between here and that point must be guest code, this
-/// runtime, or Rust frames holding nothing that needs dropping.
-pub(crate) unsafe fn abandon_guest() -> ! {
-    // SAFETY: per this function's contract.
-    unsafe { ffi::hj_rt_trap() }
 }

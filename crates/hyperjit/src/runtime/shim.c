@@ -14,6 +14,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,3 +260,29 @@ int hj_rt_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
 }
 
 int hj_rt_at_quick_exit(void (*fn)(void)) { return __cxa_at_quick_exit((void (*)(void *))fn, NULL); }
+
+/* ---- the contract with the Rust side ----
+ * The codes and layouts above are mirrored by runtime/call.rs (outcomes,
+ * call kinds) and by the IR that llvm/lower.rs gives a thread-local's control
+ * block. This file owns them; a test on the Rust side compares its halves
+ * with these values. */
+struct hj_rt_contract {
+    int call_entry, call_handler;
+    int returned, exited, exited_immediately, trapped;
+    size_t tls_var_size;
+    size_t tls_size_offset, tls_align_offset, tls_init_offset, tls_key_offset;
+};
+
+const struct hj_rt_contract hj_rt_contract = {
+    HJ_CALL_ENTRY,
+    HJ_CALL_HANDLER,
+    HJ_RETURNED,
+    HJ_EXITED,
+    HJ_EXITED_IMMEDIATELY,
+    HJ_TRAPPED,
+    sizeof(struct hj_tls_var),
+    offsetof(struct hj_tls_var, size),
+    offsetof(struct hj_tls_var, align),
+    offsetof(struct hj_tls_var, init),
+    offsetof(struct hj_tls_var, key),
+};

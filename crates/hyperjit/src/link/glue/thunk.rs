@@ -7,12 +7,12 @@
 //! a constant too, not through a symbol: the JIT linker would route a call to
 //! a far symbol through a stub, one more jump per call.
 
-use super::signature::{AbiType, Signature, Ty};
+use crate::callback::{AbiType, Signature, Ty};
 use std::fmt::Write;
 
 /// Quotes a symbol name for LLVM IR (`@"..."`, escaping as the IR lexer
 /// expects).
-pub(crate) fn ir_name(name: &str) -> String {
+pub(super) fn ir_name(name: &str) -> String {
     let mut quoted = String::from("@\"");
     for byte in name.bytes() {
         if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
@@ -52,7 +52,7 @@ fn call_and_return(result: AbiType, call: &str) -> String {
 }
 
 /// A callee at a fixed address, as an IR constant.
-fn address(address: usize) -> String {
+pub(super) fn address(address: usize) -> String {
     format!("inttoptr (i64 {address} to ptr)")
 }
 
@@ -138,15 +138,5 @@ pub(crate) fn multiplexed(name: &str, env: usize, trampoline: usize) -> String {
         "define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
          \x20 %r = call i64 {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %args)\n\
          \x20 ret i64 %r\n}}\n"
-    )
-}
-
-/// The engine's `PerformCustomCallback`, for names known at run time.
-pub(crate) fn dispatcher(engine: usize, dispatch: usize) -> String {
-    format!(
-        "define i64 @PerformCustomCallback(ptr %name, ptr %args) {{\n\
-         \x20 %r = call i64 {dispatch}(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)\n\
-         \x20 ret i64 %r\n}}\n",
-        dispatch = address(dispatch)
     )
 }

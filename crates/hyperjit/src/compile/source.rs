@@ -6,17 +6,75 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// An input's bytes, ready for LLVM to parse.
+pub(crate) struct Source {
+    /// The file (or in-memory name) that messages name.
+    pub(crate) file: String,
+    pub(crate) bytes: Vec<u8>,
+    /// clang compiled it, at the engine's level: its IR is optimized.
+    pub(crate) optimized_by_clang: bool,
+    /// Time spent in clang.
+    pub(crate) clang_time: Duration,
+}
+
+impl Source {
+    /// Reads `path`: clang's bitcode for `.c` (at `-O{opt_level}`), the
+    /// file itself for `.ll`/`.bc`.
+    pub(crate) fn read(path: &Path, clang: &ClangOptions, opt_level: u8) -> Result<Source> {
+        let kind = SourceKind::of(path)?;
+        let file = path.display().to_string();
+        let io_error = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let started = Instant::now();
+        let bytes = match kind {
+            SourceKind::C => {
+                // clang's own message for a missing file would not say so.
+                std::fs::metadata(path).map_err(io_error)?;
+                compile_c(clang, path, opt_level)?
+            }
+            SourceKind::IrText | SourceKind::Bitcode => std::fs::read(path).map_err(io_error)?,
+        };
+        if kind == SourceKind::Bitcode && !looks_like_bitcode(&bytes) {
+            return Err(Error::NotBitcode { file });
+        }
+        let by_clang = kind == SourceKind::C;
+        Ok(Source {
+            file,
+            bytes,
+            optimized_by_clang: by_clang,
+            clang_time: if by_clang {
+                started.elapsed()
+            } else {
+                Duration::ZERO
+            },
+        })
+    }
+
+    /// IR text held in memory; `name` stands for the file in messages.
+    pub(crate) fn in_memory(name: &str, text: &str) -> Source {
+        Source {
+            file: name.to_string(),
+            bytes: text.as_bytes().to_vec(),
+            optimized_by_clang: false,
+            clang_time: Duration::ZERO,
+        }
+    }
+}
 
 /// What an input file holds, by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SourceKind {
+enum SourceKind {
     C,
     IrText,
     Bitcode,
 }
 
 impl SourceKind {
-    pub(crate) fn of(path: &Path) -> Result<SourceKind> {
+    fn of(path: &Path) -> Result<SourceKind> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("c") => Ok(SourceKind::C),
             Some("ll") => Ok(SourceKind::IrText),
@@ -30,13 +88,13 @@ impl SourceKind {
 
 /// Whether `bytes` start like bitcode: raw (`BC` 0xC0DE) or in the wrapper
 /// Apple's tools produce (0x0B17C0DE).
-pub(crate) fn looks_like_bitcode(bytes: &[u8]) -> bool {
+fn looks_like_bitcode(bytes: &[u8]) -> bool {
     bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
 }
 
 /// The guest ABI header, shipped inside the library so that an installed
 /// `hyperjit` finds it without the source tree.
-const GUEST_HEADER: &str = include_str!("../../../include/hyperjit.h");
+const GUEST_HEADER: &str = include_str!("../../../../include/hyperjit.h");
 
 /// A directory holding `hyperjit.h`: written once per header version under
 /// the temp directory, atomically (a rename), so concurrent runs agree.
@@ -86,7 +144,7 @@ pub(crate) struct ClangOptions {
 }
 
 /// Compiles `path` to bitcode at `-O{opt_level}`.
-pub(crate) fn compile_c(options: &ClangOptions, path: &Path, opt_level: u8) -> Result<Vec<u8>> {
+fn compile_c(options: &ClangOptions, path: &Path, opt_level: u8) -> Result<Vec<u8>> {
     let program = find_clang(options.program.as_deref());
     let include = guest_include_dir()?;
     let output = Command::new(&program)

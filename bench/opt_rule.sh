@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The IR optimization rule, timed: tests/programs/compute.c compiled by
+# clang-19 -O0 to bitcode, run by `hyperjit run -O 0` (not optimized) and
+# `-O 2` (optimized by the rule), beside the native clang-19 -O0 and -O2
+# builds, in this one run. Prints the median of N wall times of each and the
+# ratios. (The tests show *that* the rule optimizes, by the IR; this shows
+# what it is worth on this machine.)
+#
+#   bash bench/opt_rule.sh [RUNS]      (default 5 runs of each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+work=${BENCH_DIR:-target/bench-opt-rule}
+mkdir -p "$work"
+
+cargo build --release -q -p hyperjit-cli
+hyperjit=target/release/hyperjit
+clang-19 -O0 -c -emit-llvm -o "$work/compute.O0.bc" tests/programs/compute.c
+clang-19 -O0 -o "$work/native-O0" tests/programs/compute.c
+clang-19 -O2 -o "$work/native-O2" tests/programs/compute.c
+"$work/native-O2" > "$work/expected.out"
+
+# median_of CMD...: the median of $runs wall times, in seconds; output must
+# match the native program's.
+median_of() {
+  for _ in $(seq "$runs"); do
+    local start end
+    start=$(date +%s.%N)
+    "$@" > "$work/actual.out"
+    end=$(date +%s.%N)
+    cmp -s "$work/expected.out" "$work/actual.out" || { echo "output differs: $*" >&2; exit 1; }
+    echo "$start $end" | awk '{print $2 - $1}'
+  done | sort -g | awk '{t[NR] = $1} END {print t[int((NR + 1) / 2)]}'
+}
+
+o0=$(median_of "$hyperjit" run -O 0 "$work/compute.O0.bc")
+o2=$(median_of "$hyperjit" run -O 2 "$work/compute.O0.bc")
+n0=$(median_of "$work/native-O0")
+n2=$(median_of "$work/native-O2")
+
+echo "compute.c as clang -O0 bitcode, median of $runs (s)"
+printf '%-28s %8.3f\n' "hyperjit run -O 0" "$o0" "hyperjit run -O 2" "$o2" \
+  "native clang-19 -O0" "$n0" "native clang-19 -O2" "$n2"
+awk -v a="$o0" -v b="$o2" -v c="$n0" -v d="$n2" 'BEGIN {
+  printf "hyperjit -O 0 / -O 2        %8.2f\n", a / b
+  printf "native -O0 / -O2            %8.2f\n", c / d
+  printf "hyperjit -O 2 / native -O2  %8.2f\n", b / d
+}'

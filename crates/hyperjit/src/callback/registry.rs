@@ -1,0 +1,197 @@
+//! An engine's callbacks: those the guest calls by their own name (typed,
+//! dynamic, raw symbols) and the multiplexed ones `PerformCustomCallback`
+//! finds by name, with the environments they own.
+
+use super::{CallbackStats, EngineServices, HostFunction, OwnedEnv, Signature};
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, RwLock};
+
+/// How a guest-visible callback is bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A typed closure: thunk calling a trampoline with the arguments.
+    Typed,
+    /// A dynamic handler: thunk packing the arguments into slots.
+    Dynamic,
+    /// A raw address, bound directly.
+    Symbol,
+}
+
+/// A callback the guest calls by its own name.
+#[derive(Clone, Debug)]
+pub(crate) struct Named {
+    pub(crate) kind: Kind,
+    pub(crate) signature: Signature,
+    /// The environment's address (0 for raw symbols).
+    pub(crate) env: usize,
+    /// What call sites call: the trampoline, or a raw symbol's address.
+    pub(crate) target: usize,
+    /// One of the engine's own functions (a hypercall), not the host's.
+    pub(crate) builtin: bool,
+}
+
+/// A multiplexed callback, reached through `PerformCustomCallback`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Multiplexed {
+    pub(crate) trampoline: usize,
+    pub(crate) env: usize,
+}
+
+/// Multiplexed callbacks by name, read without a lock: each registration
+/// publishes a new map, and every map stays alive (and unchanged) until the
+/// engine is dropped, so a reader's map can never be freed under it.
+/// Registrations are rare; `PerformCustomCallback` with a run-time name
+/// reads this on every call.
+struct MultiplexedMaps {
+    current: AtomicPtr<NameMap>,
+    // Boxed: readers hold the maps' addresses while the Vec grows.
+    #[allow(clippy::vec_box)]
+    all: Mutex<Vec<Box<NameMap>>>,
+}
+
+type NameMap = FxHashMap<Box<[u8]>, Multiplexed>;
+
+impl Default for MultiplexedMaps {
+    fn default() -> Self {
+        let mut first = Box::<NameMap>::default();
+        MultiplexedMaps {
+            current: AtomicPtr::new(&mut *first),
+            all: Mutex::new(vec![first]),
+        }
+    }
+}
+
+impl MultiplexedMaps {
+    fn get(&self, name: &[u8]) -> Option<Multiplexed> {
+        // SAFETY: `current` always points at a map owned by `all`, which
+        // only grows while the registry lives, and a published map is never
+        // modified.
+        let map = unsafe { &*self.current.load(Ordering::Acquire) };
+        map.get(name).copied()
+    }
+
+    fn insert(&self, name: &str, multiplexed: Multiplexed) {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Box::new(all.last().map(|map| (**map).clone()).unwrap_or_default());
+        next.insert(name.as_bytes().into(), multiplexed);
+        self.current.store(&mut *next, Ordering::Release);
+        all.push(next);
+    }
+}
+
+/// An engine's callbacks.
+#[derive(Default)]
+pub(crate) struct Registry {
+    named: RwLock<FxHashMap<String, Named>>,
+    multiplexed: MultiplexedMaps,
+    envs: Mutex<Vec<OwnedEnv>>,
+}
+
+impl Registry {
+    pub(crate) fn named(&self, name: &str) -> Option<Named> {
+        self.read_named().get(name).cloned()
+    }
+
+    pub(crate) fn named_all(&self) -> Vec<(String, Named)> {
+        self.read_named()
+            .iter()
+            .map(|(name, named)| (name.clone(), named.clone()))
+            .collect()
+    }
+
+    fn read_named(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<String, Named>> {
+        self.named.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn multiplexed(&self, name: &[u8]) -> Option<Multiplexed> {
+        self.multiplexed.get(name)
+    }
+
+    pub(crate) fn is_named(&self, name: &str) -> bool {
+        self.read_named().contains_key(name)
+    }
+
+    /// Registers `function` as the host function the guest calls by
+    /// `name`, bound to the engine's `services`; guest code will call its
+    /// counting trampoline if `counting`. A `builtin` is one of the engine's
+    /// own functions.
+    pub(crate) fn register_named(
+        &self,
+        name: &str,
+        kind: Kind,
+        mut function: HostFunction,
+        services: &dyn EngineServices,
+        counting: bool,
+        builtin: bool,
+    ) {
+        function.bind(name, services, builtin);
+        let named = Named {
+            kind,
+            signature: function.signature.clone(),
+            env: function.env.address(),
+            target: function.trampoline(counting),
+            builtin,
+        };
+        self.insert_named(name, named, Some(function.env));
+    }
+
+    /// Binds `name` to a function of the host's at `address`.
+    pub(crate) fn register_symbol(&self, name: &str, address: usize, signature: Signature) {
+        let named = Named {
+            kind: Kind::Symbol,
+            signature,
+            env: 0,
+            target: address,
+            builtin: false,
+        };
+        self.insert_named(name, named, None);
+    }
+
+    /// Registers `function` as the multiplexed callback `name`.
+    pub(crate) fn register_multiplexed(
+        &self,
+        name: &str,
+        mut function: HostFunction,
+        services: &dyn EngineServices,
+        counting: bool,
+    ) {
+        function.bind(name, services, false);
+        let multiplexed = Multiplexed {
+            trampoline: function.trampoline(counting),
+            env: function.env.address(),
+        };
+        self.multiplexed.insert(name, multiplexed);
+        self.keep(Some(function.env));
+    }
+
+    fn insert_named(&self, name: &str, named: Named, env: Option<OwnedEnv>) {
+        self.named
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), named);
+        self.keep(env);
+    }
+
+    pub(crate) fn has_multiplexed(&self, name: &str) -> bool {
+        self.multiplexed(name.as_bytes()).is_some()
+    }
+
+    fn keep(&self, env: Option<OwnedEnv>) {
+        if let Some(env) = env {
+            self.envs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(env);
+        }
+    }
+
+    /// The host's callbacks' counts (the engine's own functions left out).
+    pub(crate) fn stats(&self) -> Vec<CallbackStats> {
+        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats: Vec<CallbackStats> =
+            envs.iter().filter_map(|env| env.shared().stats()).collect();
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        stats
+    }
+}

@@ -1,0 +1,70 @@
+//! Code generation: target machines for the host, one per optimization
+//! level asked for, made on first use and kept (creating one costs more
+//! than generating code for a small function). The engine's own level's
+//! machine is made up front; a recompile at another level makes its own.
+
+use crate::llvm::{Module, ObjectCode, TargetMachine};
+use std::collections::hash_map::{Entry, HashMap};
+
+/// The host's target machines, by optimization level.
+pub(crate) struct Codegen {
+    level: u8,
+    machines: HashMap<u8, TargetMachine>,
+}
+
+impl Codegen {
+    /// Code generation at `level` (0..=3) by default.
+    pub(crate) fn new(level: u8) -> Result<Codegen, String> {
+        let machine = TargetMachine::host(level)?;
+        Ok(Codegen {
+            level,
+            machines: HashMap::from([(level, machine)]),
+        })
+    }
+
+    /// The engine's level.
+    pub(crate) fn level(&self) -> u8 {
+        self.level
+    }
+
+    fn default_machine(&self) -> &TargetMachine {
+        &self.machines[&self.level]
+    }
+
+    pub(crate) fn triple(&self) -> &str {
+        self.default_machine().triple()
+    }
+
+    /// Gives `module` the host's triple and data layout.
+    pub(crate) fn retarget(&self, module: &mut Module) -> Result<(), String> {
+        let machine = self.default_machine();
+        module.set_target(machine.triple(), machine.data_layout())
+    }
+
+    fn machine(&mut self, level: u8) -> Result<&TargetMachine, String> {
+        match self.machines.entry(level) {
+            Entry::Occupied(machine) => Ok(machine.into_mut()),
+            Entry::Vacant(slot) => Ok(slot.insert(TargetMachine::host(level)?)),
+        }
+    }
+
+    /// Runs LLVM's `default<O{level}>` IR pipeline on `module`.
+    pub(crate) fn optimize(&mut self, module: &mut Module, level: u8) -> Result<(), String> {
+        self.machine(level)?.optimize(module, level)
+    }
+
+    /// Runs a pass pipeline in `opt`'s syntax on `module`.
+    pub(crate) fn run_passes(&self, module: &mut Module, pipeline: &str) -> Result<(), String> {
+        self.default_machine().run_passes(module, pipeline)
+    }
+
+    /// Object code for `module`, at `level` (default: the engine's).
+    pub(crate) fn emit(
+        &mut self,
+        module: &Module,
+        level: Option<u8>,
+    ) -> Result<ObjectCode, String> {
+        let level = level.unwrap_or(self.level);
+        self.machine(level)?.emit_object(module)
+    }
+}

@@ -1,0 +1,17 @@
+//! Compilation: from an input file to object code. `source` turns a file
+//! into bytes LLVM parses (running clang for C), `prepare` parses, verifies
+//! and retargets a module and applies the IR optimization rule, `codegen`
+//! owns the target machines and emits objects.
+//!
+//! This is where lazy, tiered and cached compilation belong: each decides
+//! what to compile when, at which level, and whether an object can be
+//! reused, between a prepared module and the object the linker adds.
+
+mod codegen;
+mod prepare;
+mod source;
+
+pub(crate) use codegen::Codegen;
+pub use prepare::IrOptimization;
+pub(crate) use prepare::{optimize_for, prepare, Prepared};
+pub(crate) use source::{ClangOptions, Source};

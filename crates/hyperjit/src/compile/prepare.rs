@@ -1,0 +1,219 @@
+//! Preparing an input for linking: parse, verify, check and set the target,
+//! and apply the IR optimization rule ([`IrOptimization`]): unoptimized IR is
+//! optimized at the engine's level, optimized IR is left as it is.
+
+use super::{Codegen, Source};
+use crate::error::{Error, Result};
+use crate::llvm::{Context, Module};
+use crate::stats::Stats;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// When hyperjit runs LLVM's IR optimization pipeline on an input.
+///
+/// Re-optimizing optimized IR costs much and gains little (on the sqlite
+/// amalgamation, `opt -O2` alone takes longer than `lli` takes to run the
+/// program), so by default hyperjit optimizes only what was not optimized.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IrOptimization {
+    /// Optimize `.ll`/`.bc` inputs that hold unoptimized code — functions
+    /// marked `optnone`, as clang's `-O0` marks all of them (the marks are
+    /// dropped first) — when the opt level is above 0. `.c` inputs are
+    /// compiled by clang at the engine's level and never optimized twice.
+    #[default]
+    Auto,
+    /// Optimize every `.ll`/`.bc` input when the opt level is above 0.
+    Always,
+    /// Never run the IR pipeline; the level still applies to code generation.
+    Never,
+}
+
+/// An input ready to link.
+pub(crate) struct Prepared {
+    pub(crate) module: Module,
+    /// The level its IR is optimized at, if known (0: not optimized).
+    pub(crate) ir_level: Option<u8>,
+}
+
+/// Parses, verifies, targets and (by the IR rule) optimizes `source` at the
+/// engine's level, counting the work in `stats`.
+pub(crate) fn prepare(
+    context: &Arc<Context>,
+    codegen: &mut Codegen,
+    source: &Source,
+    policy: IrOptimization,
+    stats: &mut Stats,
+) -> Result<Prepared> {
+    let file = &source.file;
+    let started = Instant::now();
+    let mut module =
+        Module::parse(context, file, &source.bytes).map_err(|message| Error::Parse {
+            file: file.clone(),
+            message,
+        })?;
+    module.verify().map_err(|message| Error::InvalidIr {
+        file: file.clone(),
+        message,
+    })?;
+    let triple = module.target_triple();
+    let host = codegen.triple().to_string();
+    if !triple.is_empty() && triple.split('-').next() != host.split('-').next() {
+        return Err(Error::TargetMismatch {
+            file: file.clone(),
+            found: triple,
+            host,
+        });
+    }
+    codegen
+        .retarget(&mut module)
+        .map_err(|message| Error::Llvm {
+            context: file.clone(),
+            message,
+        })?;
+    stats.parse += started.elapsed();
+    stats.modules += 1;
+
+    let level = codegen.level();
+    let optimize = level > 0
+        && !source.optimized_by_clang
+        && match policy {
+            IrOptimization::Auto => module.count_optnone_functions() > 0,
+            IrOptimization::Always => true,
+            IrOptimization::Never => false,
+        };
+    if optimize {
+        let started = Instant::now();
+        stats.instructions_before_optimization += module.instruction_count();
+        module.strip_optnone();
+        codegen
+            .optimize(&mut module, level)
+            .map_err(|message| Error::Llvm {
+                context: format!("{file}: optimizing"),
+                message,
+            })?;
+        stats.instructions_after_optimization += module.instruction_count();
+        stats.optimize += started.elapsed();
+        stats.modules_optimized += 1;
+    }
+    let ir_level = if source.optimized_by_clang || optimize {
+        Some(level)
+    } else if module.count_optnone_functions() > 0 {
+        Some(0)
+    } else {
+        None // given optimized, at a level we do not know
+    };
+    Ok(Prepared { module, ir_level })
+}
+
+/// Optimizes `module`, whose IR is at `ir_level`, for code generation at
+/// `opt_level` — unless it is optimized at that level or above already.
+/// Returns the level its IR is at afterwards.
+pub(crate) fn optimize_for(
+    codegen: &mut Codegen,
+    module: &mut Module,
+    ir_level: Option<u8>,
+    opt_level: u8,
+) -> Result<Option<u8>, String> {
+    let optimized_enough = matches!(ir_level, Some(level) if level >= opt_level);
+    if opt_level == 0 || optimized_enough {
+        return Ok(ir_level);
+    }
+    module.strip_optnone();
+    codegen.optimize(module, opt_level)?;
+    Ok(Some(opt_level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::ClangOptions;
+    use std::path::Path;
+
+    fn compute_c() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/compute.c")
+    }
+
+    /// clang's `-O0` bitcode of a real program: every function `optnone`,
+    /// every local in memory.
+    fn unoptimized_source() -> Source {
+        let mut source = Source::read(&compute_c(), &ClangOptions::default(), 0).unwrap();
+        source.optimized_by_clang = false; // as if given as a .bc file
+        source
+    }
+
+    /// How many allocas `main`'s body holds, in IR text.
+    fn allocas_in_main(ir: &str) -> usize {
+        let start = ir.find("@main(").expect("compute.c defines main");
+        let body = &ir[start..];
+        let end = body.find("\n}\n").unwrap_or(body.len());
+        body[..end].matches(" = alloca ").count()
+    }
+
+    /// Unoptimized IR is optimized at the engine's level: `optnone` is gone,
+    /// the locals of `main` (all its loops) live in registers, and there are
+    /// fewer instructions; the stats say so.
+    #[test]
+    fn unoptimized_ir_is_optimized() {
+        let context = Arc::new(Context::new());
+        let source = unoptimized_source();
+        let before = Module::parse(&context, "compute.bc", &source.bytes).unwrap();
+        let optnone_before = before.count_optnone_functions();
+        assert!(optnone_before > 0);
+        assert!(allocas_in_main(&before.to_ir_string()) > 0);
+
+        let mut codegen = Codegen::new(2).unwrap();
+        let mut stats = Stats::default();
+        let prepared = prepare(
+            &context,
+            &mut codegen,
+            &source,
+            IrOptimization::Auto,
+            &mut stats,
+        )
+        .unwrap();
+        assert_eq!(prepared.ir_level, Some(2));
+        assert_eq!(prepared.module.count_optnone_functions(), 0);
+        assert_eq!(allocas_in_main(&prepared.module.to_ir_string()), 0);
+        assert_eq!((stats.modules, stats.modules_optimized), (1, 1));
+        assert_eq!(
+            stats.instructions_before_optimization,
+            before.instruction_count()
+        );
+        assert!(
+            stats.instructions_after_optimization < stats.instructions_before_optimization,
+            "{stats:?}"
+        );
+    }
+
+    /// Optimized IR is not optimized again, and neither is unoptimized IR at
+    /// `-O0` or under `IrOptimization::Never`: the module comes out as it
+    /// went in.
+    #[test]
+    fn optimized_ir_is_left_as_it_is() {
+        let context = Arc::new(Context::new());
+        let optimized = Source::read(&compute_c(), &ClangOptions::default(), 2).unwrap();
+        let as_bitcode = Source {
+            bytes: optimized.bytes.clone(),
+            optimized_by_clang: false,
+            ..Source::in_memory("compute.O2.bc", "")
+        };
+        let cases = [
+            (&as_bitcode, 2, IrOptimization::Auto, None),
+            (&optimized, 2, IrOptimization::Auto, Some(2)),
+            (&unoptimized_source(), 0, IrOptimization::Always, Some(0)),
+            (&unoptimized_source(), 2, IrOptimization::Never, Some(0)),
+        ];
+        for (source, level, policy, ir_level) in cases {
+            let mut retargeted = Module::parse(&context, &source.file, &source.bytes).unwrap();
+            let mut codegen = Codegen::new(level).unwrap();
+            codegen.retarget(&mut retargeted).unwrap();
+            let mut stats = Stats::default();
+            let prepared = prepare(&context, &mut codegen, source, policy, &mut stats).unwrap();
+            assert_eq!(stats.modules_optimized, 0, "{policy:?} at -O{level}");
+            assert_eq!(prepared.ir_level, ir_level, "{policy:?} at -O{level}");
+            let unchanged = prepared.module.to_ir_string() == retargeted.to_ir_string();
+            assert!(unchanged, "{policy:?} at -O{level} changed the IR");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Configuring and building an engine.
+
+use super::{hypercalls, Core, Engine, State};
+use crate::callback::Registry;
+use crate::compile::{ClangOptions, Codegen, IrOptimization};
+use crate::error::{Error, Result};
+use crate::link::Linker;
+use crate::runtime::ExitHandlers;
+use crate::stats::Stats;
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Mutex;
+
+/// Configures and builds an [`Engine`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    config: Config,
+    host_data: Option<HostData>,
+}
+
+/// An engine's settings.
+#[derive(Debug)]
+pub(super) struct Config {
+    pub(super) opt_level: u8,
+    pub(super) ir_optimization: IrOptimization,
+    pub(super) clang: ClangOptions,
+    pub(super) count_calls: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            opt_level: 2,
+            ir_optimization: IrOptimization::Auto,
+            clang: ClangOptions::default(),
+            count_calls: false,
+        }
+    }
+}
+
+/// The host's data, reachable from callbacks through
+/// [`Caller::data`](crate::Caller::data).
+pub(super) struct HostData(pub(super) Box<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for HostData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostData(..)")
+    }
+}
+
+impl EngineBuilder {
+    /// The optimization level, 0..=3 (default 2): clang's `-O` for `.c`
+    /// inputs, the IR pipeline's level, and the code generator's.
+    pub fn opt_level(mut self, level: u8) -> Self {
+        self.config.opt_level = level;
+        self
+    }
+
+    /// When to run the IR optimization pipeline (default [`IrOptimization::Auto`]).
+    pub fn ir_optimization(mut self, policy: IrOptimization) -> Self {
+        self.config.ir_optimization = policy;
+        self
+    }
+
+    /// The clang used for `.c` inputs (default: `$HYPERJIT_CLANG`, else
+    /// `clang-19` on PATH, else `/usr/lib/llvm-19/bin/clang`).
+    pub fn clang(mut self, program: impl Into<PathBuf>) -> Self {
+        self.config.clang.program = Some(program.into());
+        self
+    }
+
+    /// Adds an include directory for `.c` inputs (clang's `-I`).
+    pub fn include_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.config
+            .clang
+            .args
+            .push(format!("-I{}", dir.as_ref().display()));
+        self
+    }
+
+    /// Defines a macro for `.c` inputs (clang's `-D`): `NAME` or `NAME=VALUE`.
+    pub fn c_define(mut self, definition: impl Into<String>) -> Self {
+        self.config
+            .clang
+            .args
+            .push(format!("-D{}", definition.into()));
+        self
+    }
+
+    /// Counts each callback's calls and time, for [`Engine::stats`]
+    /// (default off: then callbacks pay nothing for it).
+    pub fn count_callback_calls(mut self, enabled: bool) -> Self {
+        self.config.count_calls = enabled;
+        self
+    }
+
+    /// Data of the host's that callbacks reach through
+    /// [`Caller::data`](crate::Caller::data).
+    pub fn host_data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.host_data = Some(HostData(Box::new(data)));
+        self
+    }
+
+    /// Builds the engine.
+    pub fn build(self) -> Result<Engine> {
+        let level = self.config.opt_level;
+        if level > 3 {
+            return Err(Error::InvalidSetting(format!(
+                "opt level {level} is out of range 0..=3"
+            )));
+        }
+        let llvm_error = |context: &str| {
+            let context = context.to_string();
+            move |message| Error::Llvm { context, message }
+        };
+        let codegen = Codegen::new(level).map_err(llvm_error("creating the target machine"))?;
+        let linker = Linker::new(codegen)?;
+        let exit_handlers = ExitHandlers::new().map_err(llvm_error("starting the runtime"))?;
+        let core = Box::new(Core {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                stats: Stats::default(),
+                linker,
+            }),
+            callbacks: Registry::default(),
+            exit_handlers,
+            pending_trap: Mutex::new(None),
+            runs_in_progress: AtomicUsize::new(0),
+            versions: AtomicU64::new(1),
+            host_data: self.host_data,
+            config: self.config,
+        });
+        hypercalls::register(&core);
+        Ok(Engine { core })
+    }
+}

@@ -1,0 +1,109 @@
+//! Adding inputs: files and in-memory IR become prepared modules waiting to
+//! be linked (parse errors, verifier failures and clang's diagnostics are
+//! reported here), and `load` links one at once while the program runs.
+
+use super::{Core, Engine, State};
+use crate::compile::{prepare, Prepared, Source};
+use crate::error::{Error, Result};
+use crate::link::Input;
+use crate::runtime::{self, Outcome};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+impl Engine {
+    /// Adds a `.c`, `.ll` or `.bc` file to the program. Parse errors,
+    /// verifier failures and clang's diagnostics are reported here.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let source = self.core.read(path.as_ref())?;
+        self.core.add(&source)
+    }
+
+    /// Adds LLVM IR text held in memory; `name` stands for the file in
+    /// messages.
+    pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
+        self.core.add(&Source::in_memory(name, text))
+    }
+
+    /// Adds the module in `path` (.c, .ll or .bc) to the program and links
+    /// it at once, so its symbols can be looked up. Called while the program
+    /// runs (from a callback, or as the guest's `hj_load`), the module's
+    /// static constructors run at once.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.core.load(path.as_ref())
+    }
+}
+
+impl Core {
+    /// An input's bytes (clang's bitcode for C), with clang's time counted.
+    pub(super) fn read(&self, path: &Path) -> Result<Source> {
+        let source = Source::read(path, &self.config.clang, self.config.opt_level)?;
+        self.lock().stats.clang += source.clang_time;
+        Ok(source)
+    }
+
+    /// Prepares `source` (see [`prepare`]) under the lock.
+    pub(super) fn prepare(&self, state: &mut State, source: &Source) -> Result<Prepared> {
+        let State { linker, stats, .. } = state;
+        let context = std::sync::Arc::clone(linker.context());
+        prepare(
+            &context,
+            linker.codegen(),
+            source,
+            self.config.ir_optimization,
+            stats,
+        )
+    }
+
+    fn add(&self, source: &Source) -> Result<()> {
+        let mut state = self.lock();
+        let Prepared { module, ir_level } = self.prepare(&mut state, source)?;
+        state
+            .pending
+            .push(Input::new(source.file.clone(), module, ir_level));
+        Ok(())
+    }
+
+    /// Adds and links the file at `path` (the `load` service). During a run
+    /// its static constructors run at once, as `dlopen` would run them;
+    /// otherwise they run with the next run's.
+    pub(super) fn load(&self, path: &Path) -> Result<()> {
+        let source = self.read(path)?;
+        self.add(&source)?;
+        let constructors = {
+            let mut state = self.lock();
+            let before = state.linker.batches().len();
+            self.link_pending(&mut state)?;
+            state.linker.batches()[before..]
+                .iter()
+                .flat_map(|batch| batch.constructors.entries())
+                .collect::<Vec<_>>()
+        };
+        if self.runs_in_progress.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        let file = path.display().to_string();
+        for constructor in constructors {
+            // SAFETY: a constructor linked by this engine, `void (void)`
+            // (called with main's arguments, which it ignores, as glibc does).
+            match unsafe { runtime::call_entry(constructor, 0, std::ptr::null(), std::ptr::null()) }
+            {
+                Outcome::Returned(_) => {}
+                Outcome::Exited(status) | Outcome::ExitedImmediately(status) => {
+                    return Err(Error::Unsupported {
+                        file,
+                        message: format!(
+                            "a static constructor called exit({status}) while loading"
+                        ),
+                    })
+                }
+                Outcome::Trapped => {
+                    return Err(Error::Unsupported {
+                        file,
+                        message: "a static constructor trapped while loading".to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}

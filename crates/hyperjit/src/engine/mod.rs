@@ -1,0 +1,170 @@
+//! The engine: inputs in, a running program out.
+//!
+//! [`Engine`] is the public face; its state lives in a boxed `Core` at a
+//! fixed address, because JIT'd code and callbacks hold that address (the
+//! glue passes it to the `PerformCustomCallback` dispatcher, callbacks reach
+//! the core through [`EngineServices`]). Methods take `&self`: callbacks
+//! reach the engine re-entrantly while guest code runs, so the mutable state
+//! sits behind one lock that is never held while guest code runs.
+//!
+//! One operation, one room: `config` (the builder), `inputs` (adding and
+//! loading files), `run` (running a program, calling guest functions),
+//! `lookup` (addresses and typed handles), `swap` (recompile, redefine,
+//! reclaim), `define` (host functions), `services` (what callbacks may ask
+//! of the engine) and `hypercalls` (the guest's `hj_*` functions, built on
+//! the same machinery as the host's callbacks).
+
+mod config;
+mod define;
+mod hypercalls;
+mod inputs;
+mod lookup;
+mod run;
+mod services;
+mod swap;
+
+pub use config::EngineBuilder;
+
+use crate::callback::{dispatch_address, Registry};
+use crate::error::Result;
+use crate::link::{EngineGlue, Input, Linker};
+use crate::runtime::ExitHandlers;
+use crate::stats::Stats;
+use crate::Trap;
+use config::{Config, HostData};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+/// A JIT engine: add inputs, then run them.
+///
+/// ```no_run
+/// let engine = hyperjit::Engine::builder().opt_level(2).build()?;
+/// engine.add_file("prog.c")?;
+/// let status = engine.run_main(&["prog.c", "an argument"])?;
+/// # Ok::<(), hyperjit::Error>(())
+/// ```
+pub struct Engine {
+    /// Boxed: JIT'd code and callbacks hold its address.
+    core: Box<Core>,
+}
+
+/// The engine proper, at a fixed address.
+struct Core {
+    state: Mutex<State>,
+    /// Declared after `state`: JIT'd code points into these, so they are
+    /// freed after the JIT.
+    callbacks: Registry,
+    exit_handlers: ExitHandlers,
+    /// The first trap of the current run (any thread).
+    pending_trap: Mutex<Option<Trap>>,
+    /// How many runs are in progress (a module loaded during one has its
+    /// constructors run at once).
+    runs_in_progress: AtomicUsize,
+    /// Numbers the new bodies of recompiled and redefined functions.
+    versions: AtomicU64,
+    host_data: Option<HostData>,
+    config: Config,
+}
+
+/// What the lock guards.
+struct State {
+    /// Added, not linked yet.
+    pending: Vec<Input>,
+    stats: Stats,
+    /// Declared last: it owns all JIT'd code.
+    linker: Linker,
+}
+
+impl Engine {
+    /// An engine builder with the defaults (`-O2`).
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// An engine with the default settings.
+    pub fn new() -> Result<Engine> {
+        EngineBuilder::default().build()
+    }
+
+    /// Phase times and counts so far, with per-callback counts when the
+    /// engine counts callback calls.
+    pub fn stats(&self) -> Stats {
+        let state = self.core.lock();
+        let mut stats = state.stats.clone();
+        stats.jit_memory = state.linker.committed_bytes();
+        drop(state);
+        if self.core.config.count_calls {
+            stats.callbacks = self.core.callbacks.stats();
+        }
+        stats
+    }
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves no half-written invariant
+        // that later calls rely on, so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn take_trap(&self) -> Option<Trap> {
+        self.pending_trap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// This engine's stubs for its first batch.
+    fn glue(&self) -> EngineGlue {
+        EngineGlue {
+            exit_handlers: self.exit_handlers.address(),
+            engine: self as *const Core as usize,
+            dispatch: dispatch_address::<Core>(),
+        }
+    }
+
+    /// Links and compiles everything added since the last link.
+    fn link_pending(&self, state: &mut State) -> Result<()> {
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        // Checked before the inputs leave `pending`, so that on failure they
+        // stay there for the host to complete.
+        state
+            .linker
+            .check_resolved(&state.pending, &self.callbacks)?;
+        let inputs = std::mem::take(&mut state.pending);
+        let started = Instant::now();
+        // Batches stay for good: their trackers are dropped, not removed.
+        let linked = state
+            .linker
+            .link(inputs, &self.callbacks, &self.glue(), None)
+            .map(drop);
+        state.stats.codegen_link += started.elapsed();
+        linked
+    }
+
+    /// The next version number for a function's new bodies.
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Counts a run as in progress for as long as it lives.
+struct RunInProgress<'a>(&'a AtomicUsize);
+
+impl<'a> RunInProgress<'a> {
+    fn enter(counter: &'a AtomicUsize) -> RunInProgress<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        RunInProgress(counter)
+    }
+}
+
+impl Drop for RunInProgress<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,58 @@
+//! The engine's side of the callback layer's [`EngineServices`]: what a
+//! callback (through its `Caller`) and a trampoline may ask of the engine.
+
+use super::Core;
+use crate::callback::{EngineServices, Registry, Signature};
+use crate::error::Result;
+use crate::Trap;
+use std::any::Any;
+use std::ffi::c_void;
+use std::path::Path;
+
+impl EngineServices for Core {
+    fn lookup(&self, symbol: &str) -> Result<*const c_void> {
+        Core::lookup(self, symbol)
+    }
+
+    fn lookup_function(&self, name: &str, signature: &Signature) -> Result<*const c_void> {
+        Core::lookup_function(self, name, signature)
+    }
+
+    unsafe fn call_guest(
+        &self,
+        handler: extern "C" fn(*mut c_void),
+        payload: *mut c_void,
+    ) -> Result<()> {
+        // SAFETY: the caller keeps the trait method's contract, which is
+        // this one's.
+        unsafe { Core::call_guest(self, handler, payload) }
+    }
+
+    fn load(&self, path: &Path) -> Result<()> {
+        Core::load(self, path)
+    }
+
+    fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
+        Core::recompile(self, function, opt_level)
+    }
+
+    fn redefine(&self, function: &str, path: &Path) -> Result<()> {
+        Core::redefine(self, function, path)
+    }
+
+    /// Keeps the first trap of a run; later ones (other threads) are dropped.
+    fn record_trap(&self, trap: Trap) {
+        let mut pending = self.pending_trap.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_none() {
+            *pending = Some(trap);
+        }
+    }
+
+    fn host_data(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.host_data.as_ref().map(|data| &*data.0)
+    }
+
+    fn callbacks(&self) -> &Registry {
+        &self.callbacks
+    }
+}

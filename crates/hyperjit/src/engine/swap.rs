@@ -1,0 +1,136 @@
+//! Hot swap: recompiling a function at another level or replacing its body
+//! while the program runs. The new body is compiled on its own and the
+//! function's patchable entry is pointed at it (the linker's `swap.rs`), so
+//! every later call — from JIT'd code, through old pointers, from the host —
+//! runs the new code, while calls already running finish in the old.
+
+use super::{Core, Engine, State};
+use crate::compile::{optimize_for, Prepared};
+use crate::error::{Error, Result};
+use crate::link::{glue, Input};
+use std::path::Path;
+use std::time::Instant;
+
+impl Engine {
+    /// Recompiles `function` at `opt_level` (0..=3: the IR pipeline and the
+    /// code generator); every later call — from JIT'd code, through function
+    /// pointers taken earlier, from the host — runs the new code. Calls
+    /// already running finish in the old code, which stays mapped.
+    pub fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
+        self.core.recompile(function, opt_level)
+    }
+
+    /// Replaces `function`'s body with the one `path` (.c, .ll or .bc)
+    /// defines. Its type must be the same; other functions the file defines
+    /// are added (they must be new). Later calls run the new body, as for
+    /// [`recompile`](Self::recompile).
+    pub fn redefine(&self, function: &str, path: impl AsRef<Path>) -> Result<()> {
+        self.core.redefine(function, path.as_ref())
+    }
+
+    /// Frees the code of `function`'s earlier bodies, which stay mapped
+    /// after a [`recompile`](Self::recompile) or [`redefine`](Self::redefine)
+    /// so that calls already running in them can finish. Returns how many
+    /// bodies were freed: those a swap compiled alone; a body that came with
+    /// other definitions from a redefining file stays, as they may be in
+    /// use. The function's current body, and every pointer to it, are
+    /// unaffected.
+    ///
+    /// # Safety
+    /// No thread may be running an earlier body of `function` (a guest
+    /// frame of it on any stack, e.g. a loop that has not returned since the
+    /// swap): its code is unmapped.
+    pub unsafe fn reclaim(&self, function: &str) -> Result<usize> {
+        self.core.lock().linker.reclaim(function)
+    }
+}
+
+impl Core {
+    /// Recompiles `function`'s current body at `opt_level` (IR pipeline and
+    /// code generator) and makes every later call run the new code.
+    pub(super) fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
+        if opt_level > 3 {
+            return Err(Error::InvalidSetting(format!(
+                "opt level {opt_level} is out of range 0..=3"
+            )));
+        }
+        let mut state = self.lock();
+        self.link_pending(&mut state)?;
+        let version = glue::body_version(function, self.next_version());
+        let (mut module, ir_level) = state.linker.extract_body(function, &version)?;
+        let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
+            .map_err(|message| Error::Llvm {
+                context: format!("recompiling '{function}'"),
+                message,
+            })?;
+        let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
+        self.replace_body(&mut state, function, &version, input, Some(opt_level))
+    }
+
+    /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
+    /// or .c); the types must match. Every later call runs the new code.
+    pub(super) fn redefine(&self, function: &str, path: &Path) -> Result<()> {
+        let source = self.read(path)?;
+        let file = source.file.clone();
+        let mut state = self.lock();
+        self.link_pending(&mut state)?;
+        let Some(expected) = state.linker.swappable_signature(function).cloned() else {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        };
+        let Prepared {
+            mut module,
+            ir_level,
+        } = self.prepare(&mut state, &source)?;
+        let Some(found) = module
+            .function_signature(function)
+            .filter(|_| module.defines_function(function))
+        else {
+            return Err(Error::Unsupported {
+                file,
+                message: format!("does not define '{function}'"),
+            });
+        };
+        if found != expected {
+            return Err(Error::RedefineSignature {
+                function: function.to_string(),
+                expected: expected.to_string(),
+                found: found.to_string(),
+                file,
+            });
+        }
+        let version = glue::body_version(function, self.next_version());
+        module
+            .rename_function(function, &version)
+            .map_err(|message| Error::Llvm {
+                context: file.clone(),
+                message,
+            })?;
+        let input = Input::new(file, module, ir_level);
+        self.replace_body(&mut state, function, &version, input, None)
+    }
+
+    /// Links `input`, which defines `version`, at `level` and points
+    /// `function` at it; the time counts as code generation and linking.
+    fn replace_body(
+        &self,
+        state: &mut State,
+        function: &str,
+        version: &str,
+        input: Input,
+        level: Option<u8>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let result = state.linker.replace_body(
+            function,
+            version,
+            input,
+            &self.callbacks,
+            &self.glue(),
+            level,
+        );
+        state.stats.codegen_link += started.elapsed();
+        result
+    }
+}

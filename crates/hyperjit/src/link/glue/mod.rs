@@ -1,0 +1,136 @@
+//! Glue: every name and every IR stub the engine defines itself, in one
+//! place — the runtime functions the guest's libc calls are bound to, the
+//! per-engine stubs of the first batch (`atexit`, `PerformCustomCallback`),
+//! the callback thunks (`thunk.rs`), and the names the linker gives what it
+//! creates (constructor tables, promoted statics, new bodies). Whatever a
+//! guest may link against that its inputs do not define comes from here,
+//! from a callback, or from the process; the coming symbol policy decides
+//! among them here too.
+
+mod thunk;
+
+pub(crate) use thunk::{dynamic, multiplexed, multiplexed_thunk_symbol, typed};
+
+use crate::runtime;
+use thunk::address;
+
+/// The seed's multiplexed entry point: the glue defines it, and the linker
+/// binds its constant-name calls to their callbacks' thunks.
+pub(crate) const PERFORM_CUSTOM_CALLBACK: &str = "PerformCustomCallback";
+
+const RT_EXIT: &str = "__hyperjit_rt_exit";
+const RT_EXIT_IMMEDIATELY: &str = "__hyperjit_rt__exit";
+const RT_ATEXIT: &str = "__hyperjit_rt_atexit";
+const RT_CXA_ATEXIT: &str = "__hyperjit_rt_cxa_atexit";
+const RT_PTHREAD_ATFORK: &str = "__hyperjit_rt_pthread_atfork";
+const RT_AT_QUICK_EXIT: &str = "__hyperjit_rt_at_quick_exit";
+/// What lowered thread-local accesses call.
+pub(crate) const TLS_HELPER: &str = "__hyperjit_rt_tls_address";
+/// The prefix of a lowered thread-local's control block.
+pub(crate) const TLS_PREFIX: &str = "__hyperjit.tls.";
+/// The base of a promoted unnamed internal symbol's name.
+pub(crate) const ANONYMOUS_PREFIX: &str = "__hyperjit.anon.";
+const ATEXIT: &str = "__hyperjit.atexit";
+const CXA_ATEXIT: &str = "__hyperjit.__cxa_atexit";
+
+/// The guest-visible libc functions hyperjit replaces, and the symbols their
+/// declarations are renamed to.
+pub(crate) const INTERPOSED: &[(&str, &str)] = &[
+    ("exit", RT_EXIT),
+    ("_exit", RT_EXIT_IMMEDIATELY),
+    ("_Exit", RT_EXIT_IMMEDIATELY),
+    ("atexit", ATEXIT),
+    ("__cxa_atexit", CXA_ATEXIT),
+    ("pthread_atfork", RT_PTHREAD_ATFORK),
+    ("at_quick_exit", RT_AT_QUICK_EXIT),
+];
+
+/// What the first batch defines: the per-engine stubs.
+const FIRST_BATCH_SYMBOLS: &[&str] = &[ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
+/// Defined by ORC's generic platform in every JITDylib.
+const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
+
+/// The runtime's functions, defined at fixed addresses in every engine's JIT.
+pub(crate) fn runtime_symbols() -> [(&'static str, usize); 7] {
+    let functions = runtime::functions();
+    [
+        (RT_EXIT, functions.exit),
+        (RT_EXIT_IMMEDIATELY, functions.exit_immediately),
+        (RT_ATEXIT, functions.atexit),
+        (RT_CXA_ATEXIT, functions.cxa_atexit),
+        (TLS_HELPER, functions.tls_address),
+        (RT_PTHREAD_ATFORK, functions.pthread_atfork),
+        (RT_AT_QUICK_EXIT, functions.at_quick_exit),
+    ]
+}
+
+/// Whether the glue defines `name`, so nothing else needs to.
+pub(crate) fn defines(name: &str) -> bool {
+    runtime_symbols().iter().any(|&(n, _)| n == name)
+        || FIRST_BATCH_SYMBOLS.contains(&name)
+        || PLATFORM_SYMBOLS.contains(&name)
+}
+
+/// Whether `name` is a libc function the runtime replaces.
+pub(crate) fn interposes(name: &str) -> bool {
+    INTERPOSED.iter().any(|&(libc_name, _)| libc_name == name)
+}
+
+/// The table of batch `batch`'s static constructors.
+pub(crate) fn constructor_table(batch: usize) -> String {
+    format!("__hyperjit.ctors.{batch}")
+}
+
+/// The table of batch `batch`'s static destructors.
+pub(crate) fn destructor_table(batch: usize) -> String {
+    format!("__hyperjit.dtors.{batch}")
+}
+
+/// What batch `batch`'s internal symbols' names get, to be unique.
+pub(crate) fn promoted_suffix(batch: usize) -> String {
+    format!(".hj{batch}")
+}
+
+/// The name of `function`'s new body number `version`.
+pub(crate) fn body_version(function: &str, version: u64) -> String {
+    format!("{function}.hj.v{version}")
+}
+
+/// One engine's stubs, linked into its first batch: each passes a constant
+/// address of this engine's, so engines in one process stay apart.
+pub(crate) struct EngineGlue {
+    /// The engine's exit-handler list (`runtime::ExitHandlers`).
+    pub(crate) exit_handlers: usize,
+    /// The engine, as the dispatcher's first argument.
+    pub(crate) engine: usize,
+    /// The run-time `PerformCustomCallback` dispatcher.
+    pub(crate) dispatch: usize,
+}
+
+impl EngineGlue {
+    /// IR defining `atexit`'s and `__cxa_atexit`'s replacements and
+    /// `PerformCustomCallback` for names known only at run time.
+    pub(crate) fn first_batch_ir(&self) -> String {
+        let state = self.exit_handlers;
+        let engine = self.engine;
+        let dispatch = address(self.dispatch);
+        format!(
+            r#"
+define i32 @"{ATEXIT}"(ptr %handler) {{
+  %r = call i32 @{RT_ATEXIT}(ptr inttoptr (i64 {state} to ptr), ptr %handler)
+  ret i32 %r
+}}
+define i32 @"{CXA_ATEXIT}"(ptr %handler, ptr %arg, ptr %dso) {{
+  %r = call i32 @{RT_CXA_ATEXIT}(ptr inttoptr (i64 {state} to ptr), ptr %handler, ptr %arg, ptr %dso)
+  ret i32 %r
+}}
+declare i32 @{RT_ATEXIT}(ptr, ptr)
+declare i32 @{RT_CXA_ATEXIT}(ptr, ptr, ptr, ptr)
+define i64 @{PERFORM_CUSTOM_CALLBACK}(ptr %name, ptr %args) {{
+  %r = call i64 {dispatch}(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)
+  ret i64 %r
+}}
+"#
+        )
+    }
+}

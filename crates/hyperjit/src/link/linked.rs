@@ -1,0 +1,93 @@
+//! What the linker has linked: the table every later link, lookup and swap
+//! consults, and the inputs waiting to join it.
+
+use crate::llvm::{Bitcode, FunctionSignature, Module, Tracker, UndefinedSymbol};
+use std::collections::{HashMap, HashSet};
+
+/// An input module waiting to be linked.
+pub(crate) struct Input {
+    pub(crate) file: String,
+    pub(crate) module: Module,
+    /// What this input references without defining.
+    pub(crate) undefined: Vec<UndefinedSymbol>,
+    /// The externally visible symbols this input defines.
+    pub(crate) defined: Vec<String>,
+    /// The level its IR was optimized at, if known (0: not optimized).
+    pub(crate) ir_level: Option<u8>,
+}
+
+impl Input {
+    pub(crate) fn new(file: String, module: Module, ir_level: Option<u8>) -> Input {
+        Input {
+            file,
+            undefined: module.undefined_symbols(),
+            defined: module.defined_symbols(),
+            module,
+            ir_level,
+        }
+    }
+}
+
+/// A constructor or destructor table in JIT'd memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FunctionTable {
+    pub(crate) address: u64,
+    pub(crate) len: usize,
+}
+
+impl FunctionTable {
+    /// The function addresses, in table order.
+    pub(crate) fn entries(&self) -> Vec<u64> {
+        if self.len == 0 {
+            return Vec::new();
+        }
+        // SAFETY: the table is a constant `[len x ptr]` array we emitted and
+        // the JIT linked at `address`; it stays mapped while the JIT lives,
+        // and the caller holds the engine, which owns the JIT.
+        unsafe { std::slice::from_raw_parts(self.address as usize as *const u64, self.len) }
+            .to_vec()
+    }
+}
+
+/// What one linked batch contributes to running the program.
+#[derive(Clone, Debug)]
+pub(crate) struct Batch {
+    pub(crate) constructors: FunctionTable,
+    pub(crate) destructors: FunctionTable,
+}
+
+/// Everything linked so far.
+#[derive(Default)]
+pub(super) struct Linked {
+    pub(super) batches: Vec<Batch>,
+    /// Functions defined by linked code, with their IR types.
+    pub(super) functions: HashMap<String, FunctionSignature>,
+    /// Every externally visible symbol linked code defines.
+    pub(super) symbols: HashSet<String>,
+    /// The IR of every linked batch as it was before code generation, kept
+    /// to recompile its functions, with the level it was optimized at (if
+    /// known for all of its inputs).
+    pub(super) modules: Vec<(Bitcode, Option<u8>)>,
+    /// Where each function's current body is: a module of `modules` and the
+    /// body's name in it (the function's own, or a later version's).
+    pub(super) bodies: HashMap<String, (usize, String)>,
+    /// Addresses already looked up; an address never changes (a redefined
+    /// function keeps its entry), so they are cached for good.
+    pub(super) addresses: HashMap<String, u64>,
+    /// The current bodies that a swap brought in alone (their module defines
+    /// nothing else), by body name: their module and code.
+    pub(super) swapped_in: HashMap<String, (usize, Tracker)>,
+    /// Such bodies since replaced, by the function they were a body of:
+    /// what [`reclaim`](crate::Engine::reclaim) frees.
+    pub(super) superseded: HashMap<String, Vec<(String, usize, Tracker)>>,
+}
+
+/// A batch's code in the JIT.
+pub(crate) struct BatchCode {
+    /// Removes the code (only swaps ever do).
+    pub(super) tracker: Tracker,
+    /// The externally visible symbols it defines.
+    pub(super) symbols: Vec<String>,
+    /// Its module's index in [`Linked::modules`].
+    pub(super) module: usize,
+}

@@ -1,0 +1,398 @@
+//! Linking: turning inputs into code in the JIT, and keeping the table of
+//! what is linked.
+//!
+//! The [`Linker`] owns the LLVM context, the code generator, the JIT and the
+//! linked-symbol table. A batch of inputs is linked with LLVM's IR linker
+//! (static-link rules: one definition per symbol), then prepared for a JIT
+//! that has no C runtime of its own: libc's exit functions are bound to the
+//! runtime's, the engine's glue and the callbacks' thunks are linked in,
+//! thread-locals are lowered, static constructor lists become tables, and
+//! every function is made swappable. Before any of that, every symbol the
+//! inputs use must resolve (`resolve.rs`). Only then is machine code
+//! generated and handed to the JIT linker. Every name the engine itself
+//! defines comes from `glue/`; the linker's side of swaps is `swap.rs`.
+
+pub(crate) mod glue;
+mod linked;
+mod resolve;
+mod swap;
+
+pub(crate) use glue::EngineGlue;
+pub(crate) use linked::{Batch, BatchCode, Input};
+
+use crate::callback::{Kind, Named, Registry};
+use crate::compile::Codegen;
+use crate::error::{Error, Result};
+use crate::llvm::{Context, FunctionSignature, Jit, Module};
+use linked::{FunctionTable, Linked};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Above this much bitcode a dropped module leaves enough free memory to be
+/// worth returning (returning it costs ~12 ms for sqlite3.c's 80 MB).
+const LARGE_MODULE_BITCODE: usize = 1 << 20;
+
+/// The context, code generator, JIT and linked-symbol table of one engine.
+pub(crate) struct Linker {
+    /// Dropped before the JIT: it holds the JIT's resource trackers.
+    linked: Linked,
+    codegen: Codegen,
+    context: Arc<Context>,
+    /// Owns all JIT'd code; dropped last.
+    jit: Jit,
+}
+
+impl Linker {
+    /// A linker generating code with `codegen`, whose JIT defines the
+    /// runtime's functions.
+    pub(crate) fn new(codegen: Codegen) -> Result<Linker> {
+        let llvm_error = |context: &str| {
+            let context = context.to_string();
+            move |message| Error::Llvm { context, message }
+        };
+        let jit = Jit::new().map_err(llvm_error("creating the JIT"))?;
+        jit.define_absolute(&glue::runtime_symbols())
+            .map_err(llvm_error("defining the runtime symbols"))?;
+        Ok(Linker {
+            linked: Linked::default(),
+            codegen,
+            context: Arc::new(Context::new()),
+            jit,
+        })
+    }
+
+    pub(crate) fn context(&self) -> &Arc<Context> {
+        &self.context
+    }
+
+    pub(crate) fn codegen(&mut self) -> &mut Codegen {
+        &mut self.codegen
+    }
+
+    /// The batches linked so far, in order.
+    pub(crate) fn batches(&self) -> &[Batch] {
+        &self.linked.batches
+    }
+
+    /// The IR type of a linked function (or alias of one).
+    pub(crate) fn function_signature(&self, name: &str) -> Option<&FunctionSignature> {
+        self.linked.functions.get(name)
+    }
+
+    /// The IR type of a linked function that has a body of its own (not an
+    /// alias): what can be recompiled or redefined.
+    pub(crate) fn swappable_signature(&self, name: &str) -> Option<&FunctionSignature> {
+        self.linked
+            .bodies
+            .contains_key(name)
+            .then(|| self.linked.functions.get(name))
+            .flatten()
+    }
+
+    /// Whether linked code defines `name`.
+    pub(crate) fn defines(&self, name: &str) -> bool {
+        self.linked.symbols.contains(name)
+    }
+
+    /// Bytes of memory committed for JIT'd code and data.
+    pub(crate) fn committed_bytes(&self) -> usize {
+        self.jit.committed_bytes()
+    }
+
+    /// Fails with every symbol `inputs` use that nothing defines, or a
+    /// callback declared with the wrong type (see `resolve.rs`).
+    pub(crate) fn check_resolved(&self, inputs: &[Input], callbacks: &Registry) -> Result<()> {
+        resolve::check_resolved(inputs, &self.linked, callbacks)
+    }
+
+    /// An address looked up before (addresses never change).
+    pub(crate) fn cached_address(&self, name: &str) -> Option<u64> {
+        self.linked.addresses.get(name).copied()
+    }
+
+    /// The address of `name` in the JIT, linking the object that defines it
+    /// if that has not happened yet.
+    pub(crate) fn lookup(&mut self, name: &str) -> Result<u64> {
+        if let Some(address) = self.cached_address(name) {
+            return Ok(address);
+        }
+        let address = self.jit.lookup(name).map_err(|message| Error::Llvm {
+            context: format!("looking up '{name}'"),
+            message,
+        })?;
+        self.linked.addresses.insert(name.to_string(), address);
+        Ok(address)
+    }
+
+    /// Binds `name` to a host function at a fixed address.
+    pub(crate) fn define_symbol(&self, name: &str, address: usize) -> Result<()> {
+        self.jit
+            .define_absolute(&[(name, address)])
+            .map_err(|message| Error::Llvm {
+                context: format!("defining '{name}'"),
+                message,
+            })
+    }
+
+    /// Links `inputs`, whose symbols were checked, into one batch and adds
+    /// its code to the JIT, generated at `level` (default: the engine's).
+    /// The first batch also gets the engine's `glue`. `None` if there were
+    /// no inputs.
+    pub(crate) fn link(
+        &mut self,
+        inputs: Vec<Input>,
+        callbacks: &Registry,
+        glue: &EngineGlue,
+        level: Option<u8>,
+    ) -> Result<Option<BatchCode>> {
+        let batch = self.linked.batches.len();
+        let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
+        let all_files = files.join(", ");
+        let ir_level = inputs
+            .iter()
+            .map(|input| input.ir_level)
+            .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
+        let Some(mut module) = link_inputs(inputs)? else {
+            return Ok(None);
+        };
+        let tables = self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
+        let kept = module.to_bitcode();
+        let object = self
+            .codegen
+            .emit(&module, level)
+            .map_err(|message| Error::Llvm {
+                context: format!("{all_files}: generating code"),
+                message,
+            })?;
+        let defined = module.defined_symbols();
+        // Functions and aliases of functions, and whether each is a body.
+        let functions: Vec<(String, FunctionSignature, bool)> = defined
+            .iter()
+            .filter_map(|name| {
+                let signature = module.function_signature(name)?;
+                Some((name.clone(), signature, module.defines_function(name)))
+            })
+            .collect();
+        drop(module);
+        if kept.len() >= LARGE_MODULE_BITCODE {
+            crate::llvm::release_freed_memory();
+        }
+        // Recorded only once the JIT has the code: a batch the JIT refuses
+        // leaves no trace.
+        let tracker = self.jit.add_object(object).map_err(|message| Error::Llvm {
+            context: format!("{all_files}: JIT linking"),
+            message,
+        })?;
+        let linked = &mut self.linked;
+        let module_index = linked.modules.len();
+        linked.modules.push((kept, ir_level));
+        for (name, signature, is_body) in functions {
+            if is_body {
+                linked
+                    .bodies
+                    .insert(name.clone(), (module_index, name.clone()));
+            }
+            linked.functions.insert(name, signature);
+        }
+        linked.symbols.extend(defined.iter().cloned());
+
+        let table = |(name, len): (String, usize)| -> Result<FunctionTable> {
+            let address = if len == 0 {
+                0
+            } else {
+                self.jit.lookup(&name).map_err(|message| Error::Llvm {
+                    context: format!("{all_files}: JIT linking"),
+                    message,
+                })?
+            };
+            Ok(FunctionTable { address, len })
+        };
+        let batch = Batch {
+            constructors: table(tables.0)?,
+            destructors: table(tables.1)?,
+        };
+        self.linked.batches.push(batch);
+        Ok(Some(BatchCode {
+            tracker,
+            symbols: defined,
+            module: module_index,
+        }))
+    }
+
+    /// Rewrites a batch's linked module for the JIT: the runtime's exit
+    /// functions, the glue, callback thunks, null weak references, lowered
+    /// thread-locals and constructor lists, swappable functions. Returns the
+    /// constructor and destructor tables' names and lengths.
+    fn prepare_for_jit(
+        &mut self,
+        module: &mut Module,
+        batch: usize,
+        callbacks: &Registry,
+        glue: &EngineGlue,
+        all_files: &str,
+    ) -> Result<((String, usize), (String, usize))> {
+        let unsupported = |message| Error::Unsupported {
+            file: all_files.to_string(),
+            message,
+        };
+        let llvm_error = |what: &str| {
+            let context = format!("{all_files}: {what}");
+            move |message| Error::Llvm { context, message }
+        };
+        for (libc_name, replacement) in glue::INTERPOSED {
+            module
+                .redirect_declaration(libc_name, replacement)
+                .map_err(unsupported)?;
+        }
+        // After the renames, so the guest's declarations bind to the glue.
+        if batch == 0 {
+            let ir = glue.first_batch_ir();
+            let stubs = Module::parse(&self.context, "<hyperjit glue>", ir.as_bytes()).map_err(
+                |message| Error::Llvm {
+                    context: "parsing the engine's glue".to_string(),
+                    message,
+                },
+            )?;
+            module.link_in(stubs).map_err(|message| Error::Link {
+                file: all_files.to_string(),
+                message,
+            })?;
+        }
+        let thunks = link_callback_thunks(&self.context, module, callbacks)
+            .map_err(llvm_error("binding callbacks"))?;
+        if thunks > 0 {
+            self.codegen
+                .run_passes(module, "always-inline")
+                .map_err(llvm_error("inlining callback thunks"))?;
+        }
+        // A weak reference nothing defines is null (RuntimeDyld would refuse it).
+        for symbol in module.undefined_symbols() {
+            if symbol.weak && !resolve::defined_outside(&symbol.name, &self.linked, callbacks) {
+                module
+                    .replace_with_null(&symbol.name)
+                    .map_err(llvm_error(&format!("weak symbol '{}'", symbol.name)))?;
+            }
+        }
+        let lowered_thread_locals = module
+            .lower_thread_locals(glue::TLS_HELPER, glue::TLS_PREFIX)
+            .map_err(unsupported)?;
+        let constructors = glue::constructor_table(batch);
+        let destructors = glue::destructor_table(batch);
+        let constructor_count = module
+            .lower_structor_list("llvm.global_ctors", &constructors)
+            .map_err(unsupported)?;
+        let destructor_count = module
+            .lower_structor_list("llvm.global_dtors", &destructors)
+            .map_err(unsupported)?;
+        if lowered_thread_locals > 0 {
+            module
+                .verify()
+                .map_err(llvm_error("lowering thread-local variables"))?;
+        }
+        // Every function can be recompiled or redefined later: its entry is
+        // patchable, and what it references is reachable by name.
+        module.promote_internals(&glue::promoted_suffix(batch), glue::ANONYMOUS_PREFIX);
+        module.mark_patchable_entries();
+        Ok((
+            (constructors, constructor_count),
+            (destructors, destructor_count),
+        ))
+    }
+
+    /// Gives callback `name` a callable definition in the JIT (its thunk), for
+    /// lookups of callbacks no linked code has taken the address of. Later
+    /// batches' own (weak) copies of the thunk give way to it.
+    pub(crate) fn materialize_callback(&mut self, name: &str, named: &Named) -> Result<()> {
+        let ir = match named.kind {
+            Kind::Typed => glue::typed(name, &named.signature, named.env, named.target),
+            Kind::Dynamic => glue::dynamic(name, &named.signature, named.env, named.target),
+            // Defined as an absolute symbol when registered.
+            Kind::Symbol => return Ok(()),
+        };
+        let error = |message| Error::Llvm {
+            context: format!("compiling the entry of callback '{name}'"),
+            message,
+        };
+        let mut module = Module::parse(&self.context, "<hyperjit callback thunk>", ir.as_bytes())
+            .map_err(error)?;
+        self.codegen.retarget(&mut module).map_err(error)?;
+        let object = self.codegen.emit(&module, None).map_err(error)?;
+        // The thunk stays for good: its tracker is dropped, not removed.
+        self.jit.add_object(object).map_err(error)?;
+        self.linked.symbols.insert(name.to_string());
+        Ok(())
+    }
+}
+
+/// Links the inputs' modules into the first one; `None` if there were none.
+fn link_inputs(inputs: Vec<Input>) -> Result<Option<Module>> {
+    let mut inputs = inputs.into_iter();
+    let Some(first) = inputs.next() else {
+        return Ok(None);
+    };
+    let mut module = first.module;
+    for input in inputs {
+        module
+            .link_in(input.module)
+            .map_err(|message| Error::Link {
+                file: input.file.clone(),
+                message,
+            })?;
+    }
+    Ok(Some(module))
+}
+
+/// Links the thunks of the callbacks `module` uses: constant-name
+/// `PerformCustomCallback` calls are rebound to their callback's thunk, and
+/// typed and dynamic callbacks the module declares get theirs. Returns how
+/// many thunks were linked.
+fn link_callback_thunks(
+    context: &Arc<Context>,
+    module: &mut Module,
+    callbacks: &Registry,
+) -> std::result::Result<usize, String> {
+    let mut thunks = Vec::new();
+    let bound = module.bind_constant_name_calls(glue::PERFORM_CUSTOM_CALLBACK, |name| {
+        callbacks
+            .multiplexed(name.as_bytes())
+            .map(|_| glue::multiplexed_thunk_symbol(name))
+    })?;
+    for name in bound {
+        if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
+            thunks.push(glue::multiplexed(&name, target.env, target.trampoline));
+        }
+    }
+    let undefined: HashSet<String> = module
+        .undefined_symbols()
+        .into_iter()
+        .map(|symbol| symbol.name)
+        .collect();
+    for (name, named) in callbacks.named_all() {
+        if !undefined.contains(&name) {
+            continue;
+        }
+        match named.kind {
+            Kind::Typed => thunks.push(glue::typed(
+                &name,
+                &named.signature,
+                named.env,
+                named.target,
+            )),
+            Kind::Dynamic => thunks.push(glue::dynamic(
+                &name,
+                &named.signature,
+                named.env,
+                named.target,
+            )),
+            // Call sites call the address itself; the symbol stays for
+            // address-taken uses.
+            Kind::Symbol => module.bind_calls_to_address(&name, named.target)?,
+        }
+    }
+    let count = thunks.len();
+    for ir in thunks {
+        let thunk_module = Module::parse(context, "<hyperjit callback thunk>", ir.as_bytes())?;
+        module.link_in(thunk_module)?;
+    }
+    Ok(count)
+}

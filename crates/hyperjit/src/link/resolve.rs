@@ -1,0 +1,132 @@
+//! Resolution: before anything is linked, every symbol the inputs use must
+//! resolve — to another input, an earlier batch, the glue, a callback or the
+//! process — and every callback they declare must have the registered type.
+//! All missing symbols are reported at once, before any code runs, and the
+//! inputs stay pending. (The coming symbol policy narrows "the process".)
+
+use super::glue;
+use super::linked::{Input, Linked};
+use crate::callback::Registry;
+use crate::error::{Error, Result, UnresolvedSymbol};
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::c_void;
+use std::sync::OnceLock;
+
+/// The process's own symbols (libc, libm, ...), as the JIT resolves them.
+fn process_symbols() -> &'static Option<libloading::os::unix::Library> {
+    static PROCESS: OnceLock<Option<libloading::os::unix::Library>> = OnceLock::new();
+    PROCESS.get_or_init(|| {
+        use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+        // A host need not link libm, but C programs expect it: load it into
+        // the global scope, where the JIT's process lookup finds it too.
+        // SAFETY: libm's initializers have no preconditions.
+        let libm = unsafe { Library::open(Some("libm.so.6"), RTLD_NOW | RTLD_GLOBAL) };
+        if let Ok(libm) = libm {
+            std::mem::forget(libm); // stays loaded for the process
+        }
+        Some(Library::this())
+    })
+}
+
+fn process_defines(name: &str) -> bool {
+    let Some(process) = process_symbols() else {
+        return false;
+    };
+    // SAFETY: the symbol is only looked up, never called or dereferenced.
+    unsafe { process.get::<*const c_void>(name.as_bytes()) }.is_ok()
+}
+
+/// Whether `name` is defined outside the inputs being linked: by the
+/// runtime, an earlier batch, a callback or the process.
+pub(super) fn defined_outside(name: &str, linked: &Linked, callbacks: &Registry) -> bool {
+    glue::defines(name)
+        || linked.symbols.contains(name)
+        || callbacks.is_named(name)
+        || process_defines(name)
+}
+
+/// Fails with every symbol the pending `inputs` use that nothing defines —
+/// checked before linking, so that on failure the inputs are still pending
+/// and the host can add what is missing.
+pub(super) fn check_resolved(
+    inputs: &[Input],
+    linked: &Linked,
+    callbacks: &Registry,
+) -> Result<()> {
+    check_callbacks(inputs, linked, callbacks)?;
+    // The libc functions the runtime replaces, and what the inputs define
+    // for each other; everything else is `defined_outside`.
+    let known: HashSet<&str> = inputs
+        .iter()
+        .flat_map(|i| i.defined.iter().map(String::as_str))
+        .collect();
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for input in inputs {
+        for symbol in &input.undefined {
+            let name = symbol.name.as_str();
+            if symbol.weak
+                || known.contains(name)
+                || glue::interposes(name)
+                || defined_outside(name, linked, callbacks)
+            {
+                continue;
+            }
+            missing.entry(name).or_default().push(input.file.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::UnresolvedSymbols {
+        symbols: missing
+            .into_iter()
+            .map(|(name, referenced_by)| UnresolvedSymbol {
+                name: name.to_string(),
+                referenced_by,
+            })
+            .collect(),
+    })
+}
+
+/// Each input's declarations of host callbacks must have the registered
+/// type, and no input may define a name the host or linked code defines.
+fn check_callbacks(inputs: &[Input], linked: &Linked, callbacks: &Registry) -> Result<()> {
+    for input in inputs {
+        for name in &input.defined {
+            if linked.symbols.contains(name) {
+                return Err(Error::AlreadyDefined {
+                    name: name.clone(),
+                    by: Some(format!("the program (again in {})", input.file)),
+                });
+            }
+            if callbacks.is_named(name) {
+                return Err(Error::AlreadyDefined {
+                    name: name.clone(),
+                    by: Some(format!("the host and by {}", input.file)),
+                });
+            }
+        }
+        for symbol in &input.undefined {
+            let Some(named) = callbacks.named(&symbol.name) else {
+                continue;
+            };
+            let Some(declared) = input.module.function_signature(&symbol.name) else {
+                return Err(Error::CallbackSignature {
+                    callback: symbol.name.clone(),
+                    expected: named.signature.to_string(),
+                    found: "a variable".to_string(),
+                    file: input.file.clone(),
+                });
+            };
+            if !named.signature.matches(&declared) {
+                return Err(Error::CallbackSignature {
+                    callback: symbol.name.clone(),
+                    expected: named.signature.to_string(),
+                    found: declared.to_string(),
+                    file: input.file.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

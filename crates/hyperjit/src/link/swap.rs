@@ -1,0 +1,107 @@
+//! The linker's side of swaps: reading a function's current body back from
+//! kept bitcode, linking a new body and pointing the function's patchable
+//! entry at it, and freeing bodies no longer in use.
+
+use super::{EngineGlue, Input, Linker};
+use crate::callback::Registry;
+use crate::error::{Error, Result};
+use crate::llvm::{Bitcode, Module};
+
+impl Linker {
+    /// `function`'s current body as a module that defines it as `version`,
+    /// and the level its IR is optimized at, if known.
+    pub(crate) fn extract_body(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<(Module, Option<u8>)> {
+        let Some((index, body)) = self.linked.bodies.get(function) else {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        };
+        let (source, ir_level) = &self.linked.modules[*index];
+        let module = source
+            .extract_function(&self.context, body, version)
+            .map_err(|message| Error::Llvm {
+                context: format!("recompiling '{function}'"),
+                message,
+            })?;
+        Ok((module, *ir_level))
+    }
+
+    /// Links `input`, which defines `version`, with code generated at
+    /// `level`, and makes every later call of `function` run it.
+    pub(crate) fn replace_body(
+        &mut self,
+        function: &str,
+        version: &str,
+        input: Input,
+        callbacks: &Registry,
+        glue: &EngineGlue,
+        level: Option<u8>,
+    ) -> Result<()> {
+        let inputs = vec![input];
+        self.check_resolved(&inputs, callbacks)?;
+        let code = self.link(inputs, callbacks, glue, level)?;
+        let entry = self.lookup(function)?;
+        let body = self.jit.lookup(version).map_err(|message| Error::Llvm {
+            context: format!("looking up '{version}'"),
+            message,
+        })?;
+        self.jit
+            .redirect(entry, body)
+            .map_err(|message| Error::Llvm {
+                context: format!("redirecting '{function}'"),
+                message,
+            })?;
+        let linked = &mut self.linked;
+        let new_body = linked.bodies.get(version).cloned();
+        let old_body = match new_body {
+            Some(new_body) => linked.bodies.insert(function.to_string(), new_body),
+            None => None,
+        };
+        // A body its module defines alone can be freed once replaced; the
+        // code of modules that define more stays for good.
+        if let Some(code) = code.filter(|code| code.symbols == [version]) {
+            linked
+                .swapped_in
+                .insert(version.to_string(), (code.module, code.tracker));
+        }
+        if let Some((_, old_body)) = old_body {
+            if let Some((module, tracker)) = linked.swapped_in.remove(&old_body) {
+                linked
+                    .superseded
+                    .entry(function.to_string())
+                    .or_default()
+                    .push((old_body, module, tracker));
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the code of `function`'s replaced bodies that a swap compiled
+    /// alone; returns how many. The caller knows no thread runs them.
+    pub(crate) fn reclaim(&mut self, function: &str) -> Result<usize> {
+        let linked = &mut self.linked;
+        if !linked.functions.contains_key(function) {
+            return Err(Error::UnknownSymbol {
+                name: function.to_string(),
+            });
+        }
+        let bodies = linked.superseded.remove(function).unwrap_or_default();
+        let count = bodies.len();
+        for (body, module, tracker) in bodies {
+            tracker.remove().map_err(|message| Error::Llvm {
+                context: format!("reclaiming '{body}'"),
+                message,
+            })?;
+            linked.symbols.remove(&body);
+            linked.functions.remove(&body);
+            linked.bodies.remove(&body);
+            linked.addresses.remove(&body);
+            linked.modules[module].0 = Bitcode::default();
+        }
+        Ok(count)
+    }
+}

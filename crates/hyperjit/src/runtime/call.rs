@@ -1,0 +1,114 @@
+//! Entering guest code and learning how it ended: returned, called `exit`
+//! or `_exit`, or was abandoned after a callback trapped (`hj_rt_call`
+//! catches all of them with setjmp; no Rust frame lies in between).
+
+use super::ffi;
+use std::ffi::{c_char, c_int, c_void};
+
+// Mirrors of shim.c's `enum hj_call_kind` and `enum hj_outcome` (checked by
+// the contract test in `runtime/mod.rs`).
+pub(super) const CALL_ENTRY: c_int = 0;
+pub(super) const CALL_HANDLER: c_int = 1;
+pub(super) const RETURNED: c_int = 0;
+pub(super) const EXITED: c_int = 1;
+pub(super) const EXITED_IMMEDIATELY: c_int = 2;
+pub(super) const TRAPPED: c_int = 3;
+
+/// How a call into guest code ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The function returned this value.
+    Returned(i32),
+    /// The guest called `exit(status)`: exit handlers and destructors run.
+    Exited(i32),
+    /// The guest called `_exit`/`_Exit`: the run ends at once.
+    ExitedImmediately(i32),
+    /// A callback failed; the engine holds the trap.
+    Trapped,
+}
+
+/// Calls guest function `address` as an entry point `int f(int, char **,
+/// char **)` (functions with fewer parameters ignore the rest).
+///
+/// # Safety
+/// `address` must be JIT'd code of a function whose parameters are a prefix
+/// of `(int, char **, char **)`; `argv` and `envp` must be null-terminated
+/// arrays of C strings that outlive the call.
+pub(crate) unsafe fn call_entry(
+    address: u64,
+    argc: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Outcome {
+    let mut status = 0;
+    // SAFETY: per this function's contract.
+    let outcome = unsafe {
+        ffi::hj_rt_call(
+            address as usize as *const c_void,
+            CALL_ENTRY,
+            std::ptr::null_mut(),
+            argc,
+            argv,
+            envp,
+            &mut status,
+        )
+    };
+    outcome_of(outcome, status)
+}
+
+/// Calls `handler(arg)`, which calls guest code, as a run calls its entry:
+/// the guest's `exit()` and a callback's trap come back here.
+///
+/// # Safety
+/// `handler` must be safe to call with `arg`, and hold nothing that needs
+/// dropping while it runs guest code (a trap leaves its frame by longjmp).
+pub(crate) unsafe fn call_handler(
+    handler: extern "C" fn(*mut c_void),
+    arg: *mut c_void,
+) -> Outcome {
+    let mut status = 0;
+    // SAFETY: per this function's contract; argv and envp are unused for
+    // this kind of call.
+    let outcome = unsafe {
+        ffi::hj_rt_call(
+            handler as *const c_void,
+            CALL_HANDLER,
+            arg,
+            0,
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut status,
+        )
+    };
+    outcome_of(outcome, status)
+}
+
+pub(super) fn outcome_of(outcome: c_int, status: c_int) -> Outcome {
+    match outcome {
+        RETURNED => Outcome::Returned(status),
+        EXITED => Outcome::Exited(status),
+        EXITED_IMMEDIATELY => Outcome::ExitedImmediately(status),
+        TRAPPED => Outcome::Trapped,
+        // hj_rt_call returns nothing else; were it to, the guest did not
+        // finish.
+        _ => Outcome::Trapped,
+    }
+}
+
+/// Flushes every stdio stream, as a native program's exit does.
+pub(crate) fn flush_stdio() {
+    // SAFETY: fflush(NULL) has no preconditions.
+    unsafe { ffi::hj_rt_flush_stdio() }
+}
+
+/// Abandons the guest code running on this thread: back to the innermost
+/// `call_entry` (which returns [`Outcome::Trapped`]), or, on a thread the
+/// guest created, the end of that thread.
+///
+/// # Safety
+/// Every frame between here and that point must be guest code, this
+/// runtime, or Rust frames holding nothing that needs dropping.
+pub(crate) unsafe fn abandon_guest() -> ! {
+    // SAFETY: per this function's contract.
+    unsafe { ffi::hj_rt_trap() }
+}
