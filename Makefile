@@ -14,7 +14,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(LLVM_PACKAGES); \
 	fi
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
-		echo "error: cargo not found: install Rust 1.80 or newer with rustup, then run make again" >&2; \
+		echo "error: cargo not found: install Rust 1.86 or newer with rustup, then run make again" >&2; \
 		exit 1; }
 
 # Runs examples/demo.c under hyperjit with phase times.
