@@ -20,18 +20,7 @@ clang-19 -O0 -o "$work/native-O0" tests/programs/compute.c
 clang-19 -O2 -o "$work/native-O2" tests/programs/compute.c
 "$work/native-O2" > "$work/expected.out"
 
-# median_of CMD...: the median of $runs wall times, in seconds; output must
-# match the native program's.
-median_of() {
-  for _ in $(seq "$runs"); do
-    local start end
-    start=$(date +%s.%N)
-    "$@" > "$work/actual.out"
-    end=$(date +%s.%N)
-    cmp -s "$work/expected.out" "$work/actual.out" || { echo "output differs: $*" >&2; exit 1; }
-    echo "$start $end" | awk '{print $2 - $1}'
-  done | sort -g | awk '{t[NR] = $1} END {print t[int((NR + 1) / 2)]}'
-}
+. bench/common.sh
 
 o0=$(median_of "$hyperjit" run -O 0 "$work/compute.O0.bc")
 o2=$(median_of "$hyperjit" run -O 2 "$work/compute.O0.bc")

@@ -23,21 +23,8 @@ clang-19 -O2 -c -emit-llvm -I "$sqlite" -o "$work/driver.bc" tests/programs/sqli
 llvm-link-19 -o "$work/sqlite.bc" "$work/sqlite3.bc" "$work/driver.bc"
 clang-19 -O2 -o "$work/sqlite-native" "$work/sqlite.bc" -lm
 
-# best_of CMD...: the fastest of $runs wall times, in seconds; output must
-# match the native program's.
 "$work/sqlite-native" > "$work/expected.out"
-best_of() {
-  local best=""
-  for _ in $(seq "$runs"); do
-    local start end
-    start=$(date +%s.%N)
-    "$@" > "$work/actual.out"
-    end=$(date +%s.%N)
-    cmp -s "$work/expected.out" "$work/actual.out" || { echo "output differs: $*" >&2; exit 1; }
-    best=$(echo "$start $end ${best:-inf}" | awk '{t = $2 - $1; b = $3; if (b == "inf" || t < b) print t; else print b}')
-  done
-  echo "$best"
-}
+. bench/common.sh
 
 ours=$(best_of "$hyperjit" run -O 2 "$work/sqlite.bc")
 lli=$(best_of lli-19 -O2 "$work/sqlite.bc")
