@@ -131,7 +131,7 @@ impl EngineBuilder {
             host_data: self.host_data,
             config: self.config,
         });
-        hypercalls::register(&core);
+        hypercalls::register(&core)?;
         Ok(Engine { core })
     }
 }
