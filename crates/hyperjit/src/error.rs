@@ -227,5 +227,14 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Turns LLVM's message into [`Error::Llvm`] about `context` (what
+    /// hyperjit was doing, naming the file or symbol): for `map_err`.
+    pub(crate) fn llvm(context: impl Into<String>) -> impl FnOnce(String) -> Error {
+        let context = context.into();
+        move |message| Error::Llvm { context, message }
+    }
+}
+
 /// `Result` with hyperjit's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

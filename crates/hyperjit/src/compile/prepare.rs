@@ -67,10 +67,7 @@ pub(crate) fn prepare(
     }
     codegen
         .retarget(&mut module)
-        .map_err(|message| Error::Llvm {
-            context: file.clone(),
-            message,
-        })?;
+        .map_err(Error::llvm(file.clone()))?;
     stats.parse += started.elapsed();
     stats.modules += 1;
 
@@ -88,10 +85,7 @@ pub(crate) fn prepare(
         module.strip_optnone();
         codegen
             .optimize(&mut module, level)
-            .map_err(|message| Error::Llvm {
-                context: format!("{file}: optimizing"),
-                message,
-            })?;
+            .map_err(Error::llvm(format!("{file}: optimizing")))?;
         stats.instructions_after_optimization += module.instruction_count();
         stats.optimize += started.elapsed();
         stats.modules_optimized += 1;

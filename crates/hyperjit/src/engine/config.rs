@@ -110,13 +110,9 @@ impl EngineBuilder {
                 "opt level {level} is out of range 0..=3"
             )));
         }
-        let llvm_error = |context: &str| {
-            let context = context.to_string();
-            move |message| Error::Llvm { context, message }
-        };
-        let codegen = Codegen::new(level).map_err(llvm_error("creating the target machine"))?;
+        let codegen = Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
         let linker = Linker::new(codegen)?;
-        let exit_handlers = ExitHandlers::new().map_err(llvm_error("starting the runtime"))?;
+        let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let core = Box::new(Core {
             state: Mutex::new(State {
                 pending: Vec::new(),

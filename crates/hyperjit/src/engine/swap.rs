@@ -59,10 +59,7 @@ impl Core {
         let version = glue::body_version(function, self.next_version());
         let (mut module, ir_level) = state.linker.extract_body(function, &version)?;
         let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
-            .map_err(|message| Error::Llvm {
-                context: format!("recompiling '{function}'"),
-                message,
-            })?;
+            .map_err(Error::llvm(format!("recompiling '{function}'")))?;
         let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
         self.replace_body(&mut state, function, &version, input, Some(opt_level))
     }
@@ -103,10 +100,7 @@ impl Core {
         let version = glue::body_version(function, self.next_version());
         module
             .rename_function(function, &version)
-            .map_err(|message| Error::Llvm {
-                context: file.clone(),
-                message,
-            })?;
+            .map_err(Error::llvm(file.clone()))?;
         let input = Input::new(file, module, ir_level);
         self.replace_body(&mut state, function, &version, input, None)
     }

@@ -46,13 +46,9 @@ impl Linker {
     /// A linker generating code with `codegen`, whose JIT defines the
     /// runtime's functions.
     pub(crate) fn new(codegen: Codegen) -> Result<Linker> {
-        let llvm_error = |context: &str| {
-            let context = context.to_string();
-            move |message| Error::Llvm { context, message }
-        };
-        let jit = Jit::new().map_err(llvm_error("creating the JIT"))?;
+        let jit = Jit::new().map_err(Error::llvm("creating the JIT"))?;
         jit.define_absolute(&glue::runtime_symbols())
-            .map_err(llvm_error("defining the runtime symbols"))?;
+            .map_err(Error::llvm("defining the runtime symbols"))?;
         Ok(Linker {
             linked: Linked::default(),
             codegen,
@@ -116,10 +112,10 @@ impl Linker {
         if let Some(address) = self.cached_address(name) {
             return Ok(address);
         }
-        let address = self.jit.lookup(name).map_err(|message| Error::Llvm {
-            context: format!("looking up '{name}'"),
-            message,
-        })?;
+        let address = self
+            .jit
+            .lookup(name)
+            .map_err(Error::llvm(format!("looking up '{name}'")))?;
         self.linked.addresses.insert(name.to_string(), address);
         Ok(address)
     }
@@ -128,10 +124,7 @@ impl Linker {
     pub(crate) fn define_symbol(&self, name: &str, address: usize) -> Result<()> {
         self.jit
             .define_absolute(&[(name, address)])
-            .map_err(|message| Error::Llvm {
-                context: format!("defining '{name}'"),
-                message,
-            })
+            .map_err(Error::llvm(format!("defining '{name}'")))
     }
 
     /// Links `inputs`, whose symbols were checked, into one batch and adds
@@ -160,10 +153,7 @@ impl Linker {
         let object = self
             .codegen
             .emit(&module, level)
-            .map_err(|message| Error::Llvm {
-                context: format!("{all_files}: generating code"),
-                message,
-            })?;
+            .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         let defined = module.defined_symbols();
         // Functions and aliases of functions, and whether each is a body.
         let functions: Vec<(String, FunctionSignature, bool)> = defined
@@ -179,10 +169,10 @@ impl Linker {
         }
         // Recorded only once the JIT has the code: a batch the JIT refuses
         // leaves no trace.
-        let tracker = self.jit.add_object(object).map_err(|message| Error::Llvm {
-            context: format!("{all_files}: JIT linking"),
-            message,
-        })?;
+        let tracker = self
+            .jit
+            .add_object(object)
+            .map_err(Error::llvm(format!("{all_files}: JIT linking")))?;
         let linked = &mut self.linked;
         let module_index = linked.modules.len();
         linked.modules.push((kept, ir_level));
@@ -200,10 +190,9 @@ impl Linker {
             let address = if len == 0 {
                 0
             } else {
-                self.jit.lookup(&name).map_err(|message| Error::Llvm {
-                    context: format!("{all_files}: JIT linking"),
-                    message,
-                })?
+                self.jit
+                    .lookup(&name)
+                    .map_err(Error::llvm(format!("{all_files}: JIT linking")))?
             };
             Ok(FunctionTable { address, len })
         };
@@ -235,10 +224,7 @@ impl Linker {
             file: all_files.to_string(),
             message,
         };
-        let llvm_error = |what: &str| {
-            let context = format!("{all_files}: {what}");
-            move |message| Error::Llvm { context, message }
-        };
+        let llvm_error = |what: &str| Error::llvm(format!("{all_files}: {what}"));
         for (libc_name, replacement) in glue::INTERPOSED {
             module
                 .redirect_declaration(libc_name, replacement)
@@ -247,12 +233,8 @@ impl Linker {
         // After the renames, so the guest's declarations bind to the glue.
         if batch == 0 {
             let ir = glue.first_batch_ir();
-            let stubs = Module::parse(&self.context, "<hyperjit glue>", ir.as_bytes()).map_err(
-                |message| Error::Llvm {
-                    context: "parsing the engine's glue".to_string(),
-                    message,
-                },
-            )?;
+            let stubs = Module::parse(&self.context, "<hyperjit glue>", ir.as_bytes())
+                .map_err(Error::llvm("parsing the engine's glue"))?;
             module.link_in(stubs).map_err(|message| Error::Link {
                 file: all_files.to_string(),
                 message,
@@ -309,16 +291,13 @@ impl Linker {
             // Defined as an absolute symbol when registered.
             Kind::Symbol => return Ok(()),
         };
-        let error = |message| Error::Llvm {
-            context: format!("compiling the entry of callback '{name}'"),
-            message,
-        };
+        let error = || Error::llvm(format!("compiling the entry of callback '{name}'"));
         let mut module = Module::parse(&self.context, "<hyperjit callback thunk>", ir.as_bytes())
-            .map_err(error)?;
-        self.codegen.retarget(&mut module).map_err(error)?;
-        let object = self.codegen.emit(&module, None).map_err(error)?;
+            .map_err(error())?;
+        self.codegen.retarget(&mut module).map_err(error())?;
+        let object = self.codegen.emit(&module, None).map_err(error())?;
         // The thunk stays for good: its tracker is dropped, not removed.
-        self.jit.add_object(object).map_err(error)?;
+        self.jit.add_object(object).map_err(error())?;
         self.linked.symbols.insert(name.to_string());
         Ok(())
     }

@@ -23,10 +23,7 @@ impl Linker {
         let (source, ir_level) = &self.linked.modules[*index];
         let module = source
             .extract_function(&self.context, body, version)
-            .map_err(|message| Error::Llvm {
-                context: format!("recompiling '{function}'"),
-                message,
-            })?;
+            .map_err(Error::llvm(format!("recompiling '{function}'")))?;
         Ok((module, *ir_level))
     }
 
@@ -45,16 +42,13 @@ impl Linker {
         self.check_resolved(&inputs, callbacks)?;
         let code = self.link(inputs, callbacks, glue, level)?;
         let entry = self.lookup(function)?;
-        let body = self.jit.lookup(version).map_err(|message| Error::Llvm {
-            context: format!("looking up '{version}'"),
-            message,
-        })?;
+        let body = self
+            .jit
+            .lookup(version)
+            .map_err(Error::llvm(format!("looking up '{version}'")))?;
         self.jit
             .redirect(entry, body)
-            .map_err(|message| Error::Llvm {
-                context: format!("redirecting '{function}'"),
-                message,
-            })?;
+            .map_err(Error::llvm(format!("redirecting '{function}'")))?;
         let linked = &mut self.linked;
         let new_body = linked.bodies.get(version).cloned();
         let old_body = match new_body {
@@ -92,10 +86,9 @@ impl Linker {
         let bodies = linked.superseded.remove(function).unwrap_or_default();
         let count = bodies.len();
         for (body, module, tracker) in bodies {
-            tracker.remove().map_err(|message| Error::Llvm {
-                context: format!("reclaiming '{body}'"),
-                message,
-            })?;
+            tracker
+                .remove()
+                .map_err(Error::llvm(format!("reclaiming '{body}'")))?;
             linked.symbols.remove(&body);
             linked.functions.remove(&body);
             linked.bodies.remove(&body);
