@@ -48,6 +48,12 @@ struct RunArgs {
     /// Macro for .c inputs, NAME or NAME=VALUE (passed to clang).
     #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     define: Vec<String>,
+    /// Compile each function on its first call.
+    #[arg(long, conflicts_with = "eager")]
+    lazy: bool,
+    /// Compile everything up front (what lli does), whatever the default.
+    #[arg(long)]
+    eager: bool,
     /// Print phase times and per-callback call counts to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -79,6 +85,7 @@ fn run(args: RunArgs) -> ExitCode {
 
     let mut builder = Engine::builder()
         .opt_level(args.opt_level)
+        .lazy(args.lazy && !args.eager)
         .count_callback_calls(args.stats);
     for dir in &args.include {
         builder = builder.include_dir(dir);

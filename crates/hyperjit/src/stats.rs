@@ -27,6 +27,10 @@ pub struct Stats {
     pub instructions_before_optimization: usize,
     /// The same modules' IR instructions after optimization.
     pub instructions_after_optimization: usize,
+    /// Functions compiled on their first call (lazy compilation).
+    pub functions_compiled_lazily: usize,
+    /// Functions of lazily linked code that have not been called yet.
+    pub functions_not_compiled: usize,
     /// Bytes of memory committed for JIT'd code and data now.
     pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
@@ -68,7 +72,15 @@ impl fmt::Display for Stats {
             )?;
         }
         writeln!(f)?;
-        writeln!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
+        write!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
+        if self.functions_compiled_lazily + self.functions_not_compiled > 0 {
+            write!(
+                f,
+                "  (lazy: {} functions compiled on first call, {} never called)",
+                self.functions_compiled_lazily, self.functions_not_compiled
+            )?;
+        }
+        writeln!(f)?;
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
         writeln!(f, "total            {:>9.3}", ms(total))?;
         write!(f, "JIT'd code+data  {:>9} KiB", self.jit_memory / 1024)?;

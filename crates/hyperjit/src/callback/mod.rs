@@ -40,6 +40,7 @@ pub(crate) use dynamic::DynamicFunction;
 pub(crate) use env::{Env, HostFunction, OwnedEnv, Shared, TrampolinePair};
 pub use function_pointer::{FunctionArgs, FunctionPointer};
 pub(crate) use multiplexed::{dispatch_address, MultiplexedFunction};
+pub(crate) use raise::raise_with;
 pub(crate) use registry::{Kind, Named, Registry};
 pub(crate) use services::EngineServices;
 pub(crate) use signature::AbiType;

@@ -26,6 +26,7 @@ pub(super) struct Config {
     pub(super) ir_optimization: IrOptimization,
     pub(super) clang: ClangOptions,
     pub(super) count_calls: bool,
+    pub(super) lazy: bool,
 }
 
 impl Default for Config {
@@ -35,6 +36,7 @@ impl Default for Config {
             ir_optimization: IrOptimization::Auto,
             clang: ClangOptions::default(),
             count_calls: false,
+            lazy: false,
         }
     }
 }
@@ -85,6 +87,18 @@ impl EngineBuilder {
             .clang
             .args
             .push(format!("-D{}", definition.into()));
+        self
+    }
+
+    /// Compiles each function on its first call instead of all of them up
+    /// front (default off): a program starts sooner and functions it never
+    /// calls are never compiled. A function's address is the same before
+    /// and after (a stub that the first call redirects to the compiled
+    /// code). A batch whose labels' addresses escape their function is
+    /// compiled whole, as debug information is not kept for lazily compiled
+    /// code.
+    pub fn lazy(mut self, enabled: bool) -> Self {
+        self.config.lazy = enabled;
         self
     }
 

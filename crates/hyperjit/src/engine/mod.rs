@@ -18,6 +18,7 @@ mod config;
 mod define;
 mod hypercalls;
 mod inputs;
+mod lazy;
 mod lookup;
 mod run;
 mod services;
@@ -93,6 +94,7 @@ impl Engine {
         let state = self.core.lock();
         let mut stats = state.stats.clone();
         stats.jit_memory = state.linker.committed_bytes();
+        stats.functions_not_compiled = state.linker.uncompiled_count();
         drop(state);
         if self.core.config.count_calls {
             stats.callbacks = self.core.callbacks.stats();
@@ -123,6 +125,7 @@ impl Core {
             exit_handlers: self.exit_handlers.address(),
             engine: self as *const Core as usize,
             dispatch: dispatch_address::<Core>(),
+            compile_lazily: lazy::compile_on_first_call as *const () as usize,
         }
     }
 
@@ -141,7 +144,13 @@ impl Core {
         // Batches stay for good: their trackers are dropped, not removed.
         let linked = state
             .linker
-            .link(inputs, &self.callbacks, &self.glue(), None)
+            .link(
+                inputs,
+                &self.callbacks,
+                &self.glue(),
+                None,
+                self.config.lazy,
+            )
             .map(drop);
         state.stats.codegen_link += started.elapsed();
         linked

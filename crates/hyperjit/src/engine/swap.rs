@@ -56,12 +56,16 @@ impl Core {
         }
         let mut state = self.lock();
         self.link_pending(&mut state)?;
+        if state.linker.is_uncompiled(function) {
+            self.compile_uncompiled(&mut state, function)?;
+        }
         let version = glue::body_version(function, self.next_version());
         let (mut module, ir_level) = state.linker.extract_body(function, &version)?;
         let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
             .map_err(Error::llvm(format!("recompiling '{function}'")))?;
         let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
         self.replace_body(&mut state, function, &version, input, Some(opt_level))
+            .map(drop)
     }
 
     /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
@@ -103,18 +107,20 @@ impl Core {
             .map_err(Error::llvm(file.clone()))?;
         let input = Input::new(file, module, ir_level);
         self.replace_body(&mut state, function, &version, input, None)
+            .map(drop)
     }
 
     /// Links `input`, which defines `version`, at `level` and points
     /// `function` at it; the time counts as code generation and linking.
-    fn replace_body(
+    /// Returns the new code's address.
+    pub(super) fn replace_body(
         &self,
         state: &mut State,
         function: &str,
         version: &str,
         input: Input,
         level: Option<u8>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let started = Instant::now();
         let result = state.linker.replace_body(
             function,

@@ -1,6 +1,7 @@
 //! What the linker has linked: the table every later link, lookup and swap
 //! consults, and the inputs waiting to join it.
 
+use super::lazy::LazyRecord;
 use crate::llvm::{Bitcode, FunctionSignature, Module, Tracker, UndefinedSymbol};
 use std::collections::{HashMap, HashSet};
 
@@ -80,6 +81,17 @@ pub(super) struct Linked {
     /// Such bodies since replaced, by the function they were a body of:
     /// what [`reclaim`](crate::Engine::reclaim) frees.
     pub(super) superseded: HashMap<String, Vec<(String, usize, Tracker)>>,
+    /// Functions of lazily linked batches not compiled yet, each with the
+    /// index of its batch's source module in `sources`.
+    pub(super) uncompiled: HashMap<String, usize>,
+    /// The modules holding those functions' bodies, with the level their
+    /// IR is optimized at (if known).
+    pub(super) sources: Vec<(Module, Option<u8>)>,
+    /// What each stub passes to the runtime; boxed, as code holds their
+    /// addresses, and kept while the JIT lives.
+    pub(super) lazy_records: Vec<Box<LazyRecord>>,
+    /// The function each record stands for, by the record's index.
+    pub(super) lazy_names: Vec<String>,
 }
 
 /// A batch's code in the JIT.

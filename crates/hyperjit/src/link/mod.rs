@@ -13,17 +13,19 @@
 //! defines comes from `glue/`; the linker's side of swaps is `swap.rs`.
 
 pub(crate) mod glue;
+mod lazy;
 mod linked;
 mod resolve;
 mod swap;
 
 pub(crate) use glue::EngineGlue;
+pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Input};
 
 use crate::callback::{Kind, Named, Registry};
 use crate::compile::Codegen;
 use crate::error::{Error, Result};
-use crate::llvm::{Context, FunctionSignature, Jit, Module};
+use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module};
 use linked::{FunctionTable, Linked};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -78,10 +80,9 @@ impl Linker {
     /// The IR type of a linked function that has a body of its own (not an
     /// alias): what can be recompiled or redefined.
     pub(crate) fn swappable_signature(&self, name: &str) -> Option<&FunctionSignature> {
-        self.linked
-            .bodies
-            .contains_key(name)
-            .then(|| self.linked.functions.get(name))
+        let linked = &self.linked;
+        (linked.bodies.contains_key(name) || linked.uncompiled.contains_key(name))
+            .then(|| linked.functions.get(name))
             .flatten()
     }
 
@@ -129,14 +130,17 @@ impl Linker {
 
     /// Links `inputs`, whose symbols were checked, into one batch and adds
     /// its code to the JIT, generated at `level` (default: the engine's).
-    /// The first batch also gets the engine's `glue`. `None` if there were
-    /// no inputs.
+    /// The first batch also gets the engine's `glue`. With `lazy`, only the
+    /// batch's data and a stub for each function are compiled now, each
+    /// function on its first call (`lazy.rs`). `None` if there were no
+    /// inputs.
     pub(crate) fn link(
         &mut self,
         inputs: Vec<Input>,
         callbacks: &Registry,
         glue: &EngineGlue,
         level: Option<u8>,
+        lazy: bool,
     ) -> Result<Option<BatchCode>> {
         let batch = self.linked.batches.len();
         let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
@@ -149,11 +153,6 @@ impl Linker {
             return Ok(None);
         };
         let tables = self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
-        let kept = module.to_bitcode();
-        let object = self
-            .codegen
-            .emit(&module, level)
-            .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         let defined = module.defined_symbols();
         // Functions and aliases of functions, and whether each is a body.
         let functions: Vec<(String, FunctionSignature, bool)> = defined
@@ -163,7 +162,30 @@ impl Linker {
                 Some((name.clone(), signature, module.defines_function(name)))
             })
             .collect();
-        drop(module);
+        let whole = if lazy {
+            module.strip_debug_info();
+            self.split_lazily(module, glue, ir_level, &all_files)
+        } else {
+            Err(module)
+        };
+        let (compiled, kept, is_lazy) = match whole {
+            Ok(mut skeleton) => {
+                skeleton.mark_patchable_entries();
+                (skeleton, Bitcode::default(), true)
+            }
+            Err(mut module) => {
+                // Every function can be recompiled or redefined later: its
+                // entry is patchable.
+                module.mark_patchable_entries();
+                let kept = module.to_bitcode();
+                (module, kept, false)
+            }
+        };
+        let object = self
+            .codegen
+            .emit(&compiled, level)
+            .map_err(Error::llvm(format!("{all_files}: generating code")))?;
+        drop(compiled);
         if kept.len() >= LARGE_MODULE_BITCODE {
             crate::llvm::release_freed_memory();
         }
@@ -177,7 +199,7 @@ impl Linker {
         let module_index = linked.modules.len();
         linked.modules.push((kept, ir_level));
         for (name, signature, is_body) in functions {
-            if is_body {
+            if is_body && !is_lazy {
                 linked
                     .bodies
                     .insert(name.clone(), (module_index, name.clone()));
@@ -271,10 +293,9 @@ impl Linker {
                 .verify()
                 .map_err(llvm_error("lowering thread-local variables"))?;
         }
-        // Every function can be recompiled or redefined later: its entry is
-        // patchable, and what it references is reachable by name.
+        // What a function references stays reachable by name from code
+        // compiled later on its own (a new body, a lazily compiled one).
         module.promote_internals(&glue::promoted_suffix(batch), glue::ANONYMOUS_PREFIX);
-        module.mark_patchable_entries();
         Ok((
             (constructors, constructor_count),
             (destructors, destructor_count),

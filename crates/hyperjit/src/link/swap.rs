@@ -28,7 +28,8 @@ impl Linker {
     }
 
     /// Links `input`, which defines `version`, with code generated at
-    /// `level`, and makes every later call of `function` run it.
+    /// `level`, and makes every later call of `function` run it. Returns
+    /// the new code's address.
     pub(crate) fn replace_body(
         &mut self,
         function: &str,
@@ -37,10 +38,10 @@ impl Linker {
         callbacks: &Registry,
         glue: &EngineGlue,
         level: Option<u8>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let inputs = vec![input];
         self.check_resolved(&inputs, callbacks)?;
-        let code = self.link(inputs, callbacks, glue, level)?;
+        let code = self.link(inputs, callbacks, glue, level, false)?;
         let entry = self.lookup(function)?;
         let body = self
             .jit
@@ -50,6 +51,7 @@ impl Linker {
             .redirect(entry, body)
             .map_err(Error::llvm(format!("redirecting '{function}'")))?;
         let linked = &mut self.linked;
+        linked.uncompiled.remove(function);
         let new_body = linked.bodies.get(version).cloned();
         let old_body = match new_body {
             Some(new_body) => linked.bodies.insert(function.to_string(), new_body),
@@ -71,7 +73,7 @@ impl Linker {
                     .push((old_body, module, tracker));
             }
         }
-        Ok(())
+        Ok(body)
     }
 
     /// Frees the code of `function`'s replaced bodies that a swap compiled

@@ -19,7 +19,7 @@ use std::sync::Arc;
 ///
 /// # Safety
 /// `function` must be a live function.
-unsafe fn label_tables(function: LLVMValueRef) -> Result<Vec<LLVMValueRef>, String> {
+pub(super) unsafe fn label_tables(function: LLVMValueRef) -> Result<Vec<LLVMValueRef>, String> {
     // SAFETY: users of a live function are live values.
     let mut pending: Vec<LLVMValueRef> = users(function)
         .into_iter()
@@ -210,25 +210,38 @@ unsafe fn declare_instead(module: LLVMModuleRef, function: LLVMValueRef) {
         let name = value_name(function);
         let ty = LLVMGlobalGetValueType(function);
         let declaration = LLVMAddFunction(module, c"".as_ptr(), ty);
-        LLVMSetFunctionCallConv(declaration, LLVMGetFunctionCallConv(function));
-        let params = LLVMCountParamTypes(ty);
-        let indices = [LLVMAttributeFunctionIndex, LLVMAttributeReturnIndex]
-            .into_iter()
-            .chain(1..=params);
-        for index in indices {
-            let count = LLVMGetAttributeCountAtIndex(function, index);
-            let mut attributes = vec![std::ptr::null_mut(); count as usize];
-            LLVMGetAttributesAtIndex(function, index, attributes.as_mut_ptr());
-            for attribute in attributes {
-                LLVMAddAttributeAtIndex(declaration, index, attribute);
-            }
-        }
+        copy_function_attributes(function, declaration);
         // Promoted statics keep their hidden visibility: calls to them stay
         // direct, as in the code they were compiled with.
         LLVMSetVisibility(declaration, LLVMGetVisibility(function));
         LLVMReplaceAllUsesWith(function, declaration);
         LLVMDeleteFunction(function);
         set_value_name(declaration, &name);
+    }
+}
+
+/// Gives `to` the calling convention and the function, return and
+/// parameter attributes of `from`, a function of the same type.
+///
+/// # Safety
+/// Both must be live functions of one context, of the same type.
+pub(super) unsafe fn copy_function_attributes(from: LLVMValueRef, to: LLVMValueRef) {
+    // SAFETY: per this function's contract: the same type has the same
+    // attribute indices, and attributes belong to the shared context.
+    unsafe {
+        LLVMSetFunctionCallConv(to, LLVMGetFunctionCallConv(from));
+        let params = LLVMCountParamTypes(LLVMGlobalGetValueType(from));
+        let indices = [LLVMAttributeFunctionIndex, LLVMAttributeReturnIndex]
+            .into_iter()
+            .chain(1..=params);
+        for index in indices {
+            let count = LLVMGetAttributeCountAtIndex(from, index);
+            let mut attributes = vec![std::ptr::null_mut(); count as usize];
+            LLVMGetAttributesAtIndex(from, index, attributes.as_mut_ptr());
+            for attribute in attributes {
+                LLVMAddAttributeAtIndex(to, index, attribute);
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod module;
 mod near_memory;
 mod patchable;
 mod rebind;
+mod split;
 mod target;
 mod types;
 mod values;

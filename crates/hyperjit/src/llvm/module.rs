@@ -26,7 +26,7 @@ pub(crate) struct UndefinedSymbol {
 /// An owned LLVM module. It keeps its context alive.
 pub(crate) struct Module {
     raw: LLVMModuleRef,
-    context: Arc<Context>,
+    pub(super) context: Arc<Context>,
 }
 
 // SAFETY: a module belongs to one context and is only used by one thread at a

@@ -52,6 +52,8 @@ mod ffi {
             child: *const c_void,
         ) -> c_int;
         pub(super) fn hj_rt_at_quick_exit(handler: *const c_void) -> c_int;
+        /// Not a C function: the target of lazy stubs (see shim.c).
+        pub(super) fn hj_rt_lazy_entry();
         #[cfg(test)]
         pub(super) static hj_rt_contract: super::tests::Contract;
     }
@@ -81,6 +83,12 @@ pub(crate) struct Functions {
     pub(crate) pthread_atfork: usize,
     /// `at_quick_exit` (likewise).
     pub(crate) at_quick_exit: usize,
+    /// Where the stub of a function not compiled yet jumps, with its
+    /// record's address in `r11`; the record starts with the address of an
+    /// `extern "C" fn(record) -> u64` that compiles the function and returns
+    /// its code's address (or traps). Called with every argument register
+    /// saved, it enters that code as if called directly.
+    pub(crate) lazy_entry: usize,
 }
 
 /// The addresses of the runtime's functions.
@@ -93,6 +101,7 @@ pub(crate) fn functions() -> Functions {
         tls_address: ffi::hj_rt_tls_address as *const () as usize,
         pthread_atfork: ffi::hj_rt_pthread_atfork as *const () as usize,
         at_quick_exit: ffi::hj_rt_at_quick_exit as *const () as usize,
+        lazy_entry: ffi::hj_rt_lazy_entry as *const () as usize,
     }
 }
 

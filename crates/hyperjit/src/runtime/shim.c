@@ -261,6 +261,56 @@ int hj_rt_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
 
 int hj_rt_at_quick_exit(void (*fn)(void)) { return __cxa_at_quick_exit((void (*)(void *))fn, NULL); }
 
+/* ---- lazy compilation ----
+ * A function not compiled yet is a stub that loads the address of its
+ * record into r11 and jumps here. A record starts with the function that
+ * compiles the stub's function: it returns the new code's address, or does
+ * not return (it traps). Around that call every register that can carry an
+ * argument is saved (rax: the vector-register count of a variadic call; r10:
+ * the static chain; the SSE state with fxsave), and the new code is entered
+ * with the caller's frame untouched, as if called directly. */
+__asm__(".text\n"
+        ".globl hj_rt_lazy_entry\n"
+        ".type hj_rt_lazy_entry,@function\n"
+        ".p2align 4\n"
+        "hj_rt_lazy_entry:\n"
+        ".cfi_startproc\n"
+        "  pushq %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "  movq %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "  pushq %rax\n"
+        "  pushq %rdi\n"
+        "  pushq %rsi\n"
+        "  pushq %rdx\n"
+        "  pushq %rcx\n"
+        "  pushq %r8\n"
+        "  pushq %r9\n"
+        "  pushq %r10\n"
+        /* The call left rsp 8 past a 16-byte boundary; rbp and eight pushes
+         * realign it, as fxsave64 and the call need. */
+        "  subq $512, %rsp\n"
+        "  fxsave64 (%rsp)\n"
+        "  movq %r11, %rdi\n"
+        "  callq *(%r11)\n"
+        "  movq %rax, %r11\n"
+        "  fxrstor64 (%rsp)\n"
+        "  addq $512, %rsp\n"
+        "  popq %r10\n"
+        "  popq %r9\n"
+        "  popq %r8\n"
+        "  popq %rcx\n"
+        "  popq %rdx\n"
+        "  popq %rsi\n"
+        "  popq %rdi\n"
+        "  popq %rax\n"
+        "  popq %rbp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "  jmpq *%r11\n"
+        ".cfi_endproc\n"
+        ".size hj_rt_lazy_entry, .-hj_rt_lazy_entry\n");
+
 /* ---- the contract with the Rust side ----
  * The codes and layouts above are mirrored by runtime/call.rs (outcomes,
  * call kinds) and by the IR that llvm/lower.rs gives a thread-local's control

@@ -24,6 +24,8 @@ const RT_ATEXIT: &str = "__hyperjit_rt_atexit";
 const RT_CXA_ATEXIT: &str = "__hyperjit_rt_cxa_atexit";
 const RT_PTHREAD_ATFORK: &str = "__hyperjit_rt_pthread_atfork";
 const RT_AT_QUICK_EXIT: &str = "__hyperjit_rt_at_quick_exit";
+/// Where the stubs of functions not compiled yet jump.
+pub(crate) const RT_LAZY_ENTRY: &str = "__hyperjit_rt_lazy_entry";
 /// What lowered thread-local accesses call.
 pub(crate) const TLS_HELPER: &str = "__hyperjit_rt_tls_address";
 /// The prefix of a lowered thread-local's control block.
@@ -51,7 +53,7 @@ const FIRST_BATCH_SYMBOLS: &[&str] = &[ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBA
 const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 
 /// The runtime's functions, defined at fixed addresses in every engine's JIT.
-pub(crate) fn runtime_symbols() -> [(&'static str, usize); 7] {
+pub(crate) fn runtime_symbols() -> [(&'static str, usize); 8] {
     let functions = runtime::functions();
     [
         (RT_EXIT, functions.exit),
@@ -61,6 +63,7 @@ pub(crate) fn runtime_symbols() -> [(&'static str, usize); 7] {
         (TLS_HELPER, functions.tls_address),
         (RT_PTHREAD_ATFORK, functions.pthread_atfork),
         (RT_AT_QUICK_EXIT, functions.at_quick_exit),
+        (RT_LAZY_ENTRY, functions.lazy_entry),
     ]
 }
 
@@ -105,6 +108,9 @@ pub(crate) struct EngineGlue {
     pub(crate) engine: usize,
     /// The run-time `PerformCustomCallback` dispatcher.
     pub(crate) dispatch: usize,
+    /// What compiles a function on its first call: an `extern "C"
+    /// fn(&LazyRecord) -> u64` returning the code's address.
+    pub(crate) compile_lazily: usize,
 }
 
 impl EngineGlue {
