@@ -35,8 +35,11 @@ fn check_source(source: &std::path::Path, lli: Lli) {
     build_native(&source, &native_binary);
     let native = run(Command::new(&native_binary).args(ARGS));
 
-    let from_c = run(hyperjit().arg("run").arg(&source).arg("--").args(ARGS));
-    assert_same_run(&native, &from_c, &format!("hyperjit run {name}.c"));
+    for mode in MODES {
+        let from_c = run(hyperjit_run(mode).arg(&source).arg("--").args(ARGS));
+        let what = format!("hyperjit run {} {name}.c", mode.join(" "));
+        assert_same_run(&native, &from_c, &what);
+    }
 
     let unoptimized = dir.path().join(format!("{name}.O0.bc"));
     must(

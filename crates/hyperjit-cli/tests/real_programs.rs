@@ -58,31 +58,32 @@ fn bzip2_reproduces_its_reference_files() {
     let native = dir.path().join("bzip2");
     must(clang().args(["-O2", "-o"]).arg(&native).arg(&linked));
 
-    for n in 1..=3 {
+    for (n, mode) in (1..=3).zip(MODES.iter().cycle()) {
         let reference = src.join(format!("sample{n}.ref"));
         let compressed = src.join(format!("sample{n}.bz2"));
         let expected_bz2 = std::fs::read(&compressed).expect("sample bz2");
         let expected_ref = std::fs::read(&reference).expect("sample ref");
         let level = format!("-{n}");
+        let mode_name = mode.join(" ");
 
         let jit_compress = run_with_stdin(
-            hyperjit().arg("run").args(&bitcode).args(["--", &level]),
+            hyperjit_run(mode).args(&bitcode).args(["--", &level]),
             Some(&reference),
         );
         assert_eq!(jit_compress.status, Some(0), "{}", jit_compress.stderr);
         assert!(
             jit_compress.stdout == expected_bz2,
-            "sample{n}: hyperjit's compression differs from sample{n}.bz2"
+            "sample{n} ({mode_name}): hyperjit's compression differs from sample{n}.bz2"
         );
 
         let jit_decompress = run_with_stdin(
-            hyperjit().arg("run").args(&bitcode).args(["--", "-d"]),
+            hyperjit_run(mode).args(&bitcode).args(["--", "-d"]),
             Some(&compressed),
         );
         assert_eq!(jit_decompress.status, Some(0), "{}", jit_decompress.stderr);
         assert!(
             jit_decompress.stdout == expected_ref,
-            "sample{n}: hyperjit's decompression differs from sample{n}.ref"
+            "sample{n} ({mode_name}): hyperjit's decompression differs from sample{n}.ref"
         );
 
         let native_run = run_with_stdin(Command::new(&native).arg(&level), Some(&reference));
@@ -156,11 +157,15 @@ fn sqlite_matches_the_native_build() {
     assert_eq!(native.status, Some(0), "{}", native.stderr);
     assert!(native.stdout_text().contains("rows printed by callback: "));
 
-    let jit = run(hyperjit().arg("run").arg(&bitcode));
-    assert_same_run(&native, &jit, "hyperjit run sqlite");
-
-    let small = run(hyperjit().arg("run").arg(&bitcode).args(["--", "500"]));
     let native_small = run(Command::new(&native_binary).arg("500"));
-    assert_same_run(&native_small, &small, "hyperjit run sqlite -- 500");
-    assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
+    for mode in MODES {
+        let mode_name = mode.join(" ");
+        let jit = run(hyperjit_run(mode).arg(&bitcode));
+        assert_same_run(&native, &jit, &format!("hyperjit run {mode_name} sqlite"));
+
+        let small = run(hyperjit_run(mode).arg(&bitcode).args(["--", "500"]));
+        let what = format!("hyperjit run {mode_name} sqlite -- 500");
+        assert_same_run(&native_small, &small, &what);
+        assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
+    }
 }

@@ -82,6 +82,16 @@ pub fn hyperjit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hyperjit"))
 }
 
+/// The compilation modes every program is run in: each must behave the same.
+pub const MODES: &[&[&str]] = &[&["--eager"], &["--lazy"], &["--lazy", "-O", "0"]];
+
+/// `hyperjit run` in `mode` (one of [`MODES`]).
+pub fn hyperjit_run(mode: &[&str]) -> Command {
+    let mut command = hyperjit();
+    command.arg("run").args(mode);
+    command
+}
+
 /// Runs a tool that must succeed (clang building a test input, say).
 pub fn must(command: &mut Command) {
     let outcome = run(command);

@@ -89,6 +89,7 @@ pub(super) struct Linked {
     pub(super) sources: Vec<(Module, Option<u8>)>,
     /// What each stub passes to the runtime; boxed, as code holds their
     /// addresses, and kept while the JIT lives.
+    #[allow(clippy::vec_box)] // the addresses must not move as the vector grows
     pub(super) lazy_records: Vec<Box<LazyRecord>>,
     /// The function each record stands for, by the record's index.
     pub(super) lazy_names: Vec<String>,
