@@ -51,6 +51,13 @@ struct RunArgs {
     /// Compile each function on its first call.
     #[arg(long, conflicts_with = "eager")]
     lazy: bool,
+    /// Start every function at a fast baseline, recompile hot ones at -O
+    /// in the background (implies --lazy).
+    #[arg(long, conflicts_with = "eager")]
+    tier: bool,
+    /// Calls plus loop iterations after which --tier recompiles a function.
+    #[arg(long, value_name = "COUNT", requires = "tier")]
+    tier_threshold: Option<u64>,
     /// Compile everything up front (what lli does), whatever the default.
     #[arg(long)]
     eager: bool,
@@ -86,7 +93,11 @@ fn run(args: RunArgs) -> ExitCode {
     let mut builder = Engine::builder()
         .opt_level(args.opt_level)
         .lazy(args.lazy && !args.eager)
+        .tier(args.tier)
         .count_callback_calls(args.stats);
+    if let Some(threshold) = args.tier_threshold {
+        builder = builder.tier_threshold(threshold);
+    }
     for dir in &args.include {
         builder = builder.include_dir(dir);
     }

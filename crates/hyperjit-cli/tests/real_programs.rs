@@ -58,7 +58,8 @@ fn bzip2_reproduces_its_reference_files() {
     let native = dir.path().join("bzip2");
     must(clang().args(["-O2", "-o"]).arg(&native).arg(&linked));
 
-    for (n, mode) in (1..=3).zip(MODES.iter().cycle()) {
+    for (index, mode) in MODES.iter().enumerate() {
+        let n = index % 3 + 1;
         let reference = src.join(format!("sample{n}.ref"));
         let compressed = src.join(format!("sample{n}.bz2"));
         let expected_bz2 = std::fs::read(&compressed).expect("sample bz2");

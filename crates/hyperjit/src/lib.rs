@@ -41,5 +41,5 @@ pub use callback::{
 pub use compile::IrOptimization;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result, UnresolvedSymbol};
-pub use stats::{CallbackStats, Stats};
+pub use stats::{CallbackStats, Stats, TierUp};
 pub use trap::Trap;

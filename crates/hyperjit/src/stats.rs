@@ -31,6 +31,9 @@ pub struct Stats {
     pub functions_compiled_lazily: usize,
     /// Functions of lazily linked code that have not been called yet.
     pub functions_not_compiled: usize,
+    /// Functions recompiled at the engine's level because they were hot
+    /// (tiered compilation), in order.
+    pub tier_ups: Vec<TierUp>,
     /// Bytes of memory committed for JIT'd code and data now.
     pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
@@ -48,6 +51,20 @@ pub struct CallbackStats {
     pub calls: u64,
     /// Total time spent in it.
     pub total: Duration,
+}
+
+/// A function tiered compilation found hot and recompiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TierUp {
+    /// The function.
+    pub function: String,
+    /// Its calls and loop iterations in the baseline code when found hot.
+    pub count: u64,
+    /// When the optimized body went live, since the engine was built.
+    pub at: Duration,
+    /// How long its compilation took (on the background thread).
+    pub compile_time: Duration,
 }
 
 impl fmt::Display for Stats {
@@ -84,6 +101,22 @@ impl fmt::Display for Stats {
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
         writeln!(f, "total            {:>9.3}", ms(total))?;
         write!(f, "JIT'd code+data  {:>9} KiB", self.jit_memory / 1024)?;
+        if !self.tier_ups.is_empty() {
+            write!(
+                f,
+                "\ntiered up                      count     at (ms)  compile (ms)"
+            )?;
+            for tier_up in &self.tier_ups {
+                write!(
+                    f,
+                    "\n{:<26} {:>10} {:>11.3} {:>13.3}",
+                    tier_up.function,
+                    tier_up.count,
+                    ms(tier_up.at),
+                    ms(tier_up.compile_time)
+                )?;
+            }
+        }
         if !self.callbacks.is_empty() {
             write!(
                 f,

@@ -212,3 +212,52 @@ int main(void) {
     // main, run, work: each once, however many threads raced.
     assert_eq!(compiled(&engine).0, 3);
 }
+
+/// With tiering, a hot function is recompiled in the background and
+/// swapped in while the program runs; results stay right throughout.
+#[test]
+fn tiering_swaps_hot_functions_in_while_the_program_runs() {
+    let engine = Engine::builder()
+        .tier_threshold(50)
+        .build()
+        .expect("a tiered engine");
+    let _dir = add_source(
+        &engine,
+        "hot.c",
+        r#"
+__attribute__((noinline)) long hot(long x) { return x * 3 + 1; }
+__attribute__((noinline)) long cold(long x) { return x - 1; }
+long check(long rounds) {
+    long acc = 0;
+    for (long i = 0; i < rounds; i++) {
+        long expected = i * 3 + 1;
+        if (hot(i) != expected) return -1;
+        acc += expected;
+    }
+    return acc + cold(1);
+}
+"#,
+    );
+    let check = engine
+        .lookup_fn::<extern "C" fn(i64) -> i64>("check")
+        .unwrap();
+    let expected = |rounds: i64| (0..rounds).map(|i| i * 3 + 1).sum::<i64>();
+    // The background thread swaps `hot` in at some point; keep calling
+    // (every result checked) until it has.
+    let mut tiered = Vec::new();
+    for _ in 0..100_000 {
+        assert_eq!(check.call(1000).unwrap(), expected(1000));
+        tiered = engine.stats().tier_ups;
+        if tiered.iter().any(|t| t.function == "hot") {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let hot = tiered
+        .iter()
+        .find(|t| t.function == "hot")
+        .expect("hot was tiered up");
+    assert!(hot.count >= 50, "tiered up after {} calls", hot.count);
+    assert!(tiered.iter().all(|t| t.function != "cold"), "{tiered:?}");
+    assert_eq!(check.call(1000).unwrap(), expected(1000));
+}

@@ -83,7 +83,13 @@ pub fn hyperjit() -> Command {
 }
 
 /// The compilation modes every program is run in: each must behave the same.
-pub const MODES: &[&[&str]] = &[&["--eager"], &["--lazy"], &["--lazy", "-O", "0"]];
+pub const MODES: &[&[&str]] = &[
+    &["--eager"],
+    &["--lazy"],
+    &["--lazy", "-O", "0"],
+    // A low threshold: most functions are swapped to -O2 while running.
+    &["--tier", "--tier-threshold", "2"],
+];
 
 /// `hyperjit run` in `mode` (one of [`MODES`]).
 pub fn hyperjit_run(mode: &[&str]) -> Command {

@@ -10,8 +10,10 @@
 mod codegen;
 mod prepare;
 mod source;
+mod tier;
 
 pub(crate) use codegen::Codegen;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, Prepared};
 pub(crate) use source::{ClangOptions, Source};
+pub(crate) use tier::{BackgroundCompiler, CompiledBody};

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Mutex;
 
+/// The default of [`EngineBuilder::tier_threshold`].
+const DEFAULT_TIER_THRESHOLD: u64 = 1000;
+
 /// Configures and builds an [`Engine`].
 #[derive(Debug, Default)]
 pub struct EngineBuilder {
@@ -27,6 +30,9 @@ pub(super) struct Config {
     pub(super) clang: ClangOptions,
     pub(super) count_calls: bool,
     pub(super) lazy: bool,
+    /// The count at which tiered compilation recompiles a function; `None`:
+    /// no tiering.
+    pub(super) tier_threshold: Option<u64>,
 }
 
 impl Default for Config {
@@ -37,6 +43,7 @@ impl Default for Config {
             clang: ClangOptions::default(),
             count_calls: false,
             lazy: false,
+            tier_threshold: None,
         }
     }
 }
@@ -102,6 +109,26 @@ impl EngineBuilder {
         self
     }
 
+    /// Tiered compilation (default off; implies [`lazy`](Self::lazy)): each
+    /// function is first compiled at a fast baseline (-O0 code generation)
+    /// that counts its calls and loop iterations; one that reaches the
+    /// threshold (see [`tier_threshold`](Self::tier_threshold)) is
+    /// recompiled at the engine's level on a background thread and swapped
+    /// in while the program runs. [`Engine::stats`] lists what was tiered
+    /// up and when.
+    pub fn tier(mut self, enabled: bool) -> Self {
+        self.config.tier_threshold =
+            enabled.then(|| self.config.tier_threshold.unwrap_or(DEFAULT_TIER_THRESHOLD));
+        self
+    }
+
+    /// The calls plus loop iterations after which tiered compilation
+    /// recompiles a function (default 1000); turns tiering on.
+    pub fn tier_threshold(mut self, count: u64) -> Self {
+        self.config.tier_threshold = Some(count);
+        self
+    }
+
     /// Counts each callback's calls and time, for [`Engine::stats`]
     /// (default off: then callbacks pay nothing for it).
     pub fn count_callback_calls(mut self, enabled: bool) -> Self {
@@ -117,7 +144,7 @@ impl EngineBuilder {
     }
 
     /// Builds the engine.
-    pub fn build(self) -> Result<Engine> {
+    pub fn build(mut self) -> Result<Engine> {
         let level = self.config.opt_level;
         if level > 3 {
             return Err(Error::InvalidSetting(format!(
@@ -127,6 +154,11 @@ impl EngineBuilder {
         let codegen = Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
         let linker = Linker::new(codegen)?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
+        let tiering = self
+            .config
+            .tier_threshold
+            .map(|threshold| super::tier::Tiering::new(threshold, level));
+        self.config.lazy |= tiering.is_some();
         let core = Box::new(Core {
             state: Mutex::new(State {
                 pending: Vec::new(),
@@ -140,6 +172,7 @@ impl EngineBuilder {
             versions: AtomicU64::new(1),
             host_data: self.host_data,
             config: self.config,
+            tiering,
         });
         hypercalls::register(&core)?;
         Ok(Engine { core })

@@ -51,8 +51,13 @@ impl Core {
     /// stub at the code; returns the code's address.
     pub(super) fn compile_uncompiled(&self, state: &mut State, function: &str) -> Result<u64> {
         let version = glue::body_version(function, self.next_version());
-        let input = state.linker.take_uncompiled(function, &version)?;
-        let address = self.replace_body(state, function, &version, input, None)?;
+        let mut input = state.linker.take_uncompiled(function, &version)?;
+        // Tiered: the baseline, counted.
+        let level = self.tiering.as_ref().map(|tiering| {
+            input.counter = Some((version.clone(), tiering.watch(self, function)));
+            0
+        });
+        let address = self.replace_body(state, function, &version, input, level)?;
         state.stats.functions_compiled_lazily += 1;
         Ok(address)
     }

@@ -23,6 +23,7 @@ mod lookup;
 mod run;
 mod services;
 mod swap;
+mod tier;
 
 pub use config::EngineBuilder;
 
@@ -66,6 +67,8 @@ struct Core {
     versions: AtomicU64,
     host_data: Option<HostData>,
     config: Config,
+    /// With tiered compilation; after `state`, as code holds its counters.
+    tiering: Option<tier::Tiering>,
 }
 
 /// What the lock guards.
@@ -159,6 +162,15 @@ impl Core {
     /// The next version number for a function's new bodies.
     fn next_version(&self) -> u64 {
         self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // The tiering thread uses the core: it stops before the core goes.
+        if let Some(tiering) = &self.core.tiering {
+            tiering.stop();
+        }
     }
 }
 

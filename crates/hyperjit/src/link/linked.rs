@@ -15,6 +15,10 @@ pub(crate) struct Input {
     pub(crate) defined: Vec<String>,
     /// The level its IR was optimized at, if known (0: not optimized).
     pub(crate) ir_level: Option<u8>,
+    /// A function whose compiled code counts its calls and loop iterations
+    /// into the `u64` at this address (tiered compilation's baseline); the
+    /// kept IR does not count.
+    pub(crate) counter: Option<(String, u64)>,
 }
 
 impl Input {
@@ -25,6 +29,7 @@ impl Input {
             defined: module.defined_symbols(),
             module,
             ir_level,
+            counter: None,
         }
     }
 }

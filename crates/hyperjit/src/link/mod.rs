@@ -149,6 +149,8 @@ impl Linker {
             .iter()
             .map(|input| input.ir_level)
             .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
+        let counters: Vec<(String, u64)> =
+            inputs.iter().filter_map(|i| i.counter.clone()).collect();
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
@@ -178,6 +180,11 @@ impl Linker {
                 // entry is patchable.
                 module.mark_patchable_entries();
                 let kept = module.to_bitcode();
+                for (function, counter) in &counters {
+                    module
+                        .add_counter(function, *counter)
+                        .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
+                }
                 (module, kept, false)
             }
         };

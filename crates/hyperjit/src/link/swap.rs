@@ -2,8 +2,9 @@
 //! kept bitcode, linking a new body and pointing the function's patchable
 //! entry at it, and freeing bodies no longer in use.
 
-use super::{EngineGlue, Input, Linker};
+use super::{BatchCode, EngineGlue, Input, Linker};
 use crate::callback::Registry;
+use crate::compile::CompiledBody;
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Module};
 
@@ -42,6 +43,51 @@ impl Linker {
         let inputs = vec![input];
         self.check_resolved(&inputs, callbacks)?;
         let code = self.link(inputs, callbacks, glue, level, false)?;
+        self.point_to(function, version, code)
+    }
+
+    /// The kept IR of `function`'s current body: the bitcode, the body's
+    /// name in it and the level it is optimized at.
+    pub(crate) fn body_source(&self, function: &str) -> Option<(Bitcode, String, Option<u8>)> {
+        let (index, body) = self.linked.bodies.get(function)?;
+        let (bitcode, ir_level) = &self.linked.modules[*index];
+        Some((bitcode.clone(), body.clone(), *ir_level))
+    }
+
+    /// Adds `compiled`, a new body of `function` compiled elsewhere (on a
+    /// background thread), and makes every later call run it. Returns the
+    /// new code's address.
+    pub(crate) fn install_body(&mut self, function: &str, compiled: CompiledBody) -> Result<u64> {
+        let CompiledBody {
+            version,
+            object,
+            kept,
+            ir_level,
+            signature,
+        } = compiled;
+        let tracker = self
+            .jit
+            .add_object(object)
+            .map_err(Error::llvm(format!("adding the new body of '{function}'")))?;
+        let linked = &mut self.linked;
+        let module = linked.modules.len();
+        linked.modules.push((kept, ir_level));
+        linked
+            .bodies
+            .insert(version.clone(), (module, version.clone()));
+        linked.functions.insert(version.clone(), signature);
+        linked.symbols.insert(version.clone());
+        let code = BatchCode {
+            tracker,
+            symbols: vec![version.clone()],
+            module,
+        };
+        self.point_to(function, &version, Some(code))
+    }
+
+    /// Points `function`'s entry at its new body `version`, linked as
+    /// `code`, and records the swap. Returns the new code's address.
+    fn point_to(&mut self, function: &str, version: &str, code: Option<BatchCode>) -> Result<u64> {
         let entry = self.lookup(function)?;
         let body = self
             .jit

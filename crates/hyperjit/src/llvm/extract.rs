@@ -68,8 +68,8 @@ pub(super) unsafe fn label_tables(function: LLVMValueRef) -> Result<Vec<LLVMValu
 
 /// A linked module's IR as bitcode, from which single functions are loaded
 /// to be recompiled.
-#[derive(Default)]
-pub(crate) struct Bitcode(Vec<u8>);
+#[derive(Clone, Default)]
+pub(crate) struct Bitcode(Arc<[u8]>);
 
 impl Bitcode {
     /// A module with the one function `name` of this bitcode, renamed
@@ -259,7 +259,7 @@ impl Module {
                 LLVMGetBufferStart(buffer).cast::<u8>(),
                 LLVMGetBufferSize(buffer),
             )
-            .to_vec();
+            .into();
             LLVMDisposeMemoryBuffer(buffer);
             Bitcode(bytes)
         }

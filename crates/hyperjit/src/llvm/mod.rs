@@ -12,6 +12,7 @@
 //! `near_memory` (the JIT's memory manager, in C).
 
 mod context;
+mod counters;
 mod extract;
 mod jit;
 mod lower;
