@@ -188,3 +188,24 @@ fn argv0_is_the_first_input() {
     assert_eq!(outcome.status, Some(3), "{}", outcome.stderr);
     assert_eq!(outcome.stdout_text(), format!("{}\n", source.display()));
 }
+
+/// With no mode flag, `hyperjit run` compiles lazily with tiering (the
+/// fast start); `--eager` compiles everything first.
+#[test]
+fn the_default_mode_is_lazy_and_tiered() {
+    let source = conformance_source("recursion");
+    let default = run(hyperjit().args(["run", "--stats"]).arg(&source));
+    assert_eq!(default.status, Some(0), "{}", default.stderr);
+    assert!(
+        default.stderr.contains("functions compiled on first call"),
+        "{}",
+        default.stderr
+    );
+    let eager = run(hyperjit().args(["run", "--stats", "--eager"]).arg(&source));
+    assert_eq!(eager.stdout, default.stdout);
+    assert!(
+        !eager.stderr.contains("compiled on first call"),
+        "{}",
+        eager.stderr
+    );
+}

@@ -16,4 +16,4 @@ pub(crate) use codegen::Codegen;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, Prepared};
 pub(crate) use source::{ClangOptions, Source};
-pub(crate) use tier::{BackgroundCompiler, CompiledBody};
+pub(crate) use tier::{starts_at_baseline, BackgroundCompiler, CompiledBody};

@@ -6,8 +6,24 @@
 //! bytes (object code and the new body's bitcode) for the linker to add.
 
 use super::{optimize_for, Codegen};
-use crate::llvm::{Bitcode, Context, FunctionSignature, ObjectCode};
+use crate::llvm::{Bitcode, Context, FunctionSignature, Module, ObjectCode};
 use std::sync::Arc;
+
+/// Below this many IR instructions a function with a loop is compiled at
+/// the engine's level at once. It costs little, and there is no on-stack
+/// replacement: a loop that runs long in a single call (a benchmark's
+/// kernel, a `main` loop) would run baseline code to its end. Measured on
+/// the 2-core EPYC of BENCHMARKS.md: at 200, fannkuch(11) ran 2.46 s (its
+/// eager -O2 run: 2.43 s; all baseline: 2.95 s) and the sqlite program
+/// started in 1.65 s (all baseline: 1.17 s; 500: 2.04 s).
+const OPTIMIZE_AT_ONCE_BELOW: usize = 200;
+
+/// Whether `function`, the one body of `module`, starts at the baseline
+/// tier rather than at the engine's level.
+pub(crate) fn starts_at_baseline(module: &Module, function: &str) -> bool {
+    module.instruction_count() >= OPTIMIZE_AT_ONCE_BELOW
+        || !module.has_loops(function).unwrap_or(false)
+}
 
 /// A function body compiled away from the engine's context.
 pub(crate) struct CompiledBody {

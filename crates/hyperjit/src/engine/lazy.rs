@@ -8,6 +8,7 @@
 
 use super::{Core, State};
 use crate::callback::raise_with;
+use crate::compile::starts_at_baseline;
 use crate::error::Result;
 use crate::link::{glue, LazyRecord};
 use crate::Trap;
@@ -53,10 +54,14 @@ impl Core {
         let version = glue::body_version(function, self.next_version());
         let mut input = state.linker.take_uncompiled(function, &version)?;
         // Tiered: the baseline, counted.
-        let level = self.tiering.as_ref().map(|tiering| {
-            input.counter = Some((version.clone(), tiering.watch(self, function)));
-            0
-        });
+        let level = self
+            .tiering
+            .as_ref()
+            .filter(|_| starts_at_baseline(&input.module, &version))
+            .map(|tiering| {
+                input.counter = Some((version.clone(), tiering.watch(self, function)));
+                0
+            });
         let address = self.replace_body(state, function, &version, input, level)?;
         state.stats.functions_compiled_lazily += 1;
         Ok(address)

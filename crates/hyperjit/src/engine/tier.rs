@@ -6,15 +6,16 @@
 //! engine's level by that thread (`compile/tier.rs`, its own LLVM context)
 //! and swapped in through the function's entry, as any swap is, while the
 //! program keeps running. A frame already running the baseline body
-//! finishes in it (there is no on-stack replacement).
+//! finishes in it (there is no on-stack replacement). The thread is not
+//! joined: an engine that ends (a program that exits) does not wait for a
+//! compilation in progress.
 
 use super::Core;
 use crate::compile::BackgroundCompiler;
 use crate::link::glue;
 use crate::stats::TierUp;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the background thread reads the counters.
@@ -22,15 +23,26 @@ const POLL: Duration = Duration::from_millis(2);
 
 /// Counters, and the thread that acts on them.
 pub(super) struct Tiering {
+    shared: Arc<Shared>,
+    started_thread: Mutex<bool>,
+}
+
+/// What the engine and its tiering thread share. The thread does not hold
+/// the engine up: at the engine's end it is told to stop and let go of the
+/// core, and finishes a compilation in progress on its own.
+struct Shared {
     threshold: u64,
     level: u8,
     started: Instant,
-    /// Baseline bodies being counted. The counters are boxed: code holds
-    /// their addresses.
+    /// Baseline bodies being counted. The counters are boxed (code holds
+    /// their addresses) and live as long as this, which the thread keeps
+    /// after the code is gone.
     watched: Mutex<Vec<Watched>>,
     stop: Mutex<bool>,
     wake: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The engine's core while it lives; the thread uses it only while
+    /// holding this lock.
+    core: Mutex<Option<usize>>,
 }
 
 struct Watched {
@@ -44,13 +56,16 @@ impl Tiering {
     /// `threshold` times.
     pub(super) fn new(threshold: u64, level: u8) -> Tiering {
         Tiering {
-            threshold,
-            level,
-            started: Instant::now(),
-            watched: Mutex::new(Vec::new()),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-            thread: Mutex::new(None),
+            shared: Arc::new(Shared {
+                threshold,
+                level,
+                started: Instant::now(),
+                watched: Mutex::new(Vec::new()),
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+                core: Mutex::new(None),
+            }),
+            started_thread: Mutex::new(false),
         }
     }
 
@@ -59,35 +74,43 @@ impl Tiering {
     pub(super) fn watch(&self, core: &Core, function: &str) -> u64 {
         let counter = Box::new(AtomicU64::new(0));
         let address = counter.as_ptr() as u64;
-        lock(&self.watched).push(Watched {
+        lock(&self.shared.watched).push(Watched {
             function: function.to_string(),
             counter,
             done: false,
         });
-        let mut thread = lock(&self.thread);
-        if thread.is_none() {
-            let core_address = core as *const Core as usize;
+        let mut started = lock(&self.started_thread);
+        if !*started {
+            *started = true;
+            *lock(&self.shared.core) = Some(core as *const Core as usize);
+            let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
                 .name("hyperjit-tier".to_string())
-                // SAFETY (of the pointer's use in the thread): the engine
-                // joins this thread in `stop`, before its `Core` is dropped.
-                .spawn(move || tier_up_hot_functions(core_address));
-            match spawned {
-                Ok(handle) => *thread = Some(handle),
-                Err(error) => tracing::warn!("no tiering thread: {error}"),
+                .spawn(move || tier_up_hot_functions(&shared));
+            if let Err(error) = spawned {
+                tracing::warn!("no tiering thread: {error}");
             }
         }
         address
     }
 
-    /// Stops the background thread and waits for it.
+    /// Stops the background thread's work for this engine: once this
+    /// returns, the thread no longer touches the core.
     pub(super) fn stop(&self) {
-        *lock(&self.stop) = true;
-        self.wake.notify_all();
-        if let Some(thread) = lock(&self.thread).take() {
-            // A panic in the thread has been reported already.
-            let _ = thread.join();
-        }
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        *lock(&self.shared.core) = None;
+    }
+}
+
+impl Shared {
+    /// Runs `work` with the engine's core, unless the engine is gone.
+    fn with_core<T>(&self, work: impl FnOnce(&Core) -> T) -> Option<T> {
+        let core = lock(&self.core);
+        // SAFETY: the address is the live core's while it is in the slot:
+        // the engine empties the slot (under this lock) before it drops
+        // the core.
+        (*core).map(|address| work(unsafe { &*(address as *const Core) }))
     }
 
     /// Marks the watched functions whose counters reached the threshold as
@@ -121,48 +144,48 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The background thread: recompiles hot functions until stopped.
-fn tier_up_hot_functions(core_address: usize) {
-    // SAFETY: see `Tiering::watch`: the core outlives this thread.
-    let core = unsafe { &*(core_address as *const Core) };
-    let Some(tiering) = core.tiering.as_ref() else {
-        return;
-    };
-    let mut compiler = match BackgroundCompiler::new(tiering.level) {
+fn tier_up_hot_functions(shared: &Shared) {
+    let mut compiler = match BackgroundCompiler::new(shared.level) {
         Ok(compiler) => compiler,
         Err(error) => {
             tracing::warn!("tiering disabled: {error}");
             return;
         }
     };
-    while let Some(hot) = tiering.next_hot() {
+    while let Some(hot) = shared.next_hot() {
         for (function, count) in hot {
-            let Some((source, body, ir_level)) = core.lock().linker.body_source(&function) else {
+            let source = shared.with_core(|core| {
+                let source = core.lock().linker.body_source(&function)?;
+                Some((source, glue::body_version(&function, core.next_version())))
+            });
+            let Some(Some(((source, body, ir_level), version))) = source else {
                 continue;
             };
-            let version = glue::body_version(&function, core.next_version());
             let compile_started = Instant::now();
             let compiled = compiler.compile(&source, &body, &version, ir_level);
             let compile_time = compile_started.elapsed();
-            let mut state = core.lock();
-            // Swapped meanwhile (redefined, say): the new body stays.
-            let current = state.linker.body_source(&function).map(|(_, body, _)| body);
-            if current.as_deref() != Some(body.as_str()) {
-                continue;
-            }
-            let installed = compiled
-                .map_err(crate::error::Error::llvm(format!(
-                    "tiering up '{function}'"
-                )))
-                .and_then(|compiled| state.linker.install_body(&function, compiled));
-            match installed {
-                Ok(_) => state.stats.tier_ups.push(TierUp {
-                    function,
-                    count,
-                    at: tiering.started.elapsed(),
-                    compile_time,
-                }),
-                Err(error) => tracing::warn!("{error}"),
-            }
+            shared.with_core(|core| {
+                let mut state = core.lock();
+                // Swapped meanwhile (redefined, say): the new body stays.
+                let current = state.linker.body_source(&function).map(|(_, body, _)| body);
+                if current.as_deref() != Some(body.as_str()) {
+                    return;
+                }
+                let installed = compiled
+                    .map_err(crate::error::Error::llvm(format!(
+                        "tiering up '{function}'"
+                    )))
+                    .and_then(|compiled| state.linker.install_body(&function, compiled));
+                match installed {
+                    Ok(_) => state.stats.tier_ups.push(TierUp {
+                        function: function.clone(),
+                        count,
+                        at: shared.started.elapsed(),
+                        compile_time,
+                    }),
+                    Err(error) => tracing::warn!("{error}"),
+                }
+            });
         }
     }
 }

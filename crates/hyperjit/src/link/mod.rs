@@ -170,10 +170,12 @@ impl Linker {
         } else {
             Err(module)
         };
-        let (compiled, kept, is_lazy) = match whole {
+        let (compiled, kept, is_lazy, level) = match whole {
+            // Data and stubs gain nothing from optimization; -O0 code
+            // generation has the least overhead a function.
             Ok(mut skeleton) => {
                 skeleton.mark_patchable_entries();
-                (skeleton, Bitcode::default(), true)
+                (skeleton, Bitcode::default(), true, Some(0))
             }
             Err(mut module) => {
                 // Every function can be recompiled or redefined later: its
@@ -185,7 +187,7 @@ impl Linker {
                         .add_counter(function, *counter)
                         .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
                 }
-                (module, kept, false)
+                (module, kept, false, level)
             }
         };
         let object = self

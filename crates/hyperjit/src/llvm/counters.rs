@@ -49,14 +49,7 @@ impl Module {
             }
             for (index, &block) in blocks.iter().enumerate() {
                 let terminator = LLVMGetBasicBlockTerminator(block);
-                if terminator.is_null() {
-                    continue;
-                }
-                let branches_back = (0..LLVMGetNumSuccessors(terminator)).any(|successor| {
-                    let target = LLVMGetSuccessor(terminator, successor);
-                    blocks[..=index].contains(&target)
-                });
-                if branches_back {
+                if branches_back(terminator, &blocks[..=index]) {
                     LLVMPositionBuilderBefore(builder, terminator);
                     increment(builder, i64_type, address);
                     sites += 1;
@@ -65,6 +58,45 @@ impl Module {
             LLVMDisposeBuilder(builder);
             Ok(sites)
         }
+    }
+}
+
+impl Module {
+    /// Whether function `name` has a loop: a branch back to an earlier
+    /// block (false if it has no body).
+    pub(crate) fn has_loops(&self, name: &str) -> Result<bool, String> {
+        let function = self.named_function(name)?;
+        if function.is_null() {
+            return Ok(false);
+        }
+        let mut blocks: Vec<LLVMBasicBlockRef> = Vec::new();
+        // SAFETY: walking the blocks of a live function.
+        unsafe {
+            let mut block = LLVMGetFirstBasicBlock(function);
+            while !block.is_null() {
+                blocks.push(block);
+                if branches_back(LLVMGetBasicBlockTerminator(block), &blocks) {
+                    return Ok(true);
+                }
+                block = LLVMGetNextBasicBlock(block);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Whether `terminator` (null: none) branches to one of `earlier`.
+///
+/// # Safety
+/// `terminator` must be null or a live terminator instruction.
+unsafe fn branches_back(terminator: LLVMValueRef, earlier: &[LLVMBasicBlockRef]) -> bool {
+    if terminator.is_null() {
+        return false;
+    }
+    // SAFETY: per this function's contract.
+    unsafe {
+        (0..LLVMGetNumSuccessors(terminator))
+            .any(|successor| earlier.contains(&LLVMGetSuccessor(terminator, successor)))
     }
 }
 
