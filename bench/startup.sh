@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Start-up benchmark: the sqlite3 amalgamation (from the libsqlite3-sys crate)
-# plus tests/programs/sqlite_driver.c, as one -O2 bitcode file, run end to end
-# by `hyperjit run -O 2`, by `lli-19 -O2`, and as a native binary compiled by
-# clang-19 -O2 from the same bitcode. Prints each best-of-N wall time and the
-# ratios, measured in this one run.
+# Start-up benchmark, every compilation mode: the sqlite3 amalgamation (from
+# the libsqlite3-sys crate) plus tests/programs/sqlite_driver.c as one -O2
+# bitcode file, and tests/programs/fannkuch.c (a compute kernel in one long
+# call), run end to end by `hyperjit run` in each mode, by `lli-19 -O2`, and
+# as native binaries built by clang-19 -O2 from the same bitcode. Prints the
+# median of N wall times and the ratios, and each runner's peak memory, all
+# measured in this one run.
 #
 #   bash bench/startup.sh [RUNS]      (default 3 runs of each)
 set -euo pipefail
@@ -22,30 +24,40 @@ sqlite=$(dirname "$manifest")/sqlite3
 clang-19 -O2 -c -emit-llvm -I "$sqlite" -o "$work/driver.bc" tests/programs/sqlite_driver.c
 llvm-link-19 -o "$work/sqlite.bc" "$work/sqlite3.bc" "$work/driver.bc"
 clang-19 -O2 -o "$work/sqlite-native" "$work/sqlite.bc" -lm
+clang-19 -O2 -c -emit-llvm -o "$work/fannkuch.bc" tests/programs/fannkuch.c
+clang-19 -O2 -o "$work/fannkuch-native" "$work/fannkuch.bc"
 
-"$work/sqlite-native" > "$work/expected.out"
 . bench/common.sh
+peak_mb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1 | awk '{printf "%.0f", $1 / 1024}'; }
+[ -x /usr/bin/time ] || peak_mb() { echo "-"; }
 
-ours=$(best_of "$hyperjit" run -O 2 "$work/sqlite.bc")
-lli=$(best_of lli-19 -O2 "$work/sqlite.bc")
-native=$(best_of "$work/sqlite-native")
+# bench NAME BITCODE ARGS...: one table, every runner.
+bench() {
+  local name=$1 bitcode=$2
+  shift 2
+  "$work/$name-native" "$@" > "$work/expected.out"
+  local lli native
+  lli=$(median_of lli-19 -O2 "$bitcode" "$@")
+  native=$(median_of "$work/$name-native" "$@")
+  echo "$name: median of $runs wall times (s), peak memory (MB)"
+  printf '%-26s %8s %8s %9s %9s\n' runner time memory "/ lli-19" "/ native"
+  for mode in "--eager" "--lazy" "--lazy -O 0" "--tier" "(default)"; do
+    local flags=$mode
+    [ "$mode" = "(default)" ] && flags=""
+    # shellcheck disable=SC2086 # $flags: flags or none, split on purpose
+    local ours mem
+    ours=$(median_of "$hyperjit" run $flags "$bitcode" -- "$@")
+    # shellcheck disable=SC2086
+    mem=$(peak_mb "$hyperjit" run $flags "$bitcode" -- "$@")
+    awk -v m="hyperjit $mode" -v o="$ours" -v mem="$mem" -v l="$lli" -v n="$native" \
+      'BEGIN { printf "%-26s %8.3f %8s %9.3f %9.3f\n", m, o, mem, o / l, o / n }'
+  done
+  awk -v l="$lli" -v mem="$(peak_mb lli-19 -O2 "$bitcode" "$@")" -v n="$native" \
+    'BEGIN { printf "%-26s %8.3f %8s %9.3f %9.3f\n", "lli-19 -O2", l, mem, 1, l / n }'
+  awk -v n="$native" -v mem="$(peak_mb "$work/$name-native" "$@")" -v l="$lli" \
+    'BEGIN { printf "%-26s %8.3f %8s %9.3f %9.3f\n", "native (clang-19 -O2)", n, mem, n / l, 1 }'
+}
 
-echo "sqlite start-up + workload, best of $runs (s)"
-printf '%-22s %8.3f\n' "hyperjit run -O 2" "$ours" "lli-19 -O2" "$lli" "native (clang-19 -O2)" "$native"
-awk -v o="$ours" -v l="$lli" -v n="$native" 'BEGIN {
-  printf "hyperjit / lli-19     %8.3f  (target: <= 0.25)\n", o / l
-  printf "hyperjit / native     %8.3f\n", o / n
-}'
-
-# Peak memory of one run each (GNU time's maximum resident set size).
-if [ -x /usr/bin/time ]; then
-  peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
-  ours_kb=$(peak "$hyperjit" run -O 2 "$work/sqlite.bc")
-  lli_kb=$(peak lli-19 -O2 "$work/sqlite.bc")
-  echo "peak memory (MB)"
-  awk -v o="$ours_kb" -v l="$lli_kb" 'BEGIN {
-    printf "%-22s %8.0f\n%-22s %8.0f\nhyperjit / lli-19     %8.3f\n", "hyperjit run -O 2", o / 1024, "lli-19 -O2", l / 1024, o / l
-  }'
-else
-  echo "peak memory: skipped (GNU time not installed: apt-get install time)"
-fi
+bench sqlite "$work/sqlite.bc"
+echo
+bench fannkuch "$work/fannkuch.bc" 11
