@@ -100,6 +100,30 @@ pub(super) struct Linked {
     pub(super) lazy_names: Vec<String>,
 }
 
+impl Linked {
+    /// Records a module whose code the JIT now has: its kept IR (at
+    /// `ir_level`), the functions it defines with whether each is a body to
+    /// recompile from that IR, and its symbols. Returns the module's index.
+    pub(super) fn record(
+        &mut self,
+        kept: Bitcode,
+        ir_level: Option<u8>,
+        functions: impl IntoIterator<Item = (String, FunctionSignature, bool)>,
+        symbols: &[String],
+    ) -> usize {
+        let module = self.modules.len();
+        self.modules.push((kept, ir_level));
+        for (name, signature, is_body) in functions {
+            if is_body {
+                self.bodies.insert(name.clone(), (module, name.clone()));
+            }
+            self.functions.insert(name, signature);
+        }
+        self.symbols.extend(symbols.iter().cloned());
+        module
+    }
+}
+
 /// A batch's code in the JIT.
 pub(crate) struct BatchCode {
     /// Removes the code (only swaps ever do).

@@ -204,18 +204,11 @@ impl Linker {
             .jit
             .add_object(object)
             .map_err(Error::llvm(format!("{all_files}: JIT linking")))?;
-        let linked = &mut self.linked;
-        let module_index = linked.modules.len();
-        linked.modules.push((kept, ir_level));
-        for (name, signature, is_body) in functions {
-            if is_body && !is_lazy {
-                linked
-                    .bodies
-                    .insert(name.clone(), (module_index, name.clone()));
-            }
-            linked.functions.insert(name, signature);
-        }
-        linked.symbols.extend(defined.iter().cloned());
+        // A lazy batch's bodies are not compiled yet: none to recompile.
+        let functions = functions
+            .into_iter()
+            .map(|(name, signature, is_body)| (name, signature, is_body && !is_lazy));
+        let module_index = self.linked.record(kept, ir_level, functions, &defined);
 
         let table = |(name, len): (String, usize)| -> Result<FunctionTable> {
             let address = if len == 0 {

@@ -69,17 +69,14 @@ impl Linker {
             .jit
             .add_object(object)
             .map_err(Error::llvm(format!("adding the new body of '{function}'")))?;
-        let linked = &mut self.linked;
-        let module = linked.modules.len();
-        linked.modules.push((kept, ir_level));
-        linked
-            .bodies
-            .insert(version.clone(), (module, version.clone()));
-        linked.functions.insert(version.clone(), signature);
-        linked.symbols.insert(version.clone());
+        let symbols = vec![version.clone()];
+        let function_entry = (version.clone(), signature, true);
+        let module = self
+            .linked
+            .record(kept, ir_level, std::iter::once(function_entry), &symbols);
         let code = BatchCode {
             tracker,
-            symbols: vec![version.clone()],
+            symbols,
             module,
         };
         self.point_to(function, &version, Some(code))
