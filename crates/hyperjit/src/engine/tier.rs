@@ -6,9 +6,7 @@
 //! engine's level by that thread (`compile/tier.rs`, its own LLVM context)
 //! and swapped in through the function's entry, as any swap is, while the
 //! program keeps running. A frame already running the baseline body
-//! finishes in it (there is no on-stack replacement). The thread is not
-//! joined: an engine that ends (a program that exits) does not wait for a
-//! compilation in progress.
+//! finishes in it (there is no on-stack replacement).
 
 use super::Core;
 use crate::compile::BackgroundCompiler;
@@ -16,6 +14,7 @@ use crate::link::glue;
 use crate::stats::TierUp;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often the background thread reads the counters.
@@ -24,12 +23,11 @@ const POLL: Duration = Duration::from_millis(2);
 /// Counters, and the thread that acts on them.
 pub(super) struct Tiering {
     shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     started_thread: Mutex<bool>,
 }
 
-/// What the engine and its tiering thread share. The thread does not hold
-/// the engine up: at the engine's end it is told to stop and let go of the
-/// core, and finishes a compilation in progress on its own.
+/// What the engine and its tiering thread share.
 struct Shared {
     threshold: u64,
     level: u8,
@@ -65,6 +63,7 @@ impl Tiering {
                 wake: Condvar::new(),
                 core: Mutex::new(None),
             }),
+            thread: Mutex::new(None),
             started_thread: Mutex::new(false),
         }
     }
@@ -87,19 +86,26 @@ impl Tiering {
             let spawned = std::thread::Builder::new()
                 .name("hyperjit-tier".to_string())
                 .spawn(move || tier_up_hot_functions(&shared));
-            if let Err(error) = spawned {
-                tracing::warn!("no tiering thread: {error}");
+            match spawned {
+                Ok(handle) => *lock(&self.thread) = Some(handle),
+                Err(error) => tracing::warn!("no tiering thread: {error}"),
             }
         }
         address
     }
 
-    /// Stops the background thread's work for this engine: once this
-    /// returns, the thread no longer touches the core.
+    /// Stops the background thread and waits for it (for a compilation in
+    /// progress: LLVM must not be torn down under it, as it is at process
+    /// exit; a program that wants to end at once exits without dropping
+    /// the engine, as the CLI does).
     pub(super) fn stop(&self) {
         *lock(&self.shared.stop) = true;
         self.shared.wake.notify_all();
         *lock(&self.shared.core) = None;
+        if let Some(thread) = lock(&self.thread).take() {
+            // A panic in the thread has been reported already.
+            let _ = thread.join();
+        }
     }
 }
 
