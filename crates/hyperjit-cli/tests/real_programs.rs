@@ -1,6 +1,7 @@
 //! Real programs nobody here wrote, fetched through cargo (tests/corpus):
-//! bzip2 1.0.8 against its own reference files, and the sqlite3
-//! amalgamation driven by tests/programs/sqlite_driver.c.
+//! bzip2 1.0.8 against its own reference files, the sqlite3 amalgamation
+//! driven by tests/programs/sqlite_driver.c, and Lua 5.4 (whose
+//! interpreter loop uses computed goto) running tests/programs/bench.lua.
 
 mod support;
 
@@ -169,4 +170,47 @@ fn sqlite_matches_the_native_build() {
         assert_same_run(&native_small, &small, &what);
         assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
     }
+}
+
+/// Lua 5.4 runs a script as its native build does, in every mode.
+#[test]
+fn lua_runs_a_script_like_the_native_build() {
+    let bitcode = lua_bitcode();
+    let native_binary = cached(&bitcode.with_extension("native"), |out| {
+        must(
+            clang()
+                .args(["-O2", "-o"])
+                .arg(out)
+                .arg(&bitcode)
+                .arg("-lm"),
+        );
+    });
+    let script = repo_root().join("tests/programs/bench.lua");
+    let native = run(Command::new(&native_binary).arg(&script).arg("1"));
+    assert_eq!(native.status, Some(0), "{}", native.stderr);
+    assert!(
+        native.stdout_text().contains("closure\t100001"),
+        "{}",
+        native.stdout_text()
+    );
+    for mode in MODES {
+        let jit = run(hyperjit_run(mode)
+            .arg(&bitcode)
+            .arg("--")
+            .arg(&script)
+            .arg("1"));
+        assert_same_run(
+            &native,
+            &jit,
+            &format!("hyperjit run {} lua bench.lua", mode.join(" ")),
+        );
+    }
+    // A script error is reported by the interpreter, with its status.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = write(dir.path(), "bad.lua", "error('deliberate')\n");
+    let native_bad = run(Command::new(&native_binary).arg(&bad));
+    let jit_bad = run(hyperjit().arg("run").arg(&bitcode).arg("--").arg(&bad));
+    assert_eq!(native_bad.status, Some(1));
+    assert_same_run(&native_bad, &jit_bad, "hyperjit run lua bad.lua");
+    assert!(jit_bad.stderr.contains("deliberate"), "{}", jit_bad.stderr);
 }

@@ -271,3 +271,49 @@ pub fn sqlite_native() -> PathBuf {
         );
     })
 }
+
+/// Lua 5.4 (the lua-src crate's sources) plus tests/programs/lua_driver.c
+/// as one -O2 bitcode file, cached like [`sqlite_bitcode`].
+pub fn lua_bitcode() -> PathBuf {
+    static BUILD: OnceLock<PathBuf> = OnceLock::new();
+    BUILD
+        .get_or_init(|| {
+            let lua_dir = corpus_package_dir("lua-src").join("lua-5.4.7");
+            let driver = repo_root().join("tests/programs/lua_driver.c");
+            let mut sources: Vec<PathBuf> = std::fs::read_dir(&lua_dir)
+                .expect("lua sources")
+                .map(|entry| entry.expect("lua source").path())
+                .filter(|path| path.extension().is_some_and(|e| e == "c"))
+                .collect();
+            sources.sort();
+            sources.push(driver);
+            let inputs: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+            let key = cache_key(&inputs);
+            cached(&cache_dir().join(format!("lua_program.{key}.bc")), |out| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let bitcode: Vec<PathBuf> = sources
+                    .iter()
+                    .map(|source| {
+                        let stem = source.file_stem().expect("stem").to_string_lossy();
+                        let output = dir.path().join(format!("{stem}.bc"));
+                        must(
+                            clang()
+                                .args(["-O2", "-DLUA_USE_POSIX", "-c", "-emit-llvm", "-I"])
+                                .arg(&lua_dir)
+                                .arg("-o")
+                                .arg(&output)
+                                .arg(source),
+                        );
+                        output
+                    })
+                    .collect();
+                must(
+                    Command::new(llvm_tool("llvm-link"))
+                        .arg("-o")
+                        .arg(out)
+                        .args(&bitcode),
+                );
+            })
+        })
+        .clone()
+}
