@@ -58,6 +58,9 @@ struct RunArgs {
     /// Calls plus loop iterations after which --tier recompiles a function.
     #[arg(long, value_name = "COUNT", requires = "tier")]
     tier_threshold: Option<u64>,
+    /// Reuse compiled code across runs, kept in DIR.
+    #[arg(long, value_name = "DIR", env = "HYPERJIT_CACHE")]
+    cache: Option<PathBuf>,
     /// Compile everything up front (what lli does), whatever the default.
     #[arg(long)]
     eager: bool,
@@ -97,6 +100,9 @@ fn run(args: RunArgs) -> ExitCode {
         // by tiering up what is hot.
         .tier(args.tier || !(args.lazy || args.eager))
         .count_callback_calls(args.stats);
+    if let Some(dir) = &args.cache {
+        builder = builder.cache(dir);
+    }
     if let Some(threshold) = args.tier_threshold {
         builder = builder.tier_threshold(threshold);
     }

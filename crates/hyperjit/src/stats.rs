@@ -34,6 +34,10 @@ pub struct Stats {
     /// Functions recompiled at the engine's level because they were hot
     /// (tiered compilation), in order.
     pub tier_ups: Vec<TierUp>,
+    /// Objects loaded from the object cache instead of compiled.
+    pub objects_from_cache: u64,
+    /// Objects compiled and stored in the object cache.
+    pub objects_cached: u64,
     /// Bytes of memory committed for JIT'd code and data now.
     pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
@@ -101,6 +105,13 @@ impl fmt::Display for Stats {
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
         writeln!(f, "total            {:>9.3}", ms(total))?;
         write!(f, "JIT'd code+data  {:>9} KiB", self.jit_memory / 1024)?;
+        if self.objects_from_cache + self.objects_cached > 0 {
+            write!(
+                f,
+                "\ncache            {} objects loaded, {} compiled and stored",
+                self.objects_from_cache, self.objects_cached
+            )?;
+        }
         if !self.tier_ups.is_empty() {
             write!(
                 f,

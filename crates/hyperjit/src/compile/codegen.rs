@@ -3,13 +3,16 @@
 //! than generating code for a small function). The engine's own level's
 //! machine is made up front; a recompile at another level makes its own.
 
+use super::cache::{Key, ObjectCache};
 use crate::llvm::{Module, ObjectCode, TargetMachine};
 use std::collections::hash_map::{Entry, HashMap};
+use std::sync::Arc;
 
 /// The host's target machines, by optimization level.
 pub(crate) struct Codegen {
     level: u8,
     machines: HashMap<u8, TargetMachine>,
+    cache: Option<Arc<ObjectCache>>,
 }
 
 impl Codegen {
@@ -19,6 +22,7 @@ impl Codegen {
         Ok(Codegen {
             level,
             machines: HashMap::from([(level, machine)]),
+            cache: None,
         })
     }
 
@@ -56,6 +60,38 @@ impl Codegen {
     /// Runs a pass pipeline in `opt`'s syntax on `module`.
     pub(crate) fn run_passes(&self, module: &mut Module, pipeline: &str) -> Result<(), String> {
         self.default_machine().run_passes(module, pipeline)
+    }
+
+    /// Objects come from, and go to, `cache` from now on.
+    pub(crate) fn use_cache(&mut self, cache: Arc<ObjectCache>) {
+        self.cache = Some(cache);
+    }
+
+    /// The cache objects come from, if any.
+    pub(crate) fn cache(&self) -> Option<&Arc<ObjectCache>> {
+        self.cache.as_ref()
+    }
+
+    /// Object code for `module`, whose IR is exactly `ir` (its bitcode), at
+    /// `level` (default: the engine's): from the cache if it has it, else
+    /// generated and stored there.
+    pub(crate) fn emit_cached(
+        &mut self,
+        module: &Module,
+        ir: &[u8],
+        level: Option<u8>,
+    ) -> Result<ObjectCode, String> {
+        let Some(cache) = self.cache.clone() else {
+            return self.emit(module, level);
+        };
+        let level = level.unwrap_or(self.level);
+        let key = Key::new(self.machine(level)?.description(), ir);
+        if let Some(object) = cache.get(&key) {
+            return Ok(ObjectCode::from_bytes(&object));
+        }
+        let object = self.emit(module, Some(level))?;
+        cache.put(&key, object.bytes());
+        Ok(object)
     }
 
     /// Object code for `module`, at `level` (default: the engine's).

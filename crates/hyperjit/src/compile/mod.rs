@@ -7,11 +7,13 @@
 //! what to compile when, at which level, and whether an object can be
 //! reused, between a prepared module and the object the linker adds.
 
+mod cache;
 mod codegen;
 mod prepare;
 mod source;
 mod tier;
 
+pub(crate) use cache::{ObjectCache, DEFAULT_LIMIT};
 pub(crate) use codegen::Codegen;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, Prepared};

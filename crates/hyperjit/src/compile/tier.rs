@@ -44,11 +44,19 @@ pub(crate) struct BackgroundCompiler {
 }
 
 impl BackgroundCompiler {
-    /// A compiler generating code at `level`.
-    pub(crate) fn new(level: u8) -> Result<BackgroundCompiler, String> {
+    /// A compiler generating code at `level`, with objects from and to
+    /// `cache` if given.
+    pub(crate) fn new(
+        level: u8,
+        cache: Option<Arc<super::ObjectCache>>,
+    ) -> Result<BackgroundCompiler, String> {
+        let mut codegen = Codegen::new(level)?;
+        if let Some(cache) = cache {
+            codegen.use_cache(cache);
+        }
         Ok(BackgroundCompiler {
             context: Arc::new(Context::new()),
-            codegen: Codegen::new(level)?,
+            codegen,
         })
     }
 
@@ -68,7 +76,7 @@ impl BackgroundCompiler {
         let signature = module
             .function_signature(version)
             .ok_or_else(|| format!("no function '{version}' after extracting '{body}'"))?;
-        let object = self.codegen.emit(&module, None)?;
+        let object = self.codegen.emit_cached(&module, kept.bytes(), None)?;
         Ok(CompiledBody {
             version: version.to_string(),
             object,

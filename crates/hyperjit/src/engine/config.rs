@@ -2,7 +2,7 @@
 
 use super::{hypercalls, Core, Engine, State};
 use crate::callback::Registry;
-use crate::compile::{ClangOptions, Codegen, IrOptimization};
+use crate::compile::{ClangOptions, Codegen, IrOptimization, ObjectCache, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
 use crate::link::Linker;
 use crate::runtime::ExitHandlers;
@@ -10,7 +10,7 @@ use crate::stats::Stats;
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The default of [`EngineBuilder::tier_threshold`].
 const DEFAULT_TIER_THRESHOLD: u64 = 1000;
@@ -33,6 +33,8 @@ pub(super) struct Config {
     /// The count at which tiered compilation recompiles a function; `None`:
     /// no tiering.
     pub(super) tier_threshold: Option<u64>,
+    /// The object cache's directory and size limit.
+    pub(super) cache: Option<(PathBuf, u64)>,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             count_calls: false,
             lazy: false,
             tier_threshold: None,
+            cache: None,
         }
     }
 }
@@ -129,6 +132,27 @@ impl EngineBuilder {
         self
     }
 
+    /// Keeps compiled objects in `dir` (created if missing) and reuses
+    /// them: a module, function or tier-up compiled before from the same IR
+    /// for the same CPU, level and versions is loaded instead of compiled
+    /// again. Damaged entries are detected and recompiled; engines and
+    /// processes may share the directory. Size limit: see
+    /// [`cache_limit`](Self::cache_limit).
+    pub fn cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        let limit = self.config.cache.as_ref().map_or(DEFAULT_LIMIT, |c| c.1);
+        self.config.cache = Some((dir.into(), limit));
+        self
+    }
+
+    /// The object cache's size limit in bytes (default 1 GiB): beyond it,
+    /// the least recently used objects are deleted.
+    pub fn cache_limit(mut self, bytes: u64) -> Self {
+        if let Some(cache) = &mut self.config.cache {
+            cache.1 = bytes;
+        }
+        self
+    }
+
     /// Counts each callback's calls and time, for [`Engine::stats`]
     /// (default off: then callbacks pay nothing for it).
     pub fn count_callback_calls(mut self, enabled: bool) -> Self {
@@ -151,13 +175,23 @@ impl EngineBuilder {
                 "opt level {level} is out of range 0..=3"
             )));
         }
-        let codegen = Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
+        let mut codegen =
+            Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
+        let cache = match &self.config.cache {
+            Some((dir, limit)) => Some(Arc::new(ObjectCache::open(dir, *limit).map_err(
+                |error| Error::InvalidSetting(format!("cache {}: {error}", dir.display())),
+            )?)),
+            None => None,
+        };
+        if let Some(cache) = &cache {
+            codegen.use_cache(Arc::clone(cache));
+        }
         let linker = Linker::new(codegen)?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let tiering = self
             .config
             .tier_threshold
-            .map(|threshold| super::tier::Tiering::new(threshold, level));
+            .map(|threshold| super::tier::Tiering::new(threshold, level, cache));
         self.config.lazy |= tiering.is_some();
         let core = Box::new(Core {
             state: Mutex::new(State {

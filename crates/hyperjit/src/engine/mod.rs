@@ -94,10 +94,13 @@ impl Engine {
     /// Phase times and counts so far, with per-callback counts when the
     /// engine counts callback calls.
     pub fn stats(&self) -> Stats {
-        let state = self.core.lock();
+        let mut state = self.core.lock();
         let mut stats = state.stats.clone();
         stats.jit_memory = state.linker.committed_bytes();
         stats.functions_not_compiled = state.linker.uncompiled_count();
+        if let Some(cache) = state.linker.codegen().cache() {
+            (stats.objects_from_cache, stats.objects_cached) = cache.counts();
+        }
         drop(state);
         if self.core.config.count_calls {
             stats.callbacks = self.core.callbacks.stats();

@@ -9,7 +9,7 @@
 //! finishes in it (there is no on-stack replacement).
 
 use super::Core;
-use crate::compile::BackgroundCompiler;
+use crate::compile::{BackgroundCompiler, ObjectCache};
 use crate::link::glue;
 use crate::stats::TierUp;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,7 @@ pub(super) struct Tiering {
 struct Shared {
     threshold: u64,
     level: u8,
+    cache: Option<Arc<ObjectCache>>,
     started: Instant,
     /// Baseline bodies being counted. The counters are boxed (code holds
     /// their addresses) and live as long as this, which the thread keeps
@@ -51,12 +52,13 @@ struct Watched {
 
 impl Tiering {
     /// Tiering that recompiles functions at `level` once counted
-    /// `threshold` times.
-    pub(super) fn new(threshold: u64, level: u8) -> Tiering {
+    /// `threshold` times, with objects from and to `cache`.
+    pub(super) fn new(threshold: u64, level: u8, cache: Option<Arc<ObjectCache>>) -> Tiering {
         Tiering {
             shared: Arc::new(Shared {
                 threshold,
                 level,
+                cache,
                 started: Instant::now(),
                 watched: Mutex::new(Vec::new()),
                 stop: Mutex::new(false),
@@ -151,7 +153,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The background thread: recompiles hot functions until stopped.
 fn tier_up_hot_functions(shared: &Shared) {
-    let mut compiler = match BackgroundCompiler::new(shared.level) {
+    let mut compiler = match BackgroundCompiler::new(shared.level, shared.cache.clone()) {
         Ok(compiler) => compiler,
         Err(error) => {
             tracing::warn!("tiering disabled: {error}");

@@ -190,10 +190,13 @@ impl Linker {
                 (module, kept, false, level)
             }
         };
-        let object = self
-            .codegen
-            .emit(&compiled, level)
-            .map_err(Error::llvm(format!("{all_files}: generating code")))?;
+        // Counters hold this run's addresses: such code is not reused.
+        let object = if is_lazy || !counters.is_empty() {
+            self.codegen.emit(&compiled, level)
+        } else {
+            self.codegen.emit_cached(&compiled, kept.bytes(), level)
+        }
+        .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         drop(compiled);
         if kept.len() >= LARGE_MODULE_BITCODE {
             crate::llvm::release_freed_memory();
@@ -256,6 +259,9 @@ impl Linker {
         }
         // After the renames, so the guest's declarations bind to the glue.
         if batch == 0 {
+            self.jit
+                .define_absolute(&glue.symbols())
+                .map_err(Error::llvm("defining the engine's glue symbols"))?;
             let ir = glue.first_batch_ir();
             let stubs = Module::parse(&self.context, "<hyperjit glue>", ir.as_bytes())
                 .map_err(Error::llvm("parsing the engine's glue"))?;

@@ -192,6 +192,11 @@ impl Bitcode {
         Ok(isolated)
     }
 
+    /// The bitcode's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The size of the bitcode in bytes.
     pub(crate) fn len(&self) -> usize {
         self.0.len()

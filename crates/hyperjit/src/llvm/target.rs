@@ -16,6 +16,8 @@ pub(crate) struct TargetMachine {
     raw: LLVMTargetMachineRef,
     triple: String,
     data_layout: String,
+    /// Triple, CPU, features and level: what the code depends on.
+    description: String,
 }
 
 // SAFETY: a TargetMachine may be used from any thread, one thread at a time;
@@ -68,10 +70,15 @@ impl TargetMachine {
             let layout = LLVMCreateTargetDataLayout(raw);
             let data_layout = take_message(llvm_sys::target::LLVMCopyStringRepOfTargetData(layout));
             llvm_sys::target::LLVMDisposeTargetData(layout);
+            let (mut major, mut minor, mut patch) = (0, 0, 0);
+            llvm_sys::core::LLVMGetVersion(&mut major, &mut minor, &mut patch);
+            let description =
+                format!("LLVM {major}.{minor}.{patch} {triple} {cpu} {features} -O{opt_level}");
             Ok(TargetMachine {
                 raw,
                 triple,
                 data_layout,
+                description,
             })
         }
     }
@@ -82,6 +89,12 @@ impl TargetMachine {
 
     pub(crate) fn data_layout(&self) -> &str {
         &self.data_layout
+    }
+
+    /// Everything besides the IR that the code generated depends on: the
+    /// LLVM version, triple, CPU, its features and the level.
+    pub(crate) fn description(&self) -> &str {
+        &self.description
     }
 
     /// Runs LLVM's standard `default<O{level}>` pipeline on `module`.
@@ -141,6 +154,31 @@ pub(crate) struct ObjectCode {
 unsafe impl Send for ObjectCode {}
 
 impl ObjectCode {
+    /// An object file from its bytes (copied).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> ObjectCode {
+        // SAFETY: LLVM copies the bytes into a buffer we own.
+        let raw = unsafe {
+            llvm_sys::core::LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                c"hyperjit object".as_ptr(),
+            )
+        };
+        ObjectCode { raw }
+    }
+
+    /// The object file's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the buffer is live and owned by `self`, immutable, and
+        // holds `size` bytes from `start`.
+        unsafe {
+            std::slice::from_raw_parts(
+                llvm_sys::core::LLVMGetBufferStart(self.raw).cast::<u8>(),
+                llvm_sys::core::LLVMGetBufferSize(self.raw),
+            )
+        }
+    }
+
     /// Gives up ownership, for a consumer that takes the buffer over.
     pub(crate) fn into_raw(self) -> LLVMMemoryBufferRef {
         let raw = self.raw;

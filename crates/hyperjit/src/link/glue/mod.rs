@@ -12,7 +12,6 @@ mod thunk;
 pub(crate) use thunk::{dynamic, multiplexed, multiplexed_thunk_symbol, typed};
 
 use crate::runtime;
-use thunk::address;
 
 /// The seed's multiplexed entry point: the glue defines it, and the linker
 /// binds its constant-name calls to their callbacks' thunks.
@@ -51,6 +50,8 @@ pub(crate) const INTERPOSED: &[(&str, &str)] = &[
 const FIRST_BATCH_SYMBOLS: &[&str] = &[ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
 /// Defined by ORC's generic platform in every JITDylib.
 const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
+/// What the first batch's glue refers to (see [`EngineGlue::symbols`]).
+const GLUE_SYMBOLS: &[&str] = &[ENGINE_SYMBOL, EXIT_HANDLERS_SYMBOL, DISPATCH_SYMBOL];
 
 /// The runtime's functions, defined at fixed addresses in every engine's JIT.
 pub(crate) fn runtime_symbols() -> [(&'static str, usize); 8] {
@@ -72,6 +73,7 @@ pub(crate) fn defines(name: &str) -> bool {
     runtime_symbols().iter().any(|&(n, _)| n == name)
         || FIRST_BATCH_SYMBOLS.contains(&name)
         || PLATFORM_SYMBOLS.contains(&name)
+        || GLUE_SYMBOLS.contains(&name)
 }
 
 /// Whether `name` is a libc function the runtime replaces.
@@ -113,27 +115,45 @@ pub(crate) struct EngineGlue {
     pub(crate) compile_lazily: usize,
 }
 
+/// The symbols through which the first batch reaches its engine: their
+/// addresses are the engine's, defined in its JIT, so that the code itself
+/// holds no address of this process and can be reused by another run
+/// (the object cache).
+const ENGINE_SYMBOL: &str = "__hyperjit.engine";
+const EXIT_HANDLERS_SYMBOL: &str = "__hyperjit.exit_handlers";
+const DISPATCH_SYMBOL: &str = "__hyperjit.dispatch";
+
 impl EngineGlue {
+    /// The absolute symbols [`first_batch_ir`](Self::first_batch_ir)
+    /// refers to, with this engine's addresses.
+    pub(crate) fn symbols(&self) -> [(&'static str, usize); 3] {
+        [
+            (ENGINE_SYMBOL, self.engine),
+            (EXIT_HANDLERS_SYMBOL, self.exit_handlers),
+            (DISPATCH_SYMBOL, self.dispatch),
+        ]
+    }
+
     /// IR defining `atexit`'s and `__cxa_atexit`'s replacements and
     /// `PerformCustomCallback` for names known only at run time.
     pub(crate) fn first_batch_ir(&self) -> String {
-        let state = self.exit_handlers;
-        let engine = self.engine;
-        let dispatch = address(self.dispatch);
         format!(
             r#"
+@"{EXIT_HANDLERS_SYMBOL}" = external global i8
+@"{ENGINE_SYMBOL}" = external global i8
+declare i64 @"{DISPATCH_SYMBOL}"(ptr, ptr, ptr)
 define i32 @"{ATEXIT}"(ptr %handler) {{
-  %r = call i32 @{RT_ATEXIT}(ptr inttoptr (i64 {state} to ptr), ptr %handler)
+  %r = call i32 @{RT_ATEXIT}(ptr @"{EXIT_HANDLERS_SYMBOL}", ptr %handler)
   ret i32 %r
 }}
 define i32 @"{CXA_ATEXIT}"(ptr %handler, ptr %arg, ptr %dso) {{
-  %r = call i32 @{RT_CXA_ATEXIT}(ptr inttoptr (i64 {state} to ptr), ptr %handler, ptr %arg, ptr %dso)
+  %r = call i32 @{RT_CXA_ATEXIT}(ptr @"{EXIT_HANDLERS_SYMBOL}", ptr %handler, ptr %arg, ptr %dso)
   ret i32 %r
 }}
 declare i32 @{RT_ATEXIT}(ptr, ptr)
 declare i32 @{RT_CXA_ATEXIT}(ptr, ptr, ptr, ptr)
 define i64 @{PERFORM_CUSTOM_CALLBACK}(ptr %name, ptr %args) {{
-  %r = call i64 {dispatch}(ptr inttoptr (i64 {engine} to ptr), ptr %name, ptr %args)
+  %r = call i64 @"{DISPATCH_SYMBOL}"(ptr @"{ENGINE_SYMBOL}", ptr %name, ptr %args)
   ret i64 %r
 }}
 "#

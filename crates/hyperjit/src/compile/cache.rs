@@ -1,0 +1,262 @@
+//! The object cache (`--cache DIR`, `HYPERJIT_CACHE`): compiled objects
+//! kept on disk under a key that covers everything the code depends on —
+//! the module's IR (as bitcode), the LLVM version, target triple, CPU and
+//! features, the level (`TargetMachine::description`) and hyperjit's
+//! version — so that a later run, or another engine, loads them instead of
+//! generating code.
+//!
+//! An entry is checked before it is used: it starts with a magic string,
+//! its own key, the payload's length and the payload's SHA-256, so a
+//! truncated, corrupt or foreign file is detected, deleted and recompiled,
+//! never loaded. Entries are written to a temporary file and renamed into
+//! place, so runs sharing a directory never see half an entry. The cache
+//! keeps under its size limit by deleting the least recently used entries
+//! (a hit refreshes an entry's modification time).
+
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+const MAGIC: &[u8; 8] = b"HJOBJ\x001\n";
+const HEADER: usize = MAGIC.len() + 32 + 8 + 32;
+
+/// The default size limit: 1 GiB.
+pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
+
+/// A cache key: the SHA-256 of what the object depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key([u8; 32]);
+
+impl Key {
+    /// The key of code generated from `ir` (bitcode) by a target machine
+    /// described by `target`.
+    pub(crate) fn new(target: &str, ir: &[u8]) -> Key {
+        let mut hasher = Sha256::new();
+        hasher.update(b"hyperjit object ");
+        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update([0]);
+        hasher.update(target.as_bytes());
+        hasher.update([0]);
+        hasher.update(ir);
+        Key(hasher.finalize().into())
+    }
+
+    fn hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+/// A directory of compiled objects shared by engines and runs.
+#[derive(Debug)]
+pub(crate) struct ObjectCache {
+    dir: PathBuf,
+    limit: u64,
+    /// The entries' total size as this process knows it.
+    size: AtomicU64,
+    /// Objects found, and objects stored, by this process.
+    hits: AtomicU64,
+    stores: AtomicU64,
+}
+
+impl ObjectCache {
+    /// The cache in `dir` (created if missing), kept under `limit` bytes.
+    pub(crate) fn open(dir: &Path, limit: u64) -> std::io::Result<ObjectCache> {
+        fs::create_dir_all(dir)?;
+        let size = entries(dir).iter().map(|(_, len, _)| len).sum();
+        Ok(ObjectCache {
+            dir: dir.to_path_buf(),
+            limit,
+            size: AtomicU64::new(size),
+            hits: AtomicU64::new(0),
+            stores: AtomicU64::new(0),
+        })
+    }
+
+    fn path(&self, key: &Key) -> PathBuf {
+        let hex = key.hex();
+        self.dir.join(&hex[..2]).join(format!("{hex}.o"))
+    }
+
+    /// The object stored under `key`, if there is a sound one; an entry
+    /// that fails its checks is deleted.
+    pub(crate) fn get(&self, key: &Key) -> Option<Vec<u8>> {
+        let path = self.path(key);
+        let bytes = fs::read(&path).ok()?;
+        match payload(&bytes, key) {
+            Some(object) => {
+                // Recently used: evicted last. Best effort.
+                if let Ok(file) = fs::File::options().append(true).open(&path) {
+                    let _ = file.set_modified(SystemTime::now());
+                }
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(object.to_vec())
+            }
+            None => {
+                tracing::warn!("{}: a damaged cache entry, recompiling", path.display());
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores `object` under `key`. Failing to store is not an error of
+    /// the program's: it is logged and the run goes on.
+    pub(crate) fn put(&self, key: &Key, object: &[u8]) {
+        let path = self.path(key);
+        if let Err(error) = self.write(&path, key, object) {
+            tracing::warn!("{}: not cached: {error}", path.display());
+            return;
+        }
+        self.stores.fetch_add(1, Ordering::Relaxed);
+        let size = self
+            .size
+            .fetch_add((HEADER + object.len()) as u64, Ordering::Relaxed)
+            + (HEADER + object.len()) as u64;
+        if size > self.limit {
+            self.evict();
+        }
+    }
+
+    /// How many objects this process found in the cache, and stored.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.stores.load(Ordering::Relaxed),
+        )
+    }
+
+    fn write(&self, path: &Path, key: &Key, object: &[u8]) -> std::io::Result<()> {
+        let parent = path.parent().unwrap_or(&self.dir);
+        fs::create_dir_all(parent)?;
+        let mut file = tempfile::NamedTempFile::new_in(parent)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&key.0)?;
+        file.write_all(&(object.len() as u64).to_le_bytes())?;
+        file.write_all(&Sha256::digest(object))?;
+        file.write_all(object)?;
+        file.persist(path).map_err(|error| error.error)?;
+        Ok(())
+    }
+
+    /// Deletes the least recently used entries until the cache is at
+    /// nine tenths of its limit.
+    fn evict(&self) {
+        let mut all = entries(&self.dir);
+        all.sort_by_key(|(_, _, modified)| *modified);
+        let mut size: u64 = all.iter().map(|(_, len, _)| len).sum();
+        let target = self.limit / 10 * 9;
+        for (path, len, _) in all {
+            if size <= target {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                size -= len;
+            }
+        }
+        self.size.store(size, Ordering::Relaxed);
+    }
+}
+
+/// The payload of an entry's `bytes`, if the entry is sound and is `key`'s.
+fn payload<'a>(bytes: &'a [u8], key: &Key) -> Option<&'a [u8]> {
+    let (magic, rest) = bytes.split_at_checked(MAGIC.len())?;
+    let (stored_key, rest) = rest.split_at_checked(32)?;
+    let (len, rest) = rest.split_at_checked(8)?;
+    let (checksum, object) = rest.split_at_checked(32)?;
+    let len = u64::from_le_bytes(len.try_into().ok()?);
+    let sound = magic == MAGIC
+        && stored_key == key.0
+        && object.len() as u64 == len
+        && Sha256::digest(object).as_slice() == checksum;
+    sound.then_some(object)
+}
+
+/// Every entry under `dir`: path, size and modification time.
+fn entries(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut found = Vec::new();
+    let Ok(shards) = fs::read_dir(dir) else {
+        return found;
+    };
+    for shard in shards.flatten() {
+        let Ok(files) = fs::read_dir(shard.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let path = file.path();
+            if path.extension().is_none_or(|e| e != "o") {
+                continue;
+            }
+            if let Ok(metadata) = file.metadata() {
+                let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                found.push((path, metadata.len(), modified));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored objects come back; damaged, truncated and foreign entries are
+    /// refused and deleted; the least recently used go first.
+    #[test]
+    fn entries_are_checked_and_evicted_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::open(dir.path(), 1 << 20).unwrap();
+        let key = Key::new("target", b"ir one");
+        assert_eq!(cache.get(&key), None);
+        cache.put(&key, b"object one");
+        assert_eq!(cache.get(&key).as_deref(), Some(&b"object one"[..]));
+        assert_ne!(Key::new("target", b"ir two"), key);
+        assert_ne!(Key::new("other target", b"ir one"), key);
+
+        let path = cache.path(&key);
+        let sound = fs::read(&path).unwrap();
+        let mut corrupt = sound.clone();
+        *corrupt.last_mut().unwrap() ^= 1;
+        for damaged in [
+            corrupt,
+            sound[..sound.len() - 3].to_vec(),
+            b"HJOBJ".to_vec(),
+        ] {
+            fs::write(&path, &damaged).unwrap();
+            assert_eq!(cache.get(&key), None);
+            assert!(!path.exists(), "a damaged entry is deleted");
+        }
+        // Another key's entry under this key's name: foreign, refused.
+        let other = Key::new("target", b"ir two");
+        cache.put(&other, b"object two");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::copy(cache.path(&other), &path).unwrap();
+        assert_eq!(cache.get(&key), None);
+
+        // A limit of three entries' worth: the oldest goes, a used one stays.
+        let small = tempfile::tempdir().unwrap();
+        let object = vec![7u8; 1000];
+        let cache = ObjectCache::open(small.path(), 3 * (HEADER as u64 + 1000) + 10).unwrap();
+        let keys: Vec<Key> = (0..4).map(|i| Key::new("t", &[i])).collect();
+        for (age, key) in keys[..3].iter().enumerate() {
+            cache.put(key, &object);
+            let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + age as u64);
+            fs::File::options()
+                .append(true)
+                .open(cache.path(key))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        assert!(cache.get(&keys[0]).is_some(), "refreshes the oldest");
+        cache.put(&keys[3], &object);
+        assert!(cache.get(&keys[0]).is_some());
+        assert!(
+            cache.get(&keys[1]).is_none(),
+            "the least recently used went"
+        );
+        assert!(cache.get(&keys[3]).is_some());
+    }
+}
