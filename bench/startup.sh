@@ -3,7 +3,8 @@
 # -O2 bitcode file, runs end to end under `hyperjit run` in each mode, under
 # `lli-19 -O2`, and as a native binary built by clang-19 -O2 from the same
 # bitcode; the median of N wall times, the ratios, and each runner's peak
-# memory (GNU time), all measured in this one run. The programs:
+# memory (GNU time), all measured in this one run; last, the default mode
+# with a warm object cache (--cache). The programs:
 #   sqlite    the sqlite3 amalgamation (libsqlite3-sys) + tests/programs/sqlite_driver.c
 #   lua       Lua 5.4 (lua-src) + tests/programs/lua_driver.c running tests/programs/bench.lua
 #   bzip2     bzip2 1.0.8 (bzip2-sys) compressing its sample files, 4 MB in all
@@ -92,6 +93,14 @@ bench() {
     awk -v m="hyperjit $mode" -v o="$ours" -v mem="$mem" -v l="$lli" -v n="$native" \
       'BEGIN { printf "%-24s %8.3f %7s %9.3f %9.3f\n", m, o, mem, o / l, o / n }'
   done
+  # The default mode with a warm object cache (filled by one run first).
+  local cache=$work/cache-$name ours mem
+  rm -rf "$cache"
+  "$hyperjit" run --cache "$cache" "$bitcode" -- "$@" < "$stdin" > /dev/null
+  ours=$(median_of "$hyperjit" run --cache "$cache" "$bitcode" -- "$@")
+  mem=$(peak_mb "$hyperjit" run --cache "$cache" "$bitcode" -- "$@")
+  awk -v m="hyperjit --cache (warm)" -v o="$ours" -v mem="$mem" -v l="$lli" -v n="$native" \
+    'BEGIN { printf "%-24s %8.3f %7s %9.3f %9.3f\n", m, o, mem, o / l, o / n }'
   awk -v l="$lli" -v mem="$(peak_mb lli-19 -O2 "$bitcode" "$@")" -v n="$native" \
     'BEGIN { printf "%-24s %8.3f %7s %9.3f %9.3f\n", "lli-19 -O2", l, mem, 1, l / n }'
   awk -v n="$native" -v mem="$(peak_mb "$work/$name-native" "$@")" -v l="$lli" \

@@ -89,7 +89,14 @@ pub const MODES: &[&[&str]] = &[
     &["--lazy", "-O", "0"],
     // A low threshold: most functions are swapped to -O2 while running.
     &["--tier", "--tier-threshold", "2"],
+    &["--eager", "--cache", MODES_CACHE],
+    // Twice: the second run is warm (or both are, from an earlier test).
+    &["--tier", "--tier-threshold", "2", "--cache", MODES_CACHE],
+    &["--tier", "--tier-threshold", "2", "--cache", MODES_CACHE],
 ];
+
+/// The object cache the cached modes share (across tests, concurrently).
+const MODES_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/modes-cache");
 
 /// `hyperjit run` in `mode` (one of [`MODES`]).
 pub fn hyperjit_run(mode: &[&str]) -> Command {

@@ -44,6 +44,13 @@ impl Key {
         Key(hasher.finalize().into())
     }
 
+    /// The key of the mark that the function compiled from `ir` (its first
+    /// body's kept bitcode) was hot once: tiered compilation then compiles
+    /// it at the engine's level from its first call on.
+    pub(crate) fn hot_mark(ir: &[u8]) -> Key {
+        Key::new("tiered up", ir)
+    }
+
     fn hex(&self) -> String {
         self.0.iter().map(|byte| format!("{byte:02x}")).collect()
     }
@@ -118,6 +125,11 @@ impl ObjectCache {
         if size > self.limit {
             self.evict();
         }
+    }
+
+    /// Whether `key` (a mark, not an object) is stored.
+    pub(crate) fn has_mark(&self, key: &Key) -> bool {
+        self.get(key).is_some()
     }
 
     /// How many objects this process found in the cache, and stored.

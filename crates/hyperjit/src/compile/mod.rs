@@ -13,7 +13,7 @@ mod prepare;
 mod source;
 mod tier;
 
-pub(crate) use cache::{ObjectCache, DEFAULT_LIMIT};
+pub(crate) use cache::{Key, ObjectCache, DEFAULT_LIMIT};
 pub(crate) use codegen::Codegen;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, Prepared};

@@ -10,7 +10,7 @@ use super::{Core, State};
 use crate::callback::raise_with;
 use crate::compile::starts_at_baseline;
 use crate::error::Result;
-use crate::link::{glue, LazyRecord};
+use crate::link::{glue, Counter, LazyRecord};
 use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -51,7 +51,7 @@ impl Core {
     /// Compiles `function`, which waits for its first call, and points its
     /// stub at the code; returns the code's address.
     pub(super) fn compile_uncompiled(&self, state: &mut State, function: &str) -> Result<u64> {
-        let version = glue::body_version(function, self.next_version());
+        let version = glue::first_body(function);
         let mut input = state.linker.take_uncompiled(function, &version)?;
         // Tiered: the baseline, counted.
         let level = self
@@ -59,7 +59,11 @@ impl Core {
             .as_ref()
             .filter(|_| starts_at_baseline(&input.module, &version))
             .map(|tiering| {
-                input.counter = Some((version.clone(), tiering.watch(self, function)));
+                input.counter = Some(Counter {
+                    function: version.clone(),
+                    symbol: glue::counter_symbol(function),
+                    address: tiering.watch(self, function),
+                });
                 0
             });
         let address = self.replace_body(state, function, &version, input, level)?;

@@ -9,7 +9,7 @@
 //! finishes in it (there is no on-stack replacement).
 
 use super::Core;
-use crate::compile::{BackgroundCompiler, ObjectCache};
+use crate::compile::{BackgroundCompiler, Key, ObjectCache};
 use crate::link::glue;
 use crate::stats::TierUp;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,9 +72,9 @@ impl Tiering {
 
     /// A new counter for `function`'s baseline body, whose address the
     /// body's code adds to; starts the background thread on first use.
-    pub(super) fn watch(&self, core: &Core, function: &str) -> u64 {
+    pub(super) fn watch(&self, core: &Core, function: &str) -> usize {
         let counter = Box::new(AtomicU64::new(0));
-        let address = counter.as_ptr() as u64;
+        let address = counter.as_ptr() as usize;
         lock(&self.shared.watched).push(Watched {
             function: function.to_string(),
             counter,
@@ -184,6 +184,11 @@ fn tier_up_hot_functions(shared: &Shared) {
                         "tiering up '{function}'"
                     )))
                     .and_then(|compiled| state.linker.install_body(&function, compiled));
+                if installed.is_ok() {
+                    if let Some(cache) = &shared.cache {
+                        cache.put(&Key::hot_mark(source.bytes()), b"hot");
+                    }
+                }
                 match installed {
                     Ok(_) => state.stats.tier_ups.push(TierUp {
                         function: function.clone(),

@@ -40,36 +40,45 @@ impl Linker {
     /// Splits the prepared `module`, whose IR is optimized at `ir_level`,
     /// into the skeleton to compile now (returned) and the source of its
     /// functions' bodies, which the linker keeps. If it cannot be split,
-    /// the module comes back unchanged as the error, to be compiled whole.
+    /// the module comes back unchanged (`Ok(Err(module))`), to be compiled
+    /// whole.
     pub(super) fn split_lazily(
         &mut self,
         mut module: Module,
         glue: &EngineGlue,
         ir_level: Option<u8>,
         files: &str,
-    ) -> std::result::Result<Module, Module> {
-        let linked = &mut self.linked;
-        let first_index = linked.lazy_names.len();
+    ) -> Result<std::result::Result<Module, Module>> {
+        let first_index = self.linked.lazy_names.len();
+        let batch = self.linked.batches.len();
         let mut names = Vec::new();
         let mut records = Vec::new();
-        let split = module.split(
-            &format!("{files} (skeleton)"),
-            super::glue::RT_LAZY_ENTRY,
-            |name| {
-                let record = Box::new(LazyRecord {
-                    compile: glue.compile_lazily,
-                    engine: glue.engine,
-                    function: first_index + names.len(),
-                });
-                let address = &*record as *const LazyRecord as u64;
-                records.push(record);
-                names.push(name.to_string());
-                address
-            },
-        );
+        let mut symbols: Vec<(String, usize)> = Vec::new();
+        let split = module.split("hyperjit skeleton", super::glue::RT_LAZY_ENTRY, |name| {
+            let record = Box::new(LazyRecord {
+                compile: glue.compile_lazily,
+                engine: glue.engine,
+                function: first_index + names.len(),
+            });
+            symbols.push((
+                super::glue::lazy_record_symbol(batch, name),
+                &*record as *const LazyRecord as usize,
+            ));
+            records.push(record);
+            names.push(name.to_string());
+            symbols[symbols.len() - 1].0.clone()
+        });
         let Ok(split) = split else {
-            return Err(module);
+            return Ok(Err(module));
         };
+        let defined: Vec<(&str, usize)> = symbols
+            .iter()
+            .map(|(name, address)| (name.as_str(), *address))
+            .collect();
+        self.jit
+            .define_absolute(&defined)
+            .map_err(Error::llvm(format!("{files}: defining lazy functions")))?;
+        let linked = &mut self.linked;
         let source = linked.sources.len();
         for name in &split.stubbed {
             linked.uncompiled.insert(name.clone(), source);
@@ -77,7 +86,7 @@ impl Linker {
         linked.sources.push((module, ir_level));
         linked.lazy_records.extend(records);
         linked.lazy_names.extend(names);
-        Ok(split.skeleton)
+        Ok(Ok(split.skeleton))
     }
 
     /// The function a lazy record stands for.

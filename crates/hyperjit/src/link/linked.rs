@@ -16,9 +16,9 @@ pub(crate) struct Input {
     /// The level its IR was optimized at, if known (0: not optimized).
     pub(crate) ir_level: Option<u8>,
     /// A function whose compiled code counts its calls and loop iterations
-    /// into the `u64` at this address (tiered compilation's baseline); the
-    /// kept IR does not count.
-    pub(crate) counter: Option<(String, u64)>,
+    /// (tiered compilation's baseline), into the `u64` at an address, the
+    /// code's through a symbol; the kept IR does not count.
+    pub(crate) counter: Option<Counter>,
 }
 
 impl Input {
@@ -32,6 +32,14 @@ impl Input {
             counter: None,
         }
     }
+}
+
+/// Where a function's baseline code counts.
+#[derive(Clone, Debug)]
+pub(crate) struct Counter {
+    pub(crate) function: String,
+    pub(crate) symbol: String,
+    pub(crate) address: usize,
 }
 
 /// A constructor or destructor table in JIT'd memory.

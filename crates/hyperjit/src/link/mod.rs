@@ -20,10 +20,10 @@ mod swap;
 
 pub(crate) use glue::EngineGlue;
 pub(crate) use lazy::LazyRecord;
-pub(crate) use linked::{Batch, BatchCode, Input};
+pub(crate) use linked::{Batch, BatchCode, Counter, Input};
 
 use crate::callback::{Kind, Named, Registry};
-use crate::compile::Codegen;
+use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module};
 use linked::{FunctionTable, Linked};
@@ -139,7 +139,7 @@ impl Linker {
         inputs: Vec<Input>,
         callbacks: &Registry,
         glue: &EngineGlue,
-        level: Option<u8>,
+        mut level: Option<u8>,
         lazy: bool,
     ) -> Result<Option<BatchCode>> {
         let batch = self.linked.batches.len();
@@ -149,12 +149,12 @@ impl Linker {
             .iter()
             .map(|input| input.ir_level)
             .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
-        let counters: Vec<(String, u64)> =
-            inputs.iter().filter_map(|i| i.counter.clone()).collect();
+        let mut counters: Vec<Counter> = inputs.iter().filter_map(|i| i.counter.clone()).collect();
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
         let tables = self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
+        module.set_name("hyperjit batch");
         let defined = module.defined_symbols();
         // Functions and aliases of functions, and whether each is a body.
         let functions: Vec<(String, FunctionSignature, bool)> = defined
@@ -166,7 +166,7 @@ impl Linker {
             .collect();
         let whole = if lazy {
             module.strip_debug_info();
-            self.split_lazily(module, glue, ir_level, &all_files)
+            self.split_lazily(module, glue, ir_level, &all_files)?
         } else {
             Err(module)
         };
@@ -182,19 +182,42 @@ impl Linker {
                 // entry is patchable.
                 module.mark_patchable_entries();
                 let kept = module.to_bitcode();
-                for (function, counter) in &counters {
+                // Found hot in an earlier run: optimized from the start.
+                let hot = |cache: &std::sync::Arc<ObjectCache>| {
+                    cache.has_mark(&Key::hot_mark(kept.bytes()))
+                };
+                if !counters.is_empty() && self.codegen.cache().is_some_and(hot) {
+                    counters.clear();
+                    level = None;
+                }
+                for counter in &counters {
                     module
-                        .add_counter(function, *counter)
+                        .add_counter(&counter.function, &counter.symbol)
+                        .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
+                    self.jit
+                        .define_absolute(&[(&counter.symbol, counter.address)])
                         .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
                 }
                 (module, kept, false, level)
             }
         };
-        // Counters hold this run's addresses: such code is not reused.
-        let object = if is_lazy || !counters.is_empty() {
-            self.codegen.emit(&compiled, level)
+        // What the object is generated from: the kept IR and where it
+        // counts, or the skeleton's IR (written only for the cache).
+        let cached_ir = if is_lazy {
+            self.codegen
+                .cache()
+                .is_some()
+                .then(|| compiled.to_bitcode().bytes().to_vec())
         } else {
-            self.codegen.emit_cached(&compiled, kept.bytes(), level)
+            let mut ir = kept.bytes().to_vec();
+            for counter in &counters {
+                ir.extend_from_slice(format!("\0counts {}", counter.symbol).as_bytes());
+            }
+            Some(ir)
+        };
+        let object = match &cached_ir {
+            Some(ir) => self.codegen.emit_cached(&compiled, ir, level),
+            None => self.codegen.emit(&compiled, level),
         }
         .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         drop(compiled);

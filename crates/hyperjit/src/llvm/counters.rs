@@ -6,17 +6,19 @@
 //! code only adds, with plain loads and stores (a lost count is harmless
 //! and an aligned 8-byte access is atomic on x86-64).
 
-use super::Module;
+use super::{c_string, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMBasicBlockRef, LLVMBuilderRef, LLVMValueRef};
 use llvm_sys::LLVMOpcode;
 
 impl Module {
     /// Makes function `name` count its calls and loop iterations in the
-    /// `u64` at address `counter`, which must outlive the code. Returns how
-    /// many places count (1 + the blocks that branch back).
-    pub(crate) fn add_counter(&mut self, name: &str, counter: u64) -> Result<usize, String> {
+    /// `u64` global `counter` (declared here; the engine defines it, so the
+    /// code holds no address of this process). Returns how many places
+    /// count (1 + the blocks that branch back).
+    pub(crate) fn add_counter(&mut self, name: &str, counter: &str) -> Result<usize, String> {
         let function = self.named_function(name)?;
+        let counter = c_string(counter)?;
         // SAFETY: `function` is null or a live function of this module; the
         // builder inserts into its live blocks, before their terminators or
         // after the entry's allocas, and is disposed here.
@@ -26,10 +28,10 @@ impl Module {
             }
             let context = LLVMGetModuleContext(self.raw());
             let i64_type = LLVMInt64TypeInContext(context);
-            let address = LLVMConstIntToPtr(
-                LLVMConstInt(i64_type, counter, 0),
-                LLVMPointerTypeInContext(context, 0),
-            );
+            let mut address = LLVMGetNamedGlobal(self.raw(), counter.as_ptr());
+            if address.is_null() {
+                address = LLVMAddGlobal(self.raw(), i64_type, counter.as_ptr());
+            }
             let builder = LLVMCreateBuilderInContext(context);
             let mut blocks: Vec<LLVMBasicBlockRef> = Vec::new();
             let mut block = LLVMGetFirstBasicBlock(function);
@@ -150,11 +152,12 @@ define i64 @straight(i64 %x) {
 "#;
         let context = Arc::new(Context::new());
         let mut module = Module::parse(&context, "counters.ll", ir.as_bytes()).unwrap();
-        assert_eq!(module.add_counter("loop", 4096).unwrap(), 2);
-        assert_eq!(module.add_counter("straight", 8192).unwrap(), 1);
+        assert_eq!(module.add_counter("loop", "loop.count").unwrap(), 2);
+        assert_eq!(module.add_counter("straight", "straight.count").unwrap(), 1);
         module.verify().unwrap();
         let text = module.to_ir_string();
-        let counted = "load i64, ptr inttoptr (i64 4096 to ptr)";
+        assert!(text.contains("@loop.count = external global i64"), "{text}");
+        let counted = "load i64, ptr @loop.count";
         assert_eq!(text.matches(counted).count(), 2, "{text}");
         let entry = text.find("%slot = alloca i64").unwrap();
         assert!(text[entry..].find(counted).unwrap() < text[entry..].find("store i64 0").unwrap());

@@ -119,6 +119,17 @@ impl Module {
         }
     }
 
+    /// Names the module and its source file `name`: what it was read from
+    /// then no longer shows in its IR (so the same program read from
+    /// another path compiles to the same, reusable, object).
+    pub(crate) fn set_name(&mut self, name: &str) {
+        // SAFETY: a live module; LLVM copies the name.
+        unsafe {
+            LLVMSetModuleIdentifier(self.raw, name.as_ptr().cast(), name.len());
+            LLVMSetSourceFileName(self.raw, name.as_ptr().cast(), name.len());
+        }
+    }
+
     pub(crate) fn raw(&self) -> LLVMModuleRef {
         self.raw
     }

@@ -34,8 +34,10 @@ impl Module {
     /// Splits this module: returns the skeleton, which defines every global
     /// variable and alias of this module and, for every function with a
     /// body, a stub of the same name and linkage. Until it is redirected, a
-    /// stub loads `record(name)` into `r11` and jumps to `entry`, which must
-    /// preserve every argument register. This module keeps the bodies (it
+    /// stub loads the address of the symbol `record(name)` into `r11` and
+    /// jumps to `entry`, which must preserve every argument register. (A
+    /// symbol, not an address: the skeleton's code holds no address of this
+    /// process, so another run can reuse it.) This module keeps the bodies (it
     /// is the source [`move_function`](Self::move_function) takes them
     /// from); its global variables become declarations. Fails, changing
     /// nothing, if the addresses of some function's labels escape it (they
@@ -44,7 +46,7 @@ impl Module {
         &mut self,
         name: &str,
         entry: &str,
-        mut record: impl FnMut(&str) -> u64,
+        mut record: impl FnMut(&str) -> String,
     ) -> Result<Split, String> {
         let functions: Vec<LLVMValueRef> = self
             .functions()
@@ -106,7 +108,7 @@ impl Module {
                     LLVMAddAttributeAtIndex(stub, llvm_sys::LLVMAttributeFunctionIndex, attribute);
                 }
                 let code = format!(
-                    "movabsq $${}, %r11\n\tjmpq *{entry}@GOTPCREL(%rip)",
+                    "movq \"{}\"@GOTPCREL(%rip), %r11\n\tjmpq *{entry}@GOTPCREL(%rip)",
                     record(&function_name)
                 );
                 let constraints = "~{r11}";

@@ -96,6 +96,23 @@ pub(crate) fn promoted_suffix(batch: usize) -> String {
     format!(".hj{batch}")
 }
 
+/// The name of `function`'s body compiled on its first call (once per
+/// function, so the same in every run: the object cache reuses it).
+pub(crate) fn first_body(function: &str) -> String {
+    format!("{function}.hj.first")
+}
+
+/// The symbol whose address is the record of lazy `function` of batch
+/// `batch` (its stub loads it).
+pub(crate) fn lazy_record_symbol(batch: usize, function: &str) -> String {
+    format!("__hyperjit.lazy.{batch}.{function}")
+}
+
+/// The symbol whose address is the counter of `function`'s baseline body.
+pub(crate) fn counter_symbol(function: &str) -> String {
+    format!("__hyperjit.count.{function}")
+}
+
 /// The name of `function`'s new body number `version`.
 pub(crate) fn body_version(function: &str, version: u64) -> String {
     format!("{function}.hj.v{version}")
