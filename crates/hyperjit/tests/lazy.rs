@@ -53,6 +53,20 @@ int main(int argc, char **argv) {
     assert_eq!(after_run, 5);
     assert_eq!(waiting - still_waiting, 5);
     assert_eq!(engine.lookup("square").unwrap(), before_run);
+    // The stub (the function's address) now jumps to the body, which has
+    // no patchable entry of its own: it is laid out as compiled.
+    let body = engine.lookup("square.hj.first").unwrap();
+    // SAFETY: both are JIT'd code of at least five bytes, alive with the
+    // engine.
+    let (stub_code, body_code) = unsafe {
+        (
+            std::slice::from_raw_parts(before_run as *const u8, 5),
+            std::slice::from_raw_parts(body as *const u8, 5),
+        )
+    };
+    assert_eq!(stub_code[0], 0xe9, "a jmp rel32: {stub_code:02x?}");
+    let patchable_nop = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+    assert_ne!(body_code, patchable_nop);
 
     // A second run compiles nothing more.
     assert_eq!(engine.run_main(&["lazy", "x"]).unwrap(), 71);

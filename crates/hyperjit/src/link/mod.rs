@@ -174,13 +174,13 @@ impl Linker {
             // Data and stubs gain nothing from optimization; -O0 code
             // generation has the least overhead a function.
             Ok(mut skeleton) => {
-                skeleton.mark_patchable_entries();
+                skeleton.mark_patchable_entries(|_| false);
                 (skeleton, Bitcode::default(), true, Some(0))
             }
             Err(mut module) => {
                 // Every function can be recompiled or redefined later: its
                 // entry is patchable.
-                module.mark_patchable_entries();
+                module.mark_patchable_entries(glue::is_new_body);
                 let kept = module.to_bitcode();
                 // Found hot in an earlier run: optimized from the start.
                 let hot = |cache: &std::sync::Arc<ObjectCache>| {

@@ -118,6 +118,18 @@ pub(crate) fn body_version(function: &str, version: u64) -> String {
     format!("{function}.hj.v{version}")
 }
 
+/// Whether `name` is one of a function's new bodies ([`first_body`],
+/// [`body_version`]): code reached through the function's own entry, never
+/// patched itself.
+pub(crate) fn is_new_body(name: &str) -> bool {
+    if name.ends_with(".hj.first") {
+        return true;
+    }
+    name.rsplit_once(".hj.v").is_some_and(|(_, version)| {
+        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// One engine's stubs, linked into its first batch: each passes a constant
 /// address of this engine's, so engines in one process stay apart.
 pub(crate) struct EngineGlue {
@@ -175,5 +187,19 @@ define i64 @{PERFORM_CUSTOM_CALLBACK}(ptr %name, ptr %args) {{
 }}
 "#
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_bodies_are_told_from_functions_by_name() {
+        assert!(is_new_body(&first_body("main")));
+        assert!(is_new_body(&body_version("f.hj1", 12)));
+        for name in ["main", "f.hj.v", "f.hj.vx", "f.hj.first.x", "tables.hj3"] {
+            assert!(!is_new_body(name), "{name}");
+        }
     }
 }
