@@ -280,3 +280,56 @@ long check(long rounds) {
     assert!(tiered.iter().all(|t| t.function != "check"), "{tiered:?}");
     assert_eq!(check.call(1000).unwrap(), expected(1000));
 }
+
+/// With tiering, a redefinition or recompilation goes live at once (at the
+/// baseline) and its optimized body follows from the background.
+#[test]
+fn tiered_swaps_go_live_at_once_and_are_optimized_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = write(
+        dir.path(),
+        "v2.ll",
+        "define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 1000\n  ret i64 %r\n}\n",
+    );
+    let engine = Engine::builder()
+        .tier_threshold(1_000_000_000)
+        .build()
+        .expect("a tiered engine");
+    let _source = add_source(
+        &engine,
+        "swapped.c",
+        "__attribute__((noinline)) long scale(long x) { return x * 10; }\n",
+    );
+    let scale = engine
+        .lookup_fn::<extern "C" fn(i64) -> i64>("scale")
+        .unwrap();
+    assert_eq!(scale.call(2).unwrap(), 20);
+    engine.redefine("scale", &v2).unwrap();
+    assert_eq!(scale.call(2).unwrap(), 2000, "live at once");
+    let tiered_up = |engine: &Engine| {
+        engine
+            .stats()
+            .tier_ups
+            .iter()
+            .filter(|t| t.function == "scale")
+            .count()
+    };
+    // No call count comes near the threshold: the background compiles it
+    // because it was swapped.
+    let mut waited = 0;
+    while tiered_up(&engine) < 1 && waited < 100_000 {
+        assert_eq!(scale.call(3).unwrap(), 3000);
+        std::thread::yield_now();
+        waited += 1;
+    }
+    assert_eq!(tiered_up(&engine), 1);
+    engine.recompile("scale", 3).unwrap();
+    assert_eq!(scale.call(4).unwrap(), 4000);
+    let mut waited = 0;
+    while tiered_up(&engine) < 2 && waited < 100_000 {
+        assert_eq!(scale.call(5).unwrap(), 5000);
+        std::thread::yield_now();
+        waited += 1;
+    }
+    assert_eq!(tiered_up(&engine), 2);
+}

@@ -60,23 +60,25 @@ impl BackgroundCompiler {
         })
     }
 
-    /// Compiles function `body` of `source` (IR at `ir_level`) at the
-    /// compiler's level, as the new body `version`.
+    /// Compiles function `body` of `source` (IR at `ir_level`) at `level`,
+    /// as the new body `version`.
     pub(crate) fn compile(
         &mut self,
         source: &Bitcode,
         body: &str,
         version: &str,
         ir_level: Option<u8>,
+        level: u8,
     ) -> Result<CompiledBody, String> {
-        let level = self.codegen.level();
         let mut module = source.extract_function(&self.context, body, version)?;
         let ir_level = optimize_for(&mut self.codegen, &mut module, ir_level, level)?;
         let kept = module.to_bitcode();
         let signature = module
             .function_signature(version)
             .ok_or_else(|| format!("no function '{version}' after extracting '{body}'"))?;
-        let object = self.codegen.emit_cached(&module, kept.bytes(), None)?;
+        let object = self
+            .codegen
+            .emit_cached(&module, kept.bytes(), Some(level))?;
         Ok(CompiledBody {
             version: version.to_string(),
             object,

@@ -61,6 +61,14 @@ impl Core {
         }
         let version = glue::body_version(function, self.next_version());
         let (mut module, ir_level) = state.linker.extract_body(function, &version)?;
+        // Tiered: live at the baseline now, at `opt_level` from the
+        // background soon.
+        if let Some(tiering) = &self.tiering {
+            let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
+            self.replace_body(&mut state, function, &version, input, Some(0))?;
+            tiering.request(self, function, opt_level);
+            return Ok(());
+        }
         let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
             .map_err(Error::llvm(format!("recompiling '{function}'")))?;
         let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
@@ -106,8 +114,13 @@ impl Core {
             .rename_function(function, &version)
             .map_err(Error::llvm(file.clone()))?;
         let input = Input::new(file, module, ir_level);
-        self.replace_body(&mut state, function, &version, input, None)
-            .map(drop)
+        // Tiered: live at the baseline now, optimized from the background.
+        let baseline = self.tiering.as_ref().map(|_| 0);
+        self.replace_body(&mut state, function, &version, input, baseline)?;
+        if let Some(tiering) = &self.tiering {
+            tiering.request(self, function, self.config.opt_level);
+        }
+        Ok(())
     }
 
     /// Links `input`, which defines `version`, at `level` and points

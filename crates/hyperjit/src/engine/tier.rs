@@ -47,6 +47,8 @@ struct Shared {
 struct Watched {
     function: String,
     counter: Box<AtomicU64>,
+    /// The level to recompile at once hot.
+    level: u8,
     done: bool,
 }
 
@@ -78,8 +80,28 @@ impl Tiering {
         lock(&self.shared.watched).push(Watched {
             function: function.to_string(),
             counter,
+            level: self.shared.level,
             done: false,
         });
+        self.start(core);
+        address
+    }
+
+    /// Has `function`'s current body recompiled at `level` in the
+    /// background soon, hot or not: a swap went live at the baseline.
+    pub(super) fn request(&self, core: &Core, function: &str, level: u8) {
+        lock(&self.shared.watched).push(Watched {
+            function: function.to_string(),
+            counter: Box::new(AtomicU64::new(u64::MAX)),
+            level,
+            done: false,
+        });
+        self.start(core);
+        self.shared.wake.notify_all();
+    }
+
+    /// Starts the background thread if it is not running yet.
+    fn start(&self, core: &Core) {
         let mut started = lock(&self.started_thread);
         if !*started {
             *started = true;
@@ -93,7 +115,6 @@ impl Tiering {
                 Err(error) => tracing::warn!("no tiering thread: {error}"),
             }
         }
-        address
     }
 
     /// Stops the background thread and waits for it (for a compilation in
@@ -122,8 +143,9 @@ impl Shared {
     }
 
     /// Marks the watched functions whose counters reached the threshold as
-    /// done and returns them with their counts; `None` once stopped.
-    fn next_hot(&self) -> Option<Vec<(String, u64)>> {
+    /// done and returns them with their counts and levels; `None` once
+    /// stopped.
+    fn next_hot(&self) -> Option<Vec<(String, u64, u8)>> {
         let stopped = lock(&self.stop);
         let (stopped, _) = self
             .wake
@@ -140,7 +162,11 @@ impl Shared {
                 .filter(|w| !w.done && w.counter.load(Ordering::Relaxed) >= self.threshold)
                 .map(|w| {
                     w.done = true;
-                    (w.function.clone(), w.counter.load(Ordering::Relaxed))
+                    (
+                        w.function.clone(),
+                        w.counter.load(Ordering::Relaxed),
+                        w.level,
+                    )
                 })
                 .collect(),
         )
@@ -161,7 +187,7 @@ fn tier_up_hot_functions(shared: &Shared) {
         }
     };
     while let Some(hot) = shared.next_hot() {
-        for (function, count) in hot {
+        for (function, count, level) in hot {
             let source = shared.with_core(|core| {
                 let source = core.lock().linker.body_source(&function)?;
                 Some((source, glue::body_version(&function, core.next_version())))
@@ -170,7 +196,7 @@ fn tier_up_hot_functions(shared: &Shared) {
                 continue;
             };
             let compile_started = Instant::now();
-            let compiled = compiler.compile(&source, &body, &version, ir_level);
+            let compiled = compiler.compile(&source, &body, &version, ir_level, level);
             let compile_time = compile_started.elapsed();
             shared.with_core(|core| {
                 let mut state = core.lock();
