@@ -176,15 +176,7 @@ fn sqlite_matches_the_native_build() {
 #[test]
 fn lua_runs_a_script_like_the_native_build() {
     let bitcode = lua_bitcode();
-    let native_binary = cached(&bitcode.with_extension("native"), |out| {
-        must(
-            clang()
-                .args(["-O2", "-o"])
-                .arg(out)
-                .arg(&bitcode)
-                .arg("-lm"),
-        );
-    });
+    let native_binary = native_of(&bitcode);
     let script = repo_root().join("tests/programs/bench.lua");
     let native = run(Command::new(&native_binary).arg(&script).arg("1"));
     assert_eq!(native.status, Some(0), "{}", native.stderr);

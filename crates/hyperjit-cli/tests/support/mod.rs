@@ -267,15 +267,13 @@ pub fn sqlite_bitcode() -> PathBuf {
 
 /// A native binary compiled (clang-19 -O2) from [`sqlite_bitcode`].
 pub fn sqlite_native() -> PathBuf {
-    let bitcode = sqlite_bitcode();
+    native_of(&sqlite_bitcode())
+}
+
+/// A native binary compiled (clang-19 -O2) from `bitcode`, cached beside it.
+pub fn native_of(bitcode: &Path) -> PathBuf {
     cached(&bitcode.with_extension("native"), |out| {
-        must(
-            clang()
-                .args(["-O2", "-o"])
-                .arg(out)
-                .arg(&bitcode)
-                .arg("-lm"),
-        );
+        must(clang().args(["-O2", "-o"]).arg(out).arg(bitcode).arg("-lm"));
     })
 }
 
