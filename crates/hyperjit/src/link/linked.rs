@@ -110,20 +110,21 @@ pub(super) struct Linked {
 
 impl Linked {
     /// Records a module whose code the JIT now has: its kept IR (at
-    /// `ir_level`), the functions it defines with whether each is a body to
-    /// recompile from that IR, and its symbols. Returns the module's index.
+    /// `ir_level`), the functions it defines, each with the name of its
+    /// body in that IR if it has one to recompile, and its symbols. Returns
+    /// the module's index.
     pub(super) fn record(
         &mut self,
         kept: Bitcode,
         ir_level: Option<u8>,
-        functions: impl IntoIterator<Item = (String, FunctionSignature, bool)>,
+        functions: impl IntoIterator<Item = (String, FunctionSignature, Option<String>)>,
         symbols: &[String],
     ) -> usize {
         let module = self.modules.len();
         self.modules.push((kept, ir_level));
-        for (name, signature, is_body) in functions {
-            if is_body {
-                self.bodies.insert(name.clone(), (module, name.clone()));
+        for (name, signature, body) in functions {
+            if let Some(body) = body {
+                self.bodies.insert(name.clone(), (module, body));
             }
             self.functions.insert(name, signature);
         }

@@ -27,7 +27,7 @@ use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module};
 use linked::{FunctionTable, Linked};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Above this much bitcode a dropped module leaves enough free memory to be
@@ -170,6 +170,7 @@ impl Linker {
         } else {
             Err(module)
         };
+        let mut bodies: HashMap<String, String> = HashMap::new();
         let (compiled, kept, is_lazy, level) = match whole {
             // Data and stubs gain nothing from optimization; -O0 code
             // generation has the least overhead a function.
@@ -179,7 +180,12 @@ impl Linker {
             }
             Err(mut module) => {
                 // Every function can be recompiled or redefined later: its
-                // entry is patchable.
+                // entry is patchable, a stub apart from its body.
+                bodies = module
+                    .add_entry_stubs(&glue::body_suffix(batch), glue::is_new_body)
+                    .map_err(Error::llvm(format!("{all_files}: adding entries")))?
+                    .into_iter()
+                    .collect();
                 module.mark_patchable_entries(glue::is_new_body);
                 let kept = module.to_bitcode();
                 // Found hot in an earlier run: optimized from the start.
@@ -231,9 +237,11 @@ impl Linker {
             .add_object(object)
             .map_err(Error::llvm(format!("{all_files}: JIT linking")))?;
         // A lazy batch's bodies are not compiled yet: none to recompile.
-        let functions = functions
-            .into_iter()
-            .map(|(name, signature, is_body)| (name, signature, is_body && !is_lazy));
+        let functions = functions.into_iter().map(|(name, signature, is_body)| {
+            let body = (is_body && !is_lazy)
+                .then(|| bodies.get(&name).cloned().unwrap_or_else(|| name.clone()));
+            (name, signature, body)
+        });
         let module_index = self.linked.record(kept, ir_level, functions, &defined);
 
         let table = |(name, len): (String, usize)| -> Result<FunctionTable> {

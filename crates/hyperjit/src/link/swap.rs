@@ -70,7 +70,7 @@ impl Linker {
             .add_object(object)
             .map_err(Error::llvm(format!("adding the new body of '{function}'")))?;
         let symbols = vec![version.clone()];
-        let function_entry = (version.clone(), signature, true);
+        let function_entry = (version.clone(), signature, Some(version.clone()));
         let module = self
             .linked
             .record(kept, ir_level, std::iter::once(function_entry), &symbols);

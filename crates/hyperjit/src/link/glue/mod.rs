@@ -125,9 +125,18 @@ pub(crate) fn is_new_body(name: &str) -> bool {
     if name.ends_with(".hj.first") {
         return true;
     }
-    name.rsplit_once(".hj.v").is_some_and(|(_, version)| {
-        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
-    })
+    let numbered = |marker: &str| {
+        name.rsplit_once(marker).is_some_and(|(_, number)| {
+            !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    numbered(".hj.v") || numbered(".hj.b")
+}
+
+/// What the body of a function of batch `batch` is named after, its entry
+/// being a stub of the function's own name ([`is_new_body`] knows it).
+pub(crate) fn body_suffix(batch: usize) -> String {
+    format!(".hj.b{batch}")
 }
 
 /// One engine's stubs, linked into its first batch: each passes a constant
@@ -198,6 +207,7 @@ mod tests {
     fn new_bodies_are_told_from_functions_by_name() {
         assert!(is_new_body(&first_body("main")));
         assert!(is_new_body(&body_version("f.hj1", 12)));
+        assert!(is_new_body(&format!("f{}", body_suffix(3))));
         for name in ["main", "f.hj.v", "f.hj.vx", "f.hj.first.x", "tables.hj3"] {
             assert!(!is_new_body(name), "{name}");
         }
