@@ -49,6 +49,9 @@ struct Watched {
     counter: Box<AtomicU64>,
     /// The level to recompile at once hot.
     level: u8,
+    /// Whether IR of an unknown level is optimized again at `level` (a
+    /// swap asked for it); a tier-up keeps it as the eager compile would.
+    reoptimize: bool,
     done: bool,
 }
 
@@ -81,6 +84,7 @@ impl Tiering {
             function: function.to_string(),
             counter,
             level: self.shared.level,
+            reoptimize: false,
             done: false,
         });
         self.start(core);
@@ -94,6 +98,7 @@ impl Tiering {
             function: function.to_string(),
             counter: Box::new(AtomicU64::new(u64::MAX)),
             level,
+            reoptimize: true,
             done: false,
         });
         self.start(core);
@@ -145,7 +150,7 @@ impl Shared {
     /// Marks the watched functions whose counters reached the threshold as
     /// done and returns them with their counts and levels; `None` once
     /// stopped.
-    fn next_hot(&self) -> Option<Vec<(String, u64, u8)>> {
+    fn next_hot(&self) -> Option<Vec<(String, u64, u8, bool)>> {
         let stopped = lock(&self.stop);
         let (stopped, _) = self
             .wake
@@ -162,11 +167,8 @@ impl Shared {
                 .filter(|w| !w.done && w.counter.load(Ordering::Relaxed) >= self.threshold)
                 .map(|w| {
                     w.done = true;
-                    (
-                        w.function.clone(),
-                        w.counter.load(Ordering::Relaxed),
-                        w.level,
-                    )
+                    let count = w.counter.load(Ordering::Relaxed);
+                    (w.function.clone(), count, w.level, w.reoptimize)
                 })
                 .collect(),
         )
@@ -187,7 +189,7 @@ fn tier_up_hot_functions(shared: &Shared) {
         }
     };
     while let Some(hot) = shared.next_hot() {
-        for (function, count, level) in hot {
+        for (function, count, level, reoptimize) in hot {
             let source = shared.with_core(|core| {
                 let source = core.lock().linker.body_source(&function)?;
                 Some((source, glue::body_version(&function, core.next_version())))
@@ -196,6 +198,13 @@ fn tier_up_hot_functions(shared: &Shared) {
                 continue;
             };
             let compile_started = Instant::now();
+            // IR that came optimized (at a level not known) is compiled as
+            // it is, as an eager compile would.
+            let ir_level = if reoptimize {
+                ir_level
+            } else {
+                ir_level.or(Some(level))
+            };
             let compiled = compiler.compile(&source, &body, &version, ir_level, level);
             let compile_time = compile_started.elapsed();
             shared.with_core(|core| {
