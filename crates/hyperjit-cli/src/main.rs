@@ -56,7 +56,7 @@ struct RunArgs {
     #[arg(long, conflicts_with = "eager")]
     tier: bool,
     /// Calls plus loop iterations after which --tier recompiles a function.
-    #[arg(long, value_name = "COUNT", requires = "tier")]
+    #[arg(long, value_name = "COUNT", conflicts_with_all = ["eager", "lazy"])]
     tier_threshold: Option<u64>,
     /// Reuse compiled code across runs, kept in DIR.
     #[arg(long, value_name = "DIR", env = "HYPERJIT_CACHE")]

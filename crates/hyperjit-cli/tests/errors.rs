@@ -350,3 +350,37 @@ fn hypercalls_work_under_the_cli() {
     assert!(text.contains("round 4: value 30\n"), "{text}");
     assert!(text.contains("round 6: value 3000\n"), "{text}");
 }
+
+/// A cache "directory" that is a file is refused, by name, before anything
+/// runs; contradictory mode flags are usage errors.
+#[test]
+fn bad_compilation_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "prog.c", b"int main(void) { return 0; }");
+    let file = write(dir.path(), "not-a-dir", b"");
+    let outcome = run_failing(&["--cache".as_ref(), file.as_os_str(), program.as_os_str()]);
+    let expected = format!("cache {}: not a directory", file.display());
+    assert!(outcome.stderr.contains(&expected), "{}", outcome.stderr);
+    for flags in [
+        ["--lazy", "--eager"],
+        ["--tier", "--eager"],
+        ["--lazy", "--tier"],
+    ] {
+        let outcome = run(hyperjit().arg("run").args(flags).arg(&program));
+        assert_eq!(
+            outcome.status, ERROR_STATUS,
+            "{flags:?}: {}",
+            outcome.stderr
+        );
+        assert!(
+            outcome.stderr.contains("cannot be used with"),
+            "{}",
+            outcome.stderr
+        );
+    }
+    // The threshold tunes the default mode too.
+    let tuned = run(hyperjit()
+        .args(["run", "--tier-threshold", "5"])
+        .arg(&program));
+    assert_eq!(tuned.status, Some(0), "{}", tuned.stderr);
+}

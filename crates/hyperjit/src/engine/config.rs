@@ -178,6 +178,12 @@ impl EngineBuilder {
         let mut codegen =
             Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
         let cache = match &self.config.cache {
+            Some((dir, _)) if dir.exists() && !dir.is_dir() => {
+                return Err(Error::InvalidSetting(format!(
+                    "cache {}: not a directory",
+                    dir.display()
+                )));
+            }
             Some((dir, limit)) => Some(Arc::new(ObjectCache::open(dir, *limit).map_err(
                 |error| Error::InvalidSetting(format!("cache {}: {error}", dir.display())),
             )?)),
