@@ -31,16 +31,19 @@ pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
 pub(crate) struct Key([u8; 32]);
 
 impl Key {
-    /// The key of code generated from `ir` (bitcode) by a target machine
+    /// The key of code generated from `ir` (bitcode, and what else the
+    /// code depends on, in parts hashed as one) by a target machine
     /// described by `target`.
-    pub(crate) fn new(target: &str, ir: &[u8]) -> Key {
+    pub(crate) fn new(target: &str, ir: &[&[u8]]) -> Key {
         let mut hasher = Sha256::new();
         hasher.update(b"hyperjit object ");
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
         hasher.update([0]);
         hasher.update(target.as_bytes());
         hasher.update([0]);
-        hasher.update(ir);
+        for part in ir {
+            hasher.update(part);
+        }
         Key(hasher.finalize().into())
     }
 
@@ -48,7 +51,7 @@ impl Key {
     /// body's kept bitcode) was hot once: tiered compilation then compiles
     /// it at the engine's level from its first call on.
     pub(crate) fn hot_mark(ir: &[u8]) -> Key {
-        Key::new("tiered up", ir)
+        Key::new("tiered up", &[ir])
     }
 
     fn hex(&self) -> String {
@@ -90,6 +93,13 @@ impl ObjectCache {
     /// The object stored under `key`, if there is a sound one; an entry
     /// that fails its checks is deleted.
     pub(crate) fn get(&self, key: &Key) -> Option<Vec<u8>> {
+        let object = self.read(key)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(object)
+    }
+
+    /// What [`get`](Self::get) finds, without counting it as an object.
+    fn read(&self, key: &Key) -> Option<Vec<u8>> {
         let path = self.path(key);
         let bytes = fs::read(&path).ok()?;
         match payload(&bytes, key) {
@@ -98,7 +108,6 @@ impl ObjectCache {
                 if let Ok(file) = fs::File::options().append(true).open(&path) {
                     let _ = file.set_modified(SystemTime::now());
                 }
-                self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(object.to_vec())
             }
             None => {
@@ -112,12 +121,28 @@ impl ObjectCache {
     /// Stores `object` under `key`. Failing to store is not an error of
     /// the program's: it is logged and the run goes on.
     pub(crate) fn put(&self, key: &Key, object: &[u8]) {
+        if self.store(key, object) {
+            self.stores.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Stores the mark `key` (see [`Key::hot_mark`]).
+    pub(crate) fn mark(&self, key: &Key) {
+        self.store(key, b"mark");
+    }
+
+    /// Whether the mark `key` is stored.
+    pub(crate) fn has_mark(&self, key: &Key) -> bool {
+        self.read(key).is_some()
+    }
+
+    /// Writes an entry; false (logged) if it could not.
+    fn store(&self, key: &Key, object: &[u8]) -> bool {
         let path = self.path(key);
         if let Err(error) = self.write(&path, key, object) {
             tracing::warn!("{}: not cached: {error}", path.display());
-            return;
+            return false;
         }
-        self.stores.fetch_add(1, Ordering::Relaxed);
         let size = self
             .size
             .fetch_add((HEADER + object.len()) as u64, Ordering::Relaxed)
@@ -125,11 +150,7 @@ impl ObjectCache {
         if size > self.limit {
             self.evict();
         }
-    }
-
-    /// Whether `key` (a mark, not an object) is stored.
-    pub(crate) fn has_mark(&self, key: &Key) -> bool {
-        self.get(key).is_some()
+        true
     }
 
     /// How many objects this process found in the cache, and stored.
@@ -220,12 +241,12 @@ mod tests {
     fn entries_are_checked_and_evicted_least_recently_used_first() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ObjectCache::open(dir.path(), 1 << 20).unwrap();
-        let key = Key::new("target", b"ir one");
+        let key = Key::new("target", &[b"ir one"]);
         assert_eq!(cache.get(&key), None);
         cache.put(&key, b"object one");
         assert_eq!(cache.get(&key).as_deref(), Some(&b"object one"[..]));
-        assert_ne!(Key::new("target", b"ir two"), key);
-        assert_ne!(Key::new("other target", b"ir one"), key);
+        assert_ne!(Key::new("target", &[b"ir two"]), key);
+        assert_ne!(Key::new("other target", &[b"ir one"]), key);
 
         let path = cache.path(&key);
         let sound = fs::read(&path).unwrap();
@@ -241,7 +262,7 @@ mod tests {
             assert!(!path.exists(), "a damaged entry is deleted");
         }
         // Another key's entry under this key's name: foreign, refused.
-        let other = Key::new("target", b"ir two");
+        let other = Key::new("target", &[b"ir two"]);
         cache.put(&other, b"object two");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::copy(cache.path(&other), &path).unwrap();
@@ -251,7 +272,7 @@ mod tests {
         let small = tempfile::tempdir().unwrap();
         let object = vec![7u8; 1000];
         let cache = ObjectCache::open(small.path(), 3 * (HEADER as u64 + 1000) + 10).unwrap();
-        let keys: Vec<Key> = (0..4).map(|i| Key::new("t", &[i])).collect();
+        let keys: Vec<Key> = (0..4).map(|i| Key::new("t", &[&[i]])).collect();
         for (age, key) in keys[..3].iter().enumerate() {
             cache.put(key, &object);
             let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + age as u64);

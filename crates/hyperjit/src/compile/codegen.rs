@@ -72,13 +72,14 @@ impl Codegen {
         self.cache.as_ref()
     }
 
-    /// Object code for `module`, whose IR is exactly `ir` (its bitcode), at
-    /// `level` (default: the engine's): from the cache if it has it, else
-    /// generated and stored there.
+    /// Object code for `module`, whose IR is exactly `ir` (its bitcode, and
+    /// anything else the code depends on, in parts), at `level` (default:
+    /// the engine's): from the cache if it has it, else generated and
+    /// stored there.
     pub(crate) fn emit_cached(
         &mut self,
         module: &Module,
-        ir: &[u8],
+        ir: &[&[u8]],
         level: Option<u8>,
     ) -> Result<ObjectCode, String> {
         let Some(cache) = self.cache.clone() else {

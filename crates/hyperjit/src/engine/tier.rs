@@ -221,7 +221,7 @@ fn tier_up_hot_functions(shared: &Shared) {
                     .and_then(|compiled| state.linker.install_body(&function, compiled));
                 if installed.is_ok() {
                     if let Some(cache) = &shared.cache {
-                        cache.put(&Key::hot_mark(source.bytes()), b"hot");
+                        cache.mark(&Key::hot_mark(source.bytes()));
                     }
                 }
                 match installed {

@@ -207,23 +207,22 @@ impl Linker {
                 (module, kept, false, level)
             }
         };
-        // What the object is generated from: the kept IR and where it
-        // counts, or the skeleton's IR (written only for the cache).
-        let cached_ir = if is_lazy {
+        // With a cache, the object's key covers what it is generated from:
+        // the kept IR and where it counts, or the skeleton's IR (written
+        // only for the key).
+        let object = if self.codegen.cache().is_none() {
+            self.codegen.emit(&compiled, level)
+        } else if is_lazy {
+            let skeleton_ir = compiled.to_bitcode();
             self.codegen
-                .cache()
-                .is_some()
-                .then(|| compiled.to_bitcode().bytes().to_vec())
+                .emit_cached(&compiled, &[skeleton_ir.bytes()], level)
         } else {
-            let mut ir = kept.bytes().to_vec();
-            for counter in &counters {
-                ir.extend_from_slice(format!("\0counts {}", counter.symbol).as_bytes());
-            }
-            Some(ir)
-        };
-        let object = match &cached_ir {
-            Some(ir) => self.codegen.emit_cached(&compiled, ir, level),
-            None => self.codegen.emit(&compiled, level),
+            let counts: String = counters
+                .iter()
+                .map(|counter| format!("\0counts {}", counter.symbol))
+                .collect();
+            self.codegen
+                .emit_cached(&compiled, &[kept.bytes(), counts.as_bytes()], level)
         }
         .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         drop(compiled);

@@ -9,7 +9,7 @@ use super::near_memory;
 use super::values::{attribute_kind, set_value_name, users, value_name};
 use super::{Jit, Module};
 use llvm_sys::core::*;
-use llvm_sys::prelude::LLVMValueRef;
+use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
 use llvm_sys::LLVMLinkage;
 use std::ffi::c_void;
 
@@ -79,15 +79,8 @@ impl Module {
     ) -> Result<Vec<(String, String)>, String> {
         let mut stubbed = Vec::new();
         // SAFETY: creating functions in this live module and rewriting uses
-        // of its live functions; the builder is disposed here.
+        // of its live functions.
         unsafe {
-            let context = LLVMGetModuleContext(self.raw());
-            let builder = LLVMCreateBuilderInContext(context);
-            let void = LLVMFunctionType(LLVMVoidTypeInContext(context), std::ptr::null_mut(), 0, 0);
-            let attributes: Vec<_> = ["naked", "noinline", "nounwind"]
-                .into_iter()
-                .map(|name| LLVMCreateEnumAttribute(context, attribute_kind(name), 0))
-                .collect();
             for function in self.functions().collect::<Vec<_>>() {
                 let name = value_name(function);
                 if LLVMIsDeclaration(function) != 0
@@ -102,15 +95,10 @@ impl Module {
                     continue;
                 }
                 let body = format!("{name}{suffix}");
+                // Named once the body has given the name up.
                 let stub =
-                    LLVMAddFunction(self.raw(), c"".as_ptr(), LLVMGlobalGetValueType(function));
-                LLVMSetFunctionCallConv(stub, LLVMGetFunctionCallConv(function));
-                LLVMSetLinkage(stub, LLVMGetLinkage(function));
-                LLVMSetVisibility(stub, LLVMGetVisibility(function));
+                    add_naked_stub(self.raw(), function, "", &format!("jmp \"{body}\""), "")?;
                 llvm_sys::comdat::LLVMSetComdat(stub, llvm_sys::comdat::LLVMGetComdat(function));
-                for &attribute in &attributes {
-                    LLVMAddAttributeAtIndex(stub, llvm_sys::LLVMAttributeFunctionIndex, attribute);
-                }
                 LLVMReplaceAllUsesWith(function, stub);
                 set_value_name(function, &body);
                 set_value_name(stub, &name);
@@ -118,25 +106,8 @@ impl Module {
                 LLVMSetVisibility(function, llvm_sys::LLVMVisibility::LLVMHiddenVisibility);
                 LLVMSetUnnamedAddress(function, llvm_sys::LLVMUnnamedAddr::LLVMNoUnnamedAddr);
                 llvm_sys::comdat::LLVMSetComdat(function, std::ptr::null_mut());
-                let code = format!("jmp \"{body}\"");
-                let asm = LLVMGetInlineAsm(
-                    void,
-                    code.as_ptr().cast(),
-                    code.len(),
-                    c"".as_ptr(),
-                    0,
-                    1,
-                    0,
-                    llvm_sys::LLVMInlineAsmDialect::LLVMInlineAsmDialectATT,
-                    0,
-                );
-                let block = LLVMAppendBasicBlockInContext(context, stub, c"".as_ptr());
-                LLVMPositionBuilderAtEnd(builder, block);
-                LLVMBuildCall2(builder, void, asm, std::ptr::null_mut(), 0, c"".as_ptr());
-                LLVMBuildUnreachable(builder);
                 stubbed.push((name, body));
             }
-            LLVMDisposeBuilder(builder);
         }
         Ok(stubbed)
     }
@@ -177,6 +148,58 @@ impl Module {
             }
         }
         marked
+    }
+}
+
+/// Adds to `module` a stub for the function `like` — its type, calling
+/// convention, linkage and visibility — named `name` ("" for none yet),
+/// whose whole body is the assembly `code` (clobbering `clobbers`, in
+/// LLVM's constraint syntax). Naked: without a prologue, every argument
+/// register reaches whatever the code jumps to. Lazy and entry stubs both
+/// are such stubs.
+///
+/// # Safety
+/// `module` must be live and `like` a live function of its context.
+pub(super) unsafe fn add_naked_stub(
+    module: LLVMModuleRef,
+    like: LLVMValueRef,
+    name: &str,
+    code: &str,
+    clobbers: &str,
+) -> Result<LLVMValueRef, String> {
+    let c_name = super::c_string(name)?;
+    // SAFETY: per this function's contract; the builder is disposed here.
+    unsafe {
+        let context = LLVMGetModuleContext(module);
+        let stub = LLVMAddFunction(module, c_name.as_ptr(), LLVMGlobalGetValueType(like));
+        LLVMSetFunctionCallConv(stub, LLVMGetFunctionCallConv(like));
+        LLVMSetLinkage(stub, LLVMGetLinkage(like));
+        LLVMSetVisibility(stub, LLVMGetVisibility(like));
+        for attribute in ["naked", "noinline", "nounwind"] {
+            let attribute = LLVMCreateEnumAttribute(context, attribute_kind(attribute), 0);
+            LLVMAddAttributeAtIndex(stub, llvm_sys::LLVMAttributeFunctionIndex, attribute);
+        }
+        let void = LLVMFunctionType(LLVMVoidTypeInContext(context), std::ptr::null_mut(), 0, 0);
+        let asm = LLVMGetInlineAsm(
+            void,
+            code.as_ptr().cast(),
+            code.len(),
+            clobbers.as_ptr().cast(),
+            clobbers.len(),
+            1,
+            0,
+            llvm_sys::LLVMInlineAsmDialect::LLVMInlineAsmDialectATT,
+            0,
+        );
+        let builder = LLVMCreateBuilderInContext(context);
+        LLVMPositionBuilderAtEnd(
+            builder,
+            LLVMAppendBasicBlockInContext(context, stub, c"".as_ptr()),
+        );
+        LLVMBuildCall2(builder, void, asm, std::ptr::null_mut(), 0, c"".as_ptr());
+        LLVMBuildUnreachable(builder);
+        LLVMDisposeBuilder(builder);
+        Ok(stub)
     }
 }
 

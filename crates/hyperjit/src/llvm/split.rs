@@ -14,11 +14,12 @@
 //! global of that name (declared there on first use).
 
 use super::extract::{copy_function_attributes, label_tables};
+use super::patchable::add_naked_stub;
 use super::values::{set_value_name, users, value_name};
 use super::{c_string, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
-use llvm_sys::{LLVMInlineAsmDialect, LLVMLinkage, LLVMOpcode, LLVMTypeKind};
+use llvm_sys::{LLVMLinkage, LLVMOpcode, LLVMTypeKind};
 use std::collections::HashMap;
 
 /// The functions of a module split for lazy compilation, and how their
@@ -86,57 +87,16 @@ impl Module {
                 copy_global_properties(global, copy);
                 defined.push(copy);
             }
-            let stub_type = LLVMFunctionType(
-                LLVMVoidTypeInContext(self.context.raw()),
-                std::ptr::null_mut(),
-                0,
-                0,
-            );
-            let builder = LLVMCreateBuilderInContext(self.context.raw());
-            let naked = enum_attribute(self.context.raw(), "naked");
-            let noinline = enum_attribute(self.context.raw(), "noinline");
-            let nounwind = enum_attribute(self.context.raw(), "nounwind");
             let mut stubbed = Vec::with_capacity(functions.len());
             for &function in &functions {
                 let function_name = value_name(function);
-                let c_name = c_string(&function_name)?;
-                let stub = LLVMAddFunction(to, c_name.as_ptr(), LLVMGlobalGetValueType(function));
-                LLVMSetFunctionCallConv(stub, LLVMGetFunctionCallConv(function));
-                LLVMSetLinkage(stub, LLVMGetLinkage(function));
-                LLVMSetVisibility(stub, LLVMGetVisibility(function));
-                for attribute in [naked, noinline, nounwind] {
-                    LLVMAddAttributeAtIndex(stub, llvm_sys::LLVMAttributeFunctionIndex, attribute);
-                }
                 let code = format!(
                     "movq \"{}\"@GOTPCREL(%rip), %r11\n\tjmpq *{entry}@GOTPCREL(%rip)",
                     record(&function_name)
                 );
-                let constraints = "~{r11}";
-                let asm = LLVMGetInlineAsm(
-                    stub_type,
-                    code.as_ptr().cast(),
-                    code.len(),
-                    constraints.as_ptr().cast(),
-                    constraints.len(),
-                    1,
-                    0,
-                    LLVMInlineAsmDialect::LLVMInlineAsmDialectATT,
-                    0,
-                );
-                let block = LLVMAppendBasicBlockInContext(self.context.raw(), stub, c"".as_ptr());
-                LLVMPositionBuilderAtEnd(builder, block);
-                LLVMBuildCall2(
-                    builder,
-                    stub_type,
-                    asm,
-                    std::ptr::null_mut(),
-                    0,
-                    c"".as_ptr(),
-                );
-                LLVMBuildUnreachable(builder);
+                add_naked_stub(to, function, &function_name, &code, "~{r11}")?;
                 stubbed.push(function_name);
             }
-            LLVMDisposeBuilder(builder);
             for alias in self.aliases().collect::<Vec<_>>() {
                 let aliasee = remap.constant(LLVMAliasGetAliasee(alias))?;
                 let alias_name = c_string(&value_name(alias))?;
@@ -272,17 +232,6 @@ unsafe fn is_movable_body(function: LLVMValueRef) -> bool {
             && LLVMGetIntrinsicID(function) == 0
             && LLVMGetLinkage(function) != LLVMLinkage::LLVMAvailableExternallyLinkage
     }
-}
-
-/// # Safety
-/// `context` must be live.
-unsafe fn enum_attribute(
-    context: llvm_sys::prelude::LLVMContextRef,
-    name: &str,
-) -> llvm_sys::prelude::LLVMAttributeRef {
-    let kind = super::values::attribute_kind(name);
-    // SAFETY: per this function's contract; `kind` is a known enum attribute.
-    unsafe { LLVMCreateEnumAttribute(context, kind, 0) }
 }
 
 /// Declares in `module` a global like `global` (a function if its value is
