@@ -112,16 +112,10 @@ long check(long rounds) {
     let check = first
         .lookup_fn::<extern "C" fn(i64) -> i64>("check")
         .unwrap();
-    let mut tiered = false;
-    for _ in 0..100_000 {
+    let tiered = work_until_tiered_up(&first, "hot", 1, || {
         assert_eq!(check.call(1000).unwrap(), expected);
-        if first.stats().tier_ups.iter().any(|t| t.function == "hot") {
-            tiered = true;
-            break;
-        }
-        std::thread::yield_now();
-    }
-    assert!(tiered, "hot was tiered up");
+    });
+    assert!(tiered >= 1, "hot was tiered up");
     drop(first);
 
     // Its baseline body is in the cache, but the second engine compiles it

@@ -260,15 +260,10 @@ long check(long rounds) {
     let expected = |rounds: i64| (0..rounds).map(|i| i * 3 + 1).sum::<i64>();
     // The background thread swaps `hot` in at some point; keep calling
     // (every result checked) until it has.
-    let mut tiered = Vec::new();
-    for _ in 0..100_000 {
+    work_until_tiered_up(&engine, "hot", 1, || {
         assert_eq!(check.call(1000).unwrap(), expected(1000));
-        tiered = engine.stats().tier_ups;
-        if tiered.iter().any(|t| t.function == "hot") {
-            break;
-        }
-        std::thread::yield_now();
-    }
+    });
+    let tiered = engine.stats().tier_ups;
     let hot = tiered
         .iter()
         .find(|t| t.function == "hot")
@@ -306,30 +301,16 @@ fn tiered_swaps_go_live_at_once_and_are_optimized_in_the_background() {
     assert_eq!(scale.call(2).unwrap(), 20);
     engine.redefine("scale", &v2).unwrap();
     assert_eq!(scale.call(2).unwrap(), 2000, "live at once");
-    let tiered_up = |engine: &Engine| {
-        engine
-            .stats()
-            .tier_ups
-            .iter()
-            .filter(|t| t.function == "scale")
-            .count()
-    };
     // No call count comes near the threshold: the background compiles it
     // because it was swapped.
-    let mut waited = 0;
-    while tiered_up(&engine) < 1 && waited < 100_000 {
+    work_until_tiered_up(&engine, "scale", 1, || {
         assert_eq!(scale.call(3).unwrap(), 3000);
-        std::thread::yield_now();
-        waited += 1;
-    }
-    assert_eq!(tiered_up(&engine), 1);
+    });
+    assert_eq!(tier_ups_of(&engine, "scale"), 1);
     engine.recompile("scale", 3).unwrap();
     assert_eq!(scale.call(4).unwrap(), 4000);
-    let mut waited = 0;
-    while tiered_up(&engine) < 2 && waited < 100_000 {
+    work_until_tiered_up(&engine, "scale", 2, || {
         assert_eq!(scale.call(5).unwrap(), 5000);
-        std::thread::yield_now();
-        waited += 1;
-    }
-    assert_eq!(tiered_up(&engine), 2);
+    });
+    assert_eq!(tier_ups_of(&engine, "scale"), 2);
 }

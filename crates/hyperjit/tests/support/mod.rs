@@ -26,3 +26,33 @@ pub fn add_source(engine: &Engine, name: &str, source: &str) -> tempfile::TempDi
         .unwrap_or_else(|e| panic!("adding {name}: {e}"));
     dir
 }
+
+/// How many times `engine` has tiered `function` up so far.
+pub fn tier_ups_of(engine: &Engine, function: &str) -> usize {
+    engine
+        .stats()
+        .tier_ups
+        .iter()
+        .filter(|tier_up| tier_up.function == function)
+        .count()
+}
+
+/// Keeps calling `work` (which checks its results) until `engine` has
+/// tiered `function` up `times` times, which a background thread does at
+/// some point; gives up after 100,000 calls. Returns the count reached.
+pub fn work_until_tiered_up(
+    engine: &Engine,
+    function: &str,
+    times: usize,
+    mut work: impl FnMut(),
+) -> usize {
+    for _ in 0..100_000 {
+        work();
+        let count = tier_ups_of(engine, function);
+        if count >= times {
+            return count;
+        }
+        std::thread::yield_now();
+    }
+    tier_ups_of(engine, function)
+}
