@@ -209,3 +209,32 @@ fn the_default_mode_is_lazy_and_tiered() {
         eager.stderr
     );
 }
+
+/// `--eager --cache` leaves the program's image: the next run, in the
+/// default mode too, starts from it (parsing nothing) and prints the same.
+#[test]
+fn a_cached_eager_run_leaves_an_image_the_next_runs_start_from() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().join("cache");
+    let source = conformance_source("recursion");
+    let cold = run(hyperjit()
+        .args(["run", "--stats", "--eager", "--cache"])
+        .arg(&cache)
+        .arg(&source));
+    assert_eq!(cold.status, Some(0), "{}", cold.stderr);
+    assert!(!cold.stderr.contains("from its image"), "{}", cold.stderr);
+    for mode in [&["--eager"][..], &[]] {
+        let warm = run(hyperjit()
+            .args(["run", "--stats", "--cache"])
+            .arg(&cache)
+            .args(mode)
+            .arg(&source));
+        assert_eq!(warm.stdout, cold.stdout, "{mode:?}");
+        assert!(
+            warm.stderr
+                .contains("the program from its image: nothing parsed"),
+            "{mode:?}: {}",
+            warm.stderr
+        );
+    }
+}

@@ -38,6 +38,10 @@ pub struct Stats {
     pub objects_from_cache: u64,
     /// Objects compiled and stored in the object cache.
     pub objects_cached: u64,
+    /// Programs loaded from the object cache whole, with their linked IR
+    /// and tables, without parsing their inputs (the warm start of a
+    /// program an eager run compiled before).
+    pub images_from_cache: u64,
     /// Bytes of memory committed for JIT'd code and data now.
     pub jit_memory: usize,
     /// Per-callback calls and time, when the engine counts them
@@ -111,6 +115,9 @@ impl fmt::Display for Stats {
                 "\ncache            {} objects loaded, {} compiled and stored",
                 self.objects_from_cache, self.objects_cached
             )?;
+            if self.images_from_cache > 0 {
+                write!(f, " (the program from its image: nothing parsed)")?;
+            }
         }
         if !self.tier_ups.is_empty() {
             write!(

@@ -1,11 +1,14 @@
 //! The object cache (`EngineBuilder::cache`): a second engine, or run,
 //! loads what the first compiled; damaged entries are recompiled; engines
-//! share a directory safely; a function tiered up once starts optimized.
+//! share a directory safely; a function tiered up once starts optimized; a
+//! program an eager run compiled starts from its image, unparsed, unless
+//! its bytes or the callbacks it would bind to changed.
 
 mod support;
 
 use hyperjit::Engine;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use support::*;
 
 const PROGRAM: &str = r#"
@@ -130,5 +133,174 @@ long check(long rounds) {
         let stats = engine.stats();
         assert_eq!(stats.objects_cached, compiled, "{stats}");
         assert!(stats.objects_from_cache > 0, "{stats}");
+    }
+}
+
+/// An engine with a cache in `dir`: eager, lazy, or lazy and tiered.
+fn engine_in_mode(dir: &Path, mode: &str) -> Engine {
+    let builder = Engine::builder().cache(dir);
+    match mode {
+        "eager" => builder,
+        "lazy" => builder.lazy(true),
+        _ => builder.tier(true),
+    }
+    .build()
+    .expect("an engine with a cache")
+}
+
+/// Runs `program` (its `main` with one argument) on `engine`.
+fn run_program(engine: &Engine, program: &Path) -> i32 {
+    engine.add_file(program).unwrap();
+    engine.run_main(&["program", "x"]).unwrap()
+}
+
+/// `PROGRAM` at a path that stays the same from run to run.
+fn program_in(dir: &Path) -> PathBuf {
+    write(dir, "image.c", PROGRAM)
+}
+
+/// An eager run stores the program's image; the next engine given the same
+/// file, in any mode, loads it whole: nothing parsed, compiled, or compiled
+/// lazily. It runs right, and its functions can still be recompiled (from
+/// the IR the image keeps).
+#[test]
+fn the_next_run_starts_from_the_image_an_eager_run_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = program_in(dir.path());
+    let first = engine_in_mode(&cache, "eager");
+    assert_eq!(run_program(&first, &program), 42);
+    let stats = first.stats();
+    assert_eq!((stats.images_from_cache, stats.objects_cached), (0, 1));
+    drop(first);
+    for mode in ["eager", "lazy", "tier"] {
+        let engine = engine_in_mode(&cache, mode);
+        assert_eq!(run_program(&engine, &program), 42, "{mode}");
+        let stats = engine.stats();
+        assert_eq!(stats.images_from_cache, 1, "{mode}: {stats}");
+        assert_eq!(stats.parse, Duration::ZERO, "{mode}: {stats}");
+        assert_eq!(stats.objects_cached, 0, "{mode}: {stats}");
+        assert_eq!(stats.functions_compiled_lazily, 0, "{mode}: {stats}");
+        assert_eq!(stats.modules, 1, "{mode}: {stats}");
+        engine.recompile("twice", 1).unwrap();
+        let twice = engine
+            .lookup_fn::<extern "C" fn(i64) -> i64>("twice")
+            .unwrap();
+        assert_eq!(twice.call(21).unwrap(), 42, "{mode}");
+        assert_eq!(engine.run_main(&["program", "x", "y"]).unwrap(), 43);
+    }
+}
+
+/// The image's key covers the file's bytes: the same path with another
+/// program runs that program, parsed and compiled.
+#[test]
+fn a_changed_program_is_not_run_from_the_old_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = program_in(dir.path());
+    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
+    write(dir.path(), "image.c", PROGRAM.replace("2 * x", "3 * x"));
+    let engine = engine_in_mode(&cache, "eager");
+    assert_eq!(run_program(&engine, &program), 62);
+    let stats = engine.stats();
+    assert_eq!(stats.images_from_cache, 0, "{stats}");
+    assert!(stats.parse > Duration::ZERO, "{stats}");
+}
+
+/// A weak reference nothing defined was null in the image's run. When the
+/// host now defines a callback of that name, the program must call it: the
+/// image is refused and the program linked afresh.
+#[test]
+fn an_image_is_refused_when_a_callback_now_binds_a_name_it_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = write(
+        dir.path(),
+        "weak.c",
+        r#"
+extern long hook(long) __attribute__((weak));
+int main(void) { return hook ? (int)hook(20) : 7; }
+"#,
+    );
+    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 7);
+    let unchanged = engine_in_mode(&cache, "eager");
+    assert_eq!(run_program(&unchanged, &program), 7);
+    assert_eq!(unchanged.stats().images_from_cache, 1);
+    let hooked = engine_in_mode(&cache, "eager");
+    hooked
+        .define("hook", |x: i64| -> i64 { x * 2 + 2 })
+        .unwrap();
+    assert_eq!(run_program(&hooked, &program), 42);
+    assert_eq!(hooked.stats().images_from_cache, 0);
+}
+
+/// Code bound to host callbacks holds the host's addresses, which the next
+/// run's differ from: it is never stored as an image.
+#[test]
+fn programs_bound_to_callbacks_leave_no_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = write(
+        dir.path(),
+        "bound.c",
+        "long host_add(long, long);\nint main(void) { return (int)host_add(40, 2); }\n",
+    );
+    for _ in 0..2 {
+        let engine = engine_in_mode(&cache, "eager");
+        engine.define("host_add", |a: i64, b: i64| a + b).unwrap();
+        assert_eq!(run_program(&engine, &program), 42);
+        assert_eq!(engine.stats().images_from_cache, 0);
+    }
+}
+
+/// A damaged image and object (every entry damaged) are not loaded: the
+/// inputs are parsed and compiled after all, and the run is right.
+#[test]
+fn a_damaged_image_is_recompiled_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = program_in(dir.path());
+    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
+    let mut damaged = 0;
+    for shard in std::fs::read_dir(&cache).unwrap().flatten() {
+        for entry in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            let mut bytes = std::fs::read(entry.path()).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x55;
+            std::fs::write(entry.path(), bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert_eq!(damaged, 2, "the image and its object");
+    let engine = engine_in_mode(&cache, "lazy");
+    assert_eq!(run_program(&engine, &program), 42);
+    let stats = engine.stats();
+    assert_eq!(stats.images_from_cache, 0, "{stats}");
+    assert!(stats.parse > Duration::ZERO, "{stats}");
+}
+
+/// With either the image or its object gone (evicted, say), the program is
+/// parsed and linked as usual, and runs right.
+#[test]
+fn an_image_without_its_object_is_not_used() {
+    for removed in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let program = program_in(dir.path());
+        assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap().flatten())
+            .map(|entry| entry.path())
+            .collect();
+        entries.sort();
+        assert_eq!(entries.len(), 2, "the image and its object");
+        std::fs::remove_file(&entries[removed]).unwrap();
+        let engine = engine_in_mode(&cache, "eager");
+        assert_eq!(run_program(&engine, &program), 42);
+        let stats = engine.stats();
+        assert_eq!(stats.images_from_cache, 0, "{stats}");
+        assert!(stats.parse > Duration::ZERO, "{stats}");
     }
 }

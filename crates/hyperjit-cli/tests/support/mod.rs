@@ -89,14 +89,22 @@ pub const MODES: &[&[&str]] = &[
     &["--lazy", "-O", "0"],
     // A low threshold: most functions are swapped to -O2 while running.
     &["--tier", "--tier-threshold", "2"],
-    &["--eager", "--cache", MODES_CACHE],
+    // Twice: the second run starts from the program image the first
+    // stored (or both do, from an earlier test).
+    &["--eager", "--cache", IMAGE_CACHE],
+    &["--eager", "--cache", IMAGE_CACHE],
     // Twice: the second run is warm (or both are, from an earlier test).
     &["--tier", "--tier-threshold", "2", "--cache", MODES_CACHE],
     &["--tier", "--tier-threshold", "2", "--cache", MODES_CACHE],
 ];
 
-/// The object cache the cached modes share (across tests, concurrently).
+/// The object cache the tiered cached modes share (across tests,
+/// concurrently). Apart from the eager one's: a program image an eager run
+/// stores would be loaded in any mode, and tiered code not cached at all.
 const MODES_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/modes-cache");
+
+/// The object cache of the eager cached modes, with program images.
+const IMAGE_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/image-cache");
 
 /// `hyperjit run` in `mode` (one of [`MODES`]).
 pub fn hyperjit_run(mode: &[&str]) -> Command {

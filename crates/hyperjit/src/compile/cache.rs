@@ -54,6 +54,37 @@ impl Key {
         Key::new("tiered up", &[ir])
     }
 
+    /// The key of the program image (`link/image.rs`) linked from
+    /// `sources` (each input's name and bytes, in order), prepared as
+    /// `settings` says, for a target machine described by `target`.
+    pub(crate) fn image(target: &str, settings: &str, sources: &[(&str, &[u8])]) -> Key {
+        let mut hasher = Sha256::new();
+        hasher.update(b"hyperjit image ");
+        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for part in [target.as_bytes(), settings.as_bytes()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        // Lengths first: no two lists of sources hash the same bytes.
+        for (name, bytes) in sources {
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+        Key(hasher.finalize().into())
+    }
+
+    /// The key's bytes, to be stored where it is referred to.
+    pub(crate) fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// A key stored with [`to_bytes`](Self::to_bytes).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Key {
+        Key(bytes)
+    }
+
     fn hex(&self) -> String {
         self.0.iter().map(|byte| format!("{byte:02x}")).collect()
     }
@@ -98,8 +129,9 @@ impl ObjectCache {
         Some(object)
     }
 
-    /// What [`get`](Self::get) finds, without counting it as an object.
-    fn read(&self, key: &Key) -> Option<Vec<u8>> {
+    /// What [`get`](Self::get) finds, without counting it as an object:
+    /// for entries that are not objects (marks, program images).
+    pub(crate) fn read(&self, key: &Key) -> Option<Vec<u8>> {
         let path = self.path(key);
         let bytes = fs::read(&path).ok()?;
         match payload(&bytes, key) {
@@ -126,6 +158,12 @@ impl ObjectCache {
         }
     }
 
+    /// Whether an entry is stored under `key` (not whether it is sound:
+    /// [`get`](Self::get) checks that).
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.path(key).is_file()
+    }
+
     /// Stores the mark `key` (see [`Key::hot_mark`]).
     pub(crate) fn mark(&self, key: &Key) {
         self.store(key, b"mark");
@@ -136,8 +174,9 @@ impl ObjectCache {
         self.read(key).is_some()
     }
 
-    /// Writes an entry; false (logged) if it could not.
-    fn store(&self, key: &Key, object: &[u8]) -> bool {
+    /// Writes an entry, not counted as an object; false (logged) if it
+    /// could not.
+    pub(crate) fn store(&self, key: &Key, object: &[u8]) -> bool {
         let path = self.path(key);
         if let Err(error) = self.write(&path, key, object) {
             tracing::warn!("{}: not cached: {error}", path.display());

@@ -72,27 +72,38 @@ impl Codegen {
         self.cache.as_ref()
     }
 
+    /// The cache key of the program image linked from `sources` (names and
+    /// bytes) prepared as `settings` says, with code at the engine's level.
+    pub(crate) fn image_key(
+        &mut self,
+        settings: &str,
+        sources: &[(&str, &[u8])],
+    ) -> Result<Key, String> {
+        let target = self.machine(self.level)?.description();
+        Ok(Key::image(target, settings, sources))
+    }
+
     /// Object code for `module`, whose IR is exactly `ir` (its bitcode, and
     /// anything else the code depends on, in parts), at `level` (default:
     /// the engine's): from the cache if it has it, else generated and
-    /// stored there.
+    /// stored there; with the key it is cached under, if there is a cache.
     pub(crate) fn emit_cached(
         &mut self,
         module: &Module,
         ir: &[&[u8]],
         level: Option<u8>,
-    ) -> Result<ObjectCode, String> {
+    ) -> Result<(ObjectCode, Option<Key>), String> {
         let Some(cache) = self.cache.clone() else {
-            return self.emit(module, level);
+            return Ok((self.emit(module, level)?, None));
         };
         let level = level.unwrap_or(self.level);
         let key = Key::new(self.machine(level)?.description(), ir);
         if let Some(object) = cache.get(&key) {
-            return Ok(ObjectCode::from_bytes(&object));
+            return Ok((ObjectCode::from_bytes(&object), Some(key)));
         }
         let object = self.emit(module, Some(level))?;
         cache.put(&key, object.bytes());
-        Ok(object)
+        Ok((object, Some(key)))
     }
 
     /// Object code for `module`, at `level` (default: the engine's).

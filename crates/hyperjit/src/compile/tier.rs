@@ -78,7 +78,8 @@ impl BackgroundCompiler {
             .ok_or_else(|| format!("no function '{version}' after extracting '{body}'"))?;
         let object = self
             .codegen
-            .emit_cached(&module, &[kept.bytes()], Some(level))?;
+            .emit_cached(&module, &[kept.bytes()], Some(level))?
+            .0;
         Ok(CompiledBody {
             version: version.to_string(),
             object,

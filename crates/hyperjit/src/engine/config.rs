@@ -202,6 +202,7 @@ impl EngineBuilder {
         let core = Box::new(Core {
             state: Mutex::new(State {
                 pending: Vec::new(),
+                image_sources: Vec::new(),
                 stats: Stats::default(),
                 linker,
             }),

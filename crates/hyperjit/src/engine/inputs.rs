@@ -5,8 +5,9 @@
 use super::{Core, Engine, State};
 use crate::compile::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
-use crate::link::Input;
+use crate::link::Linker;
 use crate::runtime::{self, Outcome};
+use crate::stats::Stats;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -15,13 +16,13 @@ impl Engine {
     /// verifier failures and clang's diagnostics are reported here.
     pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
         let source = self.core.read(path.as_ref())?;
-        self.core.add(&source)
+        self.core.add(source)
     }
 
     /// Adds LLVM IR text held in memory; `name` stands for the file in
     /// messages.
     pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
-        self.core.add(&Source::in_memory(name, text))
+        self.core.add(Source::in_memory(name, text))
     }
 
     /// Adds the module in `path` (.c, .ll or .bc) to the program and links
@@ -44,6 +45,17 @@ impl Core {
     /// Prepares `source` (see [`prepare`]) under the lock.
     pub(super) fn prepare(&self, state: &mut State, source: &Source) -> Result<Prepared> {
         let State { linker, stats, .. } = state;
+        self.prepare_with(linker, stats, source)
+    }
+
+    /// Prepares `source` with the locked state's `linker`, counting in
+    /// `stats`.
+    pub(super) fn prepare_with(
+        &self,
+        linker: &mut Linker,
+        stats: &mut Stats,
+        source: &Source,
+    ) -> Result<Prepared> {
         let context = std::sync::Arc::clone(linker.context());
         prepare(
             &context,
@@ -54,21 +66,12 @@ impl Core {
         )
     }
 
-    fn add(&self, source: &Source) -> Result<()> {
-        let mut state = self.lock();
-        let Prepared { module, ir_level } = self.prepare(&mut state, source)?;
-        state
-            .pending
-            .push(Input::new(source.file.clone(), module, ir_level));
-        Ok(())
-    }
-
     /// Adds and links the file at `path` (the `load` service). During a run
     /// its static constructors run at once, as `dlopen` would run them;
     /// otherwise they run with the next run's.
     pub(super) fn load(&self, path: &Path) -> Result<()> {
         let source = self.read(path)?;
-        self.add(&source)?;
+        self.add(source)?;
         let constructors = {
             let mut state = self.lock();
             let before = state.linker.batches().len();

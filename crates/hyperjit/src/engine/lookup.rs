@@ -34,7 +34,7 @@ impl Core {
     /// The address of a linked function or global, or of a callback.
     pub(super) fn lookup(&self, name: &str) -> Result<*const c_void> {
         let mut state = self.lock();
-        if state.pending.is_empty() {
+        if !state.has_unlinked() {
             if let Some(address) = state.linker.cached_address(name) {
                 return Ok(address as usize as *const c_void);
             }

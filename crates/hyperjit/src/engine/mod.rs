@@ -17,6 +17,7 @@
 mod config;
 mod define;
 mod hypercalls;
+mod image;
 mod inputs;
 mod lazy;
 mod lookup;
@@ -28,6 +29,7 @@ mod tier;
 pub use config::EngineBuilder;
 
 use crate::callback::{dispatch_address, Registry};
+use crate::compile::Source;
 use crate::error::Result;
 use crate::link::{EngineGlue, Input, Linker};
 use crate::runtime::ExitHandlers;
@@ -75,9 +77,22 @@ struct Core {
 struct State {
     /// Added, not linked yet.
     pending: Vec<Input>,
+    /// With a cache, until the first batch is linked: every input added,
+    /// whose bytes key the program image (`inputs.rs`). Those past
+    /// `pending`'s length are deferred: not parsed, as an image of them
+    /// may be loaded instead.
+    image_sources: Vec<Source>,
     stats: Stats,
     /// Declared last: it owns all JIT'd code.
     linker: Linker,
+}
+
+impl State {
+    /// Whether inputs were added that are not linked yet (parsed or
+    /// deferred).
+    fn has_unlinked(&self) -> bool {
+        !self.pending.is_empty() || self.image_sources.len() > self.pending.len()
+    }
 }
 
 impl Engine {
@@ -135,8 +150,14 @@ impl Core {
         }
     }
 
-    /// Links and compiles everything added since the last link.
+    /// Links and compiles everything added since the last link; the first
+    /// batch from a program image if one is cached for its inputs.
     fn link_pending(&self, state: &mut State) -> Result<()> {
+        let image_key = self.image_key(state);
+        if state.image_sources.len() > state.pending.len() && self.load_image(state, image_key)? {
+            return Ok(());
+        }
+        self.prepare_deferred(state)?;
         if state.pending.is_empty() {
             return Ok(());
         }
@@ -146,6 +167,7 @@ impl Core {
             .linker
             .check_resolved(&state.pending, &self.callbacks)?;
         let inputs = std::mem::take(&mut state.pending);
+        state.image_sources.clear();
         let started = Instant::now();
         // Batches stay for good: their trackers are dropped, not removed.
         let linked = state
@@ -156,6 +178,7 @@ impl Core {
                 &self.glue(),
                 None,
                 self.config.lazy,
+                image_key,
             )
             .map(drop);
         state.stats.codegen_link += started.elapsed();

@@ -30,7 +30,7 @@ impl Engine {
     pub fn run_entry<S: AsRef<str>>(&self, entry: &str, args: &[S]) -> Result<i32> {
         let (address, returns_int, batches, compiling_before) = {
             let mut state = self.core.lock();
-            if state.pending.is_empty() && state.linker.batches().is_empty() {
+            if !state.has_unlinked() && state.linker.batches().is_empty() {
                 return Err(Error::NoProgram);
             }
             self.core.link_pending(&mut state)?;

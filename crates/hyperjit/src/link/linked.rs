@@ -63,6 +63,10 @@ impl FunctionTable {
     }
 }
 
+/// A batch's constructor and destructor tables, each as its symbol's name
+/// and its length.
+pub(super) type TableNames = ((String, usize), (String, usize));
+
 /// What one linked batch contributes to running the program.
 #[derive(Clone, Debug)]
 pub(crate) struct Batch {

@@ -13,20 +13,22 @@
 //! defines comes from `glue/`; the linker's side of swaps is `swap.rs`.
 
 pub(crate) mod glue;
+mod image;
 mod lazy;
 mod linked;
 mod resolve;
 mod swap;
 
 pub(crate) use glue::EngineGlue;
+pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input};
 
 use crate::callback::{Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module};
-use linked::{FunctionTable, Linked};
+use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module, ObjectCode};
+use linked::{FunctionTable, Linked, TableNames};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -132,8 +134,9 @@ impl Linker {
     /// its code to the JIT, generated at `level` (default: the engine's).
     /// The first batch also gets the engine's `glue`. With `lazy`, only the
     /// batch's data and a stub for each function are compiled now, each
-    /// function on its first call (`lazy.rs`). `None` if there were no
-    /// inputs.
+    /// function on its first call (`lazy.rs`). Given an `image_key`, a
+    /// first batch compiled whole is stored there as a program image
+    /// (`image.rs`). `None` if there were no inputs.
     pub(crate) fn link(
         &mut self,
         inputs: Vec<Input>,
@@ -141,6 +144,7 @@ impl Linker {
         glue: &EngineGlue,
         mut level: Option<u8>,
         lazy: bool,
+        image_key: Option<Key>,
     ) -> Result<Option<BatchCode>> {
         let batch = self.linked.batches.len();
         let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
@@ -153,7 +157,9 @@ impl Linker {
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
-        let tables = self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
+        let imports = module.undefined_symbols();
+        let (tables, bound_to_host) =
+            self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
         module.set_name("hyperjit batch");
         let defined = module.defined_symbols();
         // Functions and aliases of functions, and whether each is a body.
@@ -210,9 +216,7 @@ impl Linker {
         // With a cache, the object's key covers what it is generated from:
         // the kept IR and where it counts, or the skeleton's IR (written
         // only for the key).
-        let object = if self.codegen.cache().is_none() {
-            self.codegen.emit(&compiled, level)
-        } else if is_lazy {
+        let (object, object_key) = if is_lazy && self.codegen.cache().is_some() {
             let skeleton_ir = compiled.to_bitcode();
             self.codegen
                 .emit_cached(&compiled, &[skeleton_ir.bytes()], level)
@@ -229,27 +233,64 @@ impl Linker {
         if kept.len() >= LARGE_MODULE_BITCODE {
             crate::llvm::release_freed_memory();
         }
-        // Recorded only once the JIT has the code: a batch the JIT refuses
-        // leaves no trace.
+        // A lazy batch's bodies are not compiled yet: none to recompile.
+        let functions: Vec<_> = functions
+            .into_iter()
+            .map(|(name, signature, is_body)| {
+                let body = (is_body && !is_lazy)
+                    .then(|| bodies.get(&name).cloned().unwrap_or_else(|| name.clone()));
+                (name, signature, body)
+            })
+            .collect();
+        let cache = self.codegen.cache().cloned();
+        let store_image = image_key
+            .zip(object_key)
+            .zip(cache)
+            .filter(|_| image::can_store(batch, is_lazy, !counters.is_empty(), bound_to_host));
+        if let Some(((key, object), cache)) = store_image {
+            let image = Image {
+                object,
+                kept: kept.bytes().to_vec(),
+                ir_level,
+                functions: functions.clone(),
+                symbols: defined.clone(),
+                tables: tables.clone(),
+                imports,
+            };
+            cache.store(&key, &image.encode());
+        }
+        let code = self.add_batch(
+            object, kept, ir_level, functions, defined, tables, &all_files,
+        )?;
+        Ok(Some(code))
+    }
+
+    /// Adds a batch's `object` to the JIT and records what it defines, as
+    /// [`Linked::record`] says, and its constructor and destructor
+    /// `tables`. Nothing is recorded if the JIT refuses the object.
+    #[allow(clippy::too_many_arguments)] // a batch's record, field by field
+    fn add_batch(
+        &mut self,
+        object: ObjectCode,
+        kept: Bitcode,
+        ir_level: Option<u8>,
+        functions: Vec<(String, FunctionSignature, Option<String>)>,
+        symbols: Vec<String>,
+        tables: TableNames,
+        files: &str,
+    ) -> Result<BatchCode> {
         let tracker = self
             .jit
             .add_object(object)
-            .map_err(Error::llvm(format!("{all_files}: JIT linking")))?;
-        // A lazy batch's bodies are not compiled yet: none to recompile.
-        let functions = functions.into_iter().map(|(name, signature, is_body)| {
-            let body = (is_body && !is_lazy)
-                .then(|| bodies.get(&name).cloned().unwrap_or_else(|| name.clone()));
-            (name, signature, body)
-        });
-        let module_index = self.linked.record(kept, ir_level, functions, &defined);
-
+            .map_err(Error::llvm(format!("{files}: JIT linking")))?;
+        let module = self.linked.record(kept, ir_level, functions, &symbols);
         let table = |(name, len): (String, usize)| -> Result<FunctionTable> {
             let address = if len == 0 {
                 0
             } else {
                 self.jit
                     .lookup(&name)
-                    .map_err(Error::llvm(format!("{all_files}: JIT linking")))?
+                    .map_err(Error::llvm(format!("{files}: JIT linking")))?
             };
             Ok(FunctionTable { address, len })
         };
@@ -258,17 +299,18 @@ impl Linker {
             destructors: table(tables.1)?,
         };
         self.linked.batches.push(batch);
-        Ok(Some(BatchCode {
+        Ok(BatchCode {
             tracker,
-            symbols: defined,
-            module: module_index,
-        }))
+            symbols,
+            module,
+        })
     }
 
     /// Rewrites a batch's linked module for the JIT: the runtime's exit
     /// functions, the glue, callback thunks, null weak references, lowered
     /// thread-locals and constructor lists, swappable functions. Returns the
-    /// constructor and destructor tables' names and lengths.
+    /// constructor and destructor tables' names and lengths, and how many
+    /// host callbacks the module was bound to.
     fn prepare_for_jit(
         &mut self,
         module: &mut Module,
@@ -276,7 +318,7 @@ impl Linker {
         callbacks: &Registry,
         glue: &EngineGlue,
         all_files: &str,
-    ) -> Result<((String, usize), (String, usize))> {
+    ) -> Result<(TableNames, usize)> {
         let unsupported = |message| Error::Unsupported {
             file: all_files.to_string(),
             message,
@@ -300,7 +342,7 @@ impl Linker {
                 message,
             })?;
         }
-        let thunks = link_callback_thunks(&self.context, module, callbacks)
+        let (thunks, bound_to_host) = link_callback_thunks(&self.context, module, callbacks)
             .map_err(llvm_error("binding callbacks"))?;
         if thunks > 0 {
             self.codegen
@@ -335,8 +377,11 @@ impl Linker {
         // compiled later on its own (a new body, a lazily compiled one).
         module.promote_internals(&glue::promoted_suffix(batch), glue::ANONYMOUS_PREFIX);
         Ok((
-            (constructors, constructor_count),
-            (destructors, destructor_count),
+            (
+                (constructors, constructor_count),
+                (destructors, destructor_count),
+            ),
+            bound_to_host,
         ))
     }
 
@@ -382,14 +427,16 @@ fn link_inputs(inputs: Vec<Input>) -> Result<Option<Module>> {
 
 /// Links the thunks of the callbacks `module` uses: constant-name
 /// `PerformCustomCallback` calls are rebound to their callback's thunk, and
-/// typed and dynamic callbacks the module declares get theirs. Returns how
-/// many thunks were linked.
+/// typed and dynamic callbacks the module declares get theirs, and calls
+/// of raw symbols call their address. Returns how many thunks were linked,
+/// and how many callbacks were bound in all.
 fn link_callback_thunks(
     context: &Arc<Context>,
     module: &mut Module,
     callbacks: &Registry,
-) -> std::result::Result<usize, String> {
+) -> std::result::Result<(usize, usize), String> {
     let mut thunks = Vec::new();
+    let mut addresses_bound = 0;
     let bound = module.bind_constant_name_calls(glue::PERFORM_CUSTOM_CALLBACK, |name| {
         callbacks
             .multiplexed(name.as_bytes())
@@ -424,7 +471,10 @@ fn link_callback_thunks(
             )),
             // Call sites call the address itself; the symbol stays for
             // address-taken uses.
-            Kind::Symbol => module.bind_calls_to_address(&name, named.target)?,
+            Kind::Symbol => {
+                module.bind_calls_to_address(&name, named.target)?;
+                addresses_bound += 1;
+            }
         }
     }
     let count = thunks.len();
@@ -432,5 +482,5 @@ fn link_callback_thunks(
         let thunk_module = Module::parse(context, "<hyperjit callback thunk>", ir.as_bytes())?;
         module.link_in(thunk_module)?;
     }
-    Ok(count)
+    Ok((count, count + addresses_bound))
 }

@@ -8,6 +8,7 @@ use super::glue;
 use super::linked::{Input, Linked};
 use crate::callback::Registry;
 use crate::error::{Error, Result, UnresolvedSymbol};
+use crate::llvm::UndefinedSymbol;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::c_void;
 use std::sync::OnceLock;
@@ -54,25 +55,37 @@ pub(super) fn check_resolved(
     callbacks: &Registry,
 ) -> Result<()> {
     check_callbacks(inputs, linked, callbacks)?;
-    // The libc functions the runtime replaces, and what the inputs define
-    // for each other; everything else is `defined_outside`.
+    // What the inputs define for each other; everything else is checked
+    // by `check_imports`.
     let known: HashSet<&str> = inputs
         .iter()
         .flat_map(|i| i.defined.iter().map(String::as_str))
         .collect();
+    let imports = inputs.iter().flat_map(|input| {
+        input
+            .undefined
+            .iter()
+            .filter(|symbol| !known.contains(symbol.name.as_str()))
+            .map(|symbol| (symbol, input.file.as_str()))
+    });
+    check_imports(imports, linked, callbacks)
+}
+
+/// Fails with every symbol of `imports` (each with the file that uses it)
+/// that is neither weak, nor one of the libc functions the runtime
+/// replaces, nor [`defined_outside`].
+pub(super) fn check_imports<'a>(
+    imports: impl Iterator<Item = (&'a UndefinedSymbol, &'a str)>,
+    linked: &Linked,
+    callbacks: &Registry,
+) -> Result<()> {
     let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for input in inputs {
-        for symbol in &input.undefined {
-            let name = symbol.name.as_str();
-            if symbol.weak
-                || known.contains(name)
-                || glue::interposes(name)
-                || defined_outside(name, linked, callbacks)
-            {
-                continue;
-            }
-            missing.entry(name).or_default().push(input.file.clone());
+    for (symbol, file) in imports {
+        let name = symbol.name.as_str();
+        if symbol.weak || glue::interposes(name) || defined_outside(name, linked, callbacks) {
+            continue;
         }
+        missing.entry(name).or_default().push(file.to_string());
     }
     if missing.is_empty() {
         return Ok(());

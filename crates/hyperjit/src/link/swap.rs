@@ -42,7 +42,7 @@ impl Linker {
     ) -> Result<u64> {
         let inputs = vec![input];
         self.check_resolved(&inputs, callbacks)?;
-        let code = self.link(inputs, callbacks, glue, level, false)?;
+        let code = self.link(inputs, callbacks, glue, level, false, None)?;
         self.point_to(function, version, code)
     }
 

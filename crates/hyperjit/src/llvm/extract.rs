@@ -192,6 +192,12 @@ impl Bitcode {
         Ok(isolated)
     }
 
+    /// Bitcode written earlier (kept in the object cache); read only when
+    /// a function of it is extracted.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Bitcode {
+        Bitcode(Arc::from(bytes))
+    }
+
     /// The bitcode's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0

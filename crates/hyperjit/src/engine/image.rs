@@ -1,0 +1,115 @@
+//! The warm start, the engine's side: with a cache, the inputs of the
+//! first batch are not parsed when added if a program image of them is
+//! cached (`link/image.rs`); linking then loads the image. If it cannot be
+//! loaded after all (a damaged entry, a callback now registered under a
+//! name it references), the deferred inputs are parsed and linked as
+//! usual, so an image only ever saves time.
+
+use super::{Core, State};
+use crate::compile::{Key, Prepared, Source};
+use crate::error::Result;
+use crate::link::{Image, Input};
+use std::time::Instant;
+
+impl Core {
+    /// Adds `source` to the program: deferred if an image of everything
+    /// added so far is cached, else parsed (with anything deferred before).
+    pub(super) fn add(&self, source: Source) -> Result<()> {
+        let mut state = self.lock();
+        let tracks_image = self.config.cache.is_some() && state.linker.batches().is_empty();
+        if !tracks_image {
+            let prepared = self.prepare(&mut state, &source)?;
+            state.pending.push(input(&source, prepared));
+            return Ok(());
+        }
+        state.image_sources.push(source);
+        // Once one input is parsed, all are: an image replaces all or none.
+        if state.pending.len() + 1 == state.image_sources.len() {
+            let key = self.image_key(&mut state);
+            let cache = state.linker.codegen().cache();
+            if key
+                .zip(cache)
+                .is_some_and(|(key, cache)| cache.contains(&key))
+            {
+                return Ok(());
+            }
+        }
+        self.prepare_deferred(&mut state)
+    }
+
+    /// The key of the image of the inputs added so far, while they may
+    /// still become one (a cache is set, no batch is linked yet).
+    pub(super) fn image_key(&self, state: &mut State) -> Option<Key> {
+        if state.image_sources.is_empty() {
+            return None;
+        }
+        let settings = format!(
+            "-O{} {:?}",
+            self.config.opt_level, self.config.ir_optimization
+        );
+        let sources: Vec<(&str, &[u8])> = state
+            .image_sources
+            .iter()
+            .map(|source| (source.file.as_str(), source.bytes.as_slice()))
+            .collect();
+        state.linker.codegen().image_key(&settings, &sources).ok()
+    }
+
+    /// Parses the deferred inputs, in the order they were added. One that
+    /// fails is dropped, with those after it.
+    pub(super) fn prepare_deferred(&self, state: &mut State) -> Result<()> {
+        while state.image_sources.len() > state.pending.len() {
+            let index = state.pending.len();
+            let State {
+                linker,
+                stats,
+                image_sources,
+                pending,
+                ..
+            } = state;
+            match self.prepare_with(linker, stats, &image_sources[index]) {
+                Ok(prepared) => pending.push(input(&image_sources[index], prepared)),
+                Err(error) => {
+                    image_sources.truncate(index);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Links the first batch from the image cached under `key`; false if
+    /// there is none this engine can load.
+    pub(super) fn load_image(&self, state: &mut State, key: Option<Key>) -> Result<bool> {
+        let started = Instant::now();
+        let cache = state.linker.codegen().cache().cloned();
+        let Some(image) = key
+            .zip(cache)
+            .and_then(|(key, cache)| cache.read(&key))
+            .and_then(|bytes| Image::decode(&bytes))
+        else {
+            return Ok(false);
+        };
+        let files: Vec<&str> = state
+            .image_sources
+            .iter()
+            .map(|s| s.file.as_str())
+            .collect();
+        let files = files.join(", ");
+        let loaded = state
+            .linker
+            .load_image(image, &self.callbacks, &self.glue(), &files)?;
+        if loaded.is_none() {
+            return Ok(false);
+        }
+        state.stats.modules += state.image_sources.len();
+        state.stats.images_from_cache += 1;
+        state.image_sources.clear();
+        state.stats.codegen_link += started.elapsed();
+        Ok(true)
+    }
+}
+
+fn input(source: &Source, prepared: Prepared) -> Input {
+    Input::new(source.file.clone(), prepared.module, prepared.ir_level)
+}
