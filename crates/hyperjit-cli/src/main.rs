@@ -58,7 +58,8 @@ struct RunArgs {
     /// Calls plus loop iterations after which --tier recompiles a function.
     #[arg(long, value_name = "COUNT", conflicts_with_all = ["eager", "lazy"])]
     tier_threshold: Option<u64>,
-    /// Reuse compiled code across runs, kept in DIR.
+    /// Reuse compiled code across runs, kept in DIR; with --eager, the
+    /// whole program, which later runs (any mode) load without parsing.
     #[arg(long, value_name = "DIR", env = "HYPERJIT_CACHE")]
     cache: Option<PathBuf>,
     /// Compile everything up front (what lli does), whatever the default.
