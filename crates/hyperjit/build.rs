@@ -1,5 +1,7 @@
-//! Builds the C parts: the guest runtime shim (`src/runtime/shim.c`) and the
-//! JIT's memory manager (`src/llvm/near_memory.c`).
+//! Builds the C and C++ parts: the guest runtime shim (`src/runtime/shim.c`),
+//! the JIT's memory manager (`src/llvm/near_memory.c`) and the reusable code
+//! generation pipeline (`src/llvm/codegen_pipeline.cpp`, against LLVM 19's
+//! C++ headers: what the C API cannot do).
 fn main() {
     println!("cargo:rerun-if-changed=src/runtime/shim.c");
     println!("cargo:rerun-if-changed=src/llvm/near_memory.c");
@@ -10,4 +12,27 @@ fn main() {
         .warnings(true)
         .extra_warnings(true)
         .compile("hyperjit_runtime");
+
+    println!("cargo:rerun-if-changed=src/llvm/codegen_pipeline.cpp");
+    println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
+    println!("cargo:rerun-if-env-changed=CXX");
+    let llvm = std::env::var("LLVM_SYS_191_PREFIX").unwrap_or_else(|_| "/usr/lib/llvm-19".into());
+    // LLVM's own flags (llvm-config --cxxflags): no exceptions, no RTTI.
+    // clang-19's C++ compiler: installed with clang-19, unlike g++.
+    let mut build = cc::Build::new();
+    if std::env::var_os("CXX").is_none() {
+        build.compiler(format!("{llvm}/bin/clang++"));
+    }
+    build
+        .cpp(true)
+        .file("src/llvm/codegen_pipeline.cpp")
+        .include(format!("{llvm}/include"))
+        .flag("-std=c++17")
+        .flag("-fno-exceptions")
+        .flag("-fno-rtti")
+        .define("__STDC_CONSTANT_MACROS", None)
+        .define("__STDC_FORMAT_MACROS", None)
+        .define("__STDC_LIMIT_MACROS", None)
+        .warnings(true)
+        .compile("hyperjit_codegen");
 }

@@ -3,17 +3,21 @@
 
 use super::{c_string, check_error, initialize_native_target, take_message, Module};
 use llvm_sys::core::LLVMDisposeMemoryBuffer;
-use llvm_sys::prelude::LLVMMemoryBufferRef;
+use llvm_sys::prelude::{LLVMMemoryBufferRef, LLVMModuleRef};
 use llvm_sys::target_machine::*;
 use llvm_sys::transforms::pass_builder::{
     LLVMCreatePassBuilderOptions, LLVMDisposePassBuilderOptions, LLVMRunPasses,
 };
+use std::ffi::c_void;
 
 /// A target machine for the host CPU with its features, generating
 /// position-independent code for the small code model (what ORC's JITLink
 /// expects on x86-64 ELF).
 pub(crate) struct TargetMachine {
     raw: LLVMTargetMachineRef,
+    /// The code generation passes, built once (`codegen_pipeline.cpp`);
+    /// null until the first object is emitted.
+    pipeline: std::cell::Cell<*mut c_void>,
     triple: String,
     data_layout: String,
     /// Triple, CPU, features and level: what the code depends on.
@@ -76,6 +80,7 @@ impl TargetMachine {
                 format!("LLVM {major}.{minor}.{patch} {triple} {cpu} {features} -O{opt_level}");
             Ok(TargetMachine {
                 raw,
+                pipeline: std::cell::Cell::new(std::ptr::null_mut()),
                 triple,
                 data_layout,
                 description,
@@ -115,33 +120,48 @@ impl TargetMachine {
         }
     }
 
-    /// Generates an object file for `module`.
+    /// Generates an object file for `module`, with the machine's one
+    /// pipeline of code generation passes (built on first use).
     pub(crate) fn emit_object(&self, module: &Module) -> Result<ObjectCode, String> {
-        let mut message = std::ptr::null_mut();
-        let mut buffer = std::ptr::null_mut();
-        // SAFETY: module and machine are live; on success `buffer` is an
-        // owned memory buffer, on failure `message` an owned string.
-        let failed = unsafe {
-            LLVMTargetMachineEmitToMemoryBuffer(
-                self.raw,
-                module.raw(),
-                LLVMCodeGenFileType::LLVMObjectFile,
-                &mut message,
-                &mut buffer,
-            ) != 0
-        };
-        if failed || buffer.is_null() {
-            // SAFETY: `message` is null or owned by us.
-            return Err(unsafe { take_message(message) });
+        if self.pipeline.get().is_null() {
+            // SAFETY: the machine is live and outlives the pipeline, which
+            // Drop disposes first.
+            let pipeline = unsafe { hj_pipeline_create(self.raw) };
+            if pipeline.is_null() {
+                return Err(format!("{}: cannot emit object files", self.triple));
+            }
+            self.pipeline.set(pipeline);
         }
-        Ok(ObjectCode { raw: buffer })
+        // SAFETY: the pipeline is live and used by one thread at a time (a
+        // TargetMachine is not Sync); the module is live; the buffer
+        // returned is owned by us.
+        let raw = unsafe { hj_pipeline_emit(self.pipeline.get(), module.raw()) };
+        if raw.is_null() {
+            return Err("LLVM generated no object".to_string());
+        }
+        Ok(ObjectCode { raw })
     }
+}
+
+unsafe extern "C" {
+    /// `codegen_pipeline.cpp`: the code generation passes of `machine`,
+    /// writing an object into their own buffer; null if it cannot.
+    fn hj_pipeline_create(machine: LLVMTargetMachineRef) -> *mut c_void;
+    /// Runs the pipeline on `module`; the object as an owned buffer.
+    fn hj_pipeline_emit(pipeline: *mut c_void, module: LLVMModuleRef) -> LLVMMemoryBufferRef;
+    fn hj_pipeline_dispose(pipeline: *mut c_void);
 }
 
 impl Drop for TargetMachine {
     fn drop(&mut self) {
-        // SAFETY: owned, disposed once.
-        unsafe { LLVMDisposeTargetMachine(self.raw) };
+        // SAFETY: both owned and disposed once, the pipeline first: it
+        // uses the machine.
+        unsafe {
+            if !self.pipeline.get().is_null() {
+                hj_pipeline_dispose(self.pipeline.get());
+            }
+            LLVMDisposeTargetMachine(self.raw);
+        }
     }
 }
 
@@ -191,5 +211,58 @@ impl Drop for ObjectCode {
     fn drop(&mut self) {
         // SAFETY: owned, disposed once.
         unsafe { LLVMDisposeMemoryBuffer(self.raw) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llvm::{Context, Module};
+    use std::sync::Arc;
+
+    /// LLVM's own emit (a pipeline built for the one module), the
+    /// reference for the reused pipeline.
+    fn emit_with_a_new_pipeline(machine: &TargetMachine, module: &Module) -> Vec<u8> {
+        let mut message = std::ptr::null_mut();
+        let mut buffer = std::ptr::null_mut();
+        // SAFETY: as in emit_object before the pipeline was reused.
+        let failed = unsafe {
+            LLVMTargetMachineEmitToMemoryBuffer(
+                machine.raw,
+                module.raw(),
+                LLVMCodeGenFileType::LLVMObjectFile,
+                &mut message,
+                &mut buffer,
+            ) != 0
+        };
+        // SAFETY: `message` is null or an owned string.
+        let message = unsafe { take_message(message) };
+        assert!(!failed, "{message}");
+        ObjectCode { raw: buffer }.bytes().to_vec()
+    }
+
+    /// One pipeline, run on module after module (with globals, a loop, a
+    /// call, and again the first), writes each the object a pipeline
+    /// built for it alone writes: nothing of one run leaks into the next.
+    #[test]
+    fn a_reused_pipeline_emits_what_a_new_one_does() {
+        let sources = [
+            "@counter = global i64 0\ndefine i64 @bump(i64 %x) {\n  %old = load i64, ptr @counter\n  %new = add i64 %old, %x\n  store i64 %new, ptr @counter\n  ret i64 %new\n}\n",
+            "declare i32 @puts(ptr)\n@text = private constant [3 x i8] c\"hi\\00\"\ndefine i64 @sum(i64 %n) {\nentry:\n  %r = call i32 @puts(ptr @text)\n  br label %loop\nloop:\n  %i = phi i64 [ 0, %entry ], [ %next, %loop ]\n  %acc = phi i64 [ 0, %entry ], [ %add, %loop ]\n  %add = add i64 %acc, %i\n  %next = add i64 %i, 1\n  %done = icmp eq i64 %next, %n\n  br i1 %done, label %exit, label %loop\nexit:\n  ret i64 %add\n}\n",
+        ];
+        for level in [0, 2] {
+            let machine = TargetMachine::host(level).unwrap();
+            let context = Arc::new(Context::new());
+            for source in [sources[0], sources[1], sources[0]] {
+                let mut module = Module::parse(&context, "m.ll", source.as_bytes()).unwrap();
+                module
+                    .set_target(machine.triple(), machine.data_layout())
+                    .unwrap();
+                let reused = machine.emit_object(&module).unwrap().bytes().to_vec();
+                let fresh = emit_with_a_new_pipeline(&machine, &module);
+                assert!(reused.starts_with(b"\x7fELF"), "-O{level}");
+                assert_eq!(reused, fresh, "-O{level}: {source}");
+            }
+        }
     }
 }
