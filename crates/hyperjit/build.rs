@@ -26,7 +26,9 @@ fn main() {
     build
         .cpp(true)
         .file("src/llvm/codegen_pipeline.cpp")
-        .include(format!("{llvm}/include"))
+        // A system include: LLVM's headers' own warnings are not ours.
+        .flag("-isystem")
+        .flag(format!("{llvm}/include"))
         .flag("-std=c++17")
         .flag("-fno-exceptions")
         .flag("-fno-rtti")

@@ -15,6 +15,10 @@ pub struct Stats {
     pub optimize: Duration,
     /// Linking modules, generating machine code and JIT-linking it.
     pub codegen_link: Duration,
+    /// Of `codegen_link`: LLVM's code generation passes (instruction
+    /// selection to object code) on the engine's own thread, not the
+    /// background compiler's.
+    pub code_generation: Duration,
     /// Running guest code: constructors, the entry function, exit handlers
     /// and destructors.
     pub run: Duration,
@@ -97,11 +101,16 @@ impl fmt::Display for Stats {
             )?;
         }
         writeln!(f)?;
-        write!(f, "codegen+link     {:>9.3}", ms(self.codegen_link))?;
+        write!(
+            f,
+            "codegen+link     {:>9.3}  (LLVM's code generation {:.3})",
+            ms(self.codegen_link),
+            ms(self.code_generation)
+        )?;
         if self.functions_compiled_lazily + self.functions_not_compiled > 0 {
             write!(
                 f,
-                "  (lazy: {} functions compiled on first call, {} never called)",
+                " (lazy: {} functions compiled on first call, {} never called)",
                 self.functions_compiled_lazily, self.functions_not_compiled
             )?;
         }

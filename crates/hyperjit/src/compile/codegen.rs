@@ -13,6 +13,8 @@ pub(crate) struct Codegen {
     level: u8,
     machines: HashMap<u8, TargetMachine>,
     cache: Option<Arc<ObjectCache>>,
+    /// Time spent in LLVM's code generation passes so far.
+    generation_time: std::time::Duration,
 }
 
 impl Codegen {
@@ -23,6 +25,7 @@ impl Codegen {
             level,
             machines: HashMap::from([(level, machine)]),
             cache: None,
+            generation_time: std::time::Duration::ZERO,
         })
     }
 
@@ -113,6 +116,15 @@ impl Codegen {
         level: Option<u8>,
     ) -> Result<ObjectCode, String> {
         let level = level.unwrap_or(self.level);
-        self.machine(level)?.emit_object(module)
+        let started = std::time::Instant::now();
+        let object = self.machine(level)?.emit_object(module);
+        self.generation_time += started.elapsed();
+        object
+    }
+
+    /// Time spent in LLVM's code generation passes so far (what a swap
+    /// costs beyond hyperjit's own work).
+    pub(crate) fn generation_time(&self) -> std::time::Duration {
+        self.generation_time
     }
 }
