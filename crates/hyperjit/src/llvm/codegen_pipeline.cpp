@@ -7,6 +7,8 @@
 // run), so one pipeline, writing into one buffer cleared before each run,
 // serves them all.
 //
+// Also here: the one target option hyperjit sets that the C API cannot.
+//
 // Only the C ABI below crosses into Rust (src/llvm/target.rs); no C++
 // exception is thrown (LLVM is built without them).
 
@@ -58,5 +60,11 @@ LLVMMemoryBufferRef hj_pipeline_emit(void *opaque, LLVMModuleRef module_ref) {
 }
 
 void hj_pipeline_dispose(void *opaque) { delete static_cast<Pipeline *>(opaque); }
+
+// Starts every loop `machine` generates at a multiple of `bytes` (clang's
+// -falign-loops; the C API has no TargetOptions).
+void hj_machine_align_loops(LLVMTargetMachineRef machine, unsigned bytes) {
+    reinterpret_cast<llvm::TargetMachine *>(machine)->Options.LoopAlignment = bytes;
+}
 
 } // extern "C"
