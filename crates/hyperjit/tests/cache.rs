@@ -154,6 +154,35 @@ fn run_program(engine: &Engine, program: &Path) -> i32 {
     engine.run_main(&["program", "x"]).unwrap()
 }
 
+/// Asserts that `engine` parsed its inputs and loaded no image.
+fn assert_linked_afresh(engine: &Engine) {
+    let stats = engine.stats();
+    assert_eq!(stats.images_from_cache, 0, "{stats}");
+    assert!(stats.parse > Duration::ZERO, "{stats}");
+}
+
+/// Every entry in the cache directory `cache`, sorted.
+fn cache_entries(cache: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .flatten()
+        .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap().flatten())
+        .map(|entry| entry.path())
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// `PROGRAM` in a fresh directory, run once eagerly with a cache there,
+/// which it leaves holding its image: the directory, the cache, the program.
+fn imaged_program() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let program = program_in(dir.path());
+    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
+    (dir, cache, program)
+}
+
 /// `PROGRAM` at a path that stays the same from run to run.
 fn program_in(dir: &Path) -> PathBuf {
     write(dir, "image.c", PROGRAM)
@@ -195,16 +224,11 @@ fn the_next_run_starts_from_the_image_an_eager_run_stored() {
 /// program runs that program, parsed and compiled.
 #[test]
 fn a_changed_program_is_not_run_from_the_old_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let program = program_in(dir.path());
-    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
+    let (dir, cache, program) = imaged_program();
     write(dir.path(), "image.c", PROGRAM.replace("2 * x", "3 * x"));
     let engine = engine_in_mode(&cache, "eager");
     assert_eq!(run_program(&engine, &program), 62);
-    let stats = engine.stats();
-    assert_eq!(stats.images_from_cache, 0, "{stats}");
-    assert!(stats.parse > Duration::ZERO, "{stats}");
+    assert_linked_afresh(&engine);
 }
 
 /// A weak reference nothing defined was null in the image's run. When the
@@ -257,26 +281,18 @@ fn programs_bound_to_callbacks_leave_no_image() {
 /// inputs are parsed and compiled after all, and the run is right.
 #[test]
 fn a_damaged_image_is_recompiled_not_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let program = program_in(dir.path());
-    assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
-    let mut damaged = 0;
-    for shard in std::fs::read_dir(&cache).unwrap().flatten() {
-        for entry in std::fs::read_dir(shard.path()).unwrap().flatten() {
-            let mut bytes = std::fs::read(entry.path()).unwrap();
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x55;
-            std::fs::write(entry.path(), bytes).unwrap();
-            damaged += 1;
-        }
+    let (_dir, cache, program) = imaged_program();
+    let entries = cache_entries(&cache);
+    assert_eq!(entries.len(), 2, "the image and its object");
+    for entry in entries {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&entry, bytes).unwrap();
     }
-    assert_eq!(damaged, 2, "the image and its object");
     let engine = engine_in_mode(&cache, "lazy");
     assert_eq!(run_program(&engine, &program), 42);
-    let stats = engine.stats();
-    assert_eq!(stats.images_from_cache, 0, "{stats}");
-    assert!(stats.parse > Duration::ZERO, "{stats}");
+    assert_linked_afresh(&engine);
 }
 
 /// With either the image or its object gone (evicted, say), the program is
@@ -284,23 +300,12 @@ fn a_damaged_image_is_recompiled_not_loaded() {
 #[test]
 fn an_image_without_its_object_is_not_used() {
     for removed in 0..2 {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let program = program_in(dir.path());
-        assert_eq!(run_program(&engine_in_mode(&cache, "eager"), &program), 42);
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache)
-            .unwrap()
-            .flatten()
-            .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap().flatten())
-            .map(|entry| entry.path())
-            .collect();
-        entries.sort();
+        let (_dir, cache, program) = imaged_program();
+        let entries = cache_entries(&cache);
         assert_eq!(entries.len(), 2, "the image and its object");
         std::fs::remove_file(&entries[removed]).unwrap();
         let engine = engine_in_mode(&cache, "eager");
         assert_eq!(run_program(&engine, &program), 42);
-        let stats = engine.stats();
-        assert_eq!(stats.images_from_cache, 0, "{stats}");
-        assert!(stats.parse > Duration::ZERO, "{stats}");
+        assert_linked_afresh(&engine);
     }
 }
