@@ -16,8 +16,8 @@ pub struct Stats {
     /// Linking modules, generating machine code and JIT-linking it.
     pub codegen_link: Duration,
     /// Of `codegen_link`: LLVM's code generation passes (instruction
-    /// selection to object code) on the engine's own thread, not the
-    /// background compiler's.
+    /// selection to object code) for links, first calls and swaps; not
+    /// the background compiler's (tier-ups).
     pub code_generation: Duration,
     /// Running guest code: constructors, the entry function, exit handlers
     /// and destructors.

@@ -157,7 +157,11 @@ impl Linker {
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
-        let imports = module.undefined_symbols();
+        // What a program image must find outside it (read only for one).
+        let imports = match image_key {
+            Some(_) if batch == 0 => module.undefined_symbols(),
+            _ => Vec::new(),
+        };
         let (tables, bound_to_host) =
             self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
         module.set_name("hyperjit batch");
@@ -247,7 +251,7 @@ impl Linker {
             .zip(object_key)
             .zip(cache)
             .filter(|_| image::can_store(batch, is_lazy, !counters.is_empty(), bound_to_host));
-        if let Some(((key, object), cache)) = store_image {
+        let image = store_image.map(|((key, object), cache)| {
             let image = Image {
                 object,
                 kept: kept.bytes().to_vec(),
@@ -257,11 +261,15 @@ impl Linker {
                 tables: tables.clone(),
                 imports,
             };
-            cache.store(&key, &image.encode());
-        }
+            (key, image, cache)
+        });
         let code = self.add_batch(
             object, kept, ir_level, functions, defined, tables, &all_files,
         )?;
+        // Stored only once the JIT took the code.
+        if let Some((key, image, cache)) = image {
+            cache.store(&key, &image.encode());
+        }
         Ok(Some(code))
     }
 
