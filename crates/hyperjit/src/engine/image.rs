@@ -5,27 +5,28 @@
 //! name it references), the deferred inputs are parsed and linked as
 //! usual, so an image only ever saves time.
 
+use super::inputs::pending_input;
 use super::{Core, State};
-use crate::compile::{Key, Prepared, Source};
+use crate::compile::{Key, Source};
 use crate::error::Result;
-use crate::link::{Image, Input};
+use crate::link::Image;
 use std::time::Instant;
 
 impl Core {
-    /// Adds `source` to the program: deferred if an image of everything
-    /// added so far is cached, else parsed (with anything deferred before).
-    pub(super) fn add(&self, source: Source) -> Result<()> {
-        let mut state = self.lock();
-        let tracks_image = self.config.cache.is_some() && state.linker.batches().is_empty();
-        if !tracks_image {
-            let prepared = self.prepare(&mut state, &source)?;
-            state.pending.push(input(&source, prepared));
-            return Ok(());
-        }
+    /// Whether added inputs may still become a program image: a cache is
+    /// set and no batch is linked yet.
+    pub(super) fn tracks_image(&self, state: &State) -> bool {
+        self.config.cache.is_some() && state.linker.batches().is_empty()
+    }
+
+    /// Adds `source` while the inputs may become an image: deferred if an
+    /// image of everything added so far is cached, else parsed (with
+    /// anything deferred before).
+    pub(super) fn add_toward_image(&self, state: &mut State, source: Source) -> Result<()> {
         state.image_sources.push(source);
         // Once one input is parsed, all are: an image replaces all or none.
         if state.pending.len() + 1 == state.image_sources.len() {
-            let key = self.image_key(&mut state);
+            let key = self.image_key(state);
             let cache = state.linker.codegen().cache();
             if key
                 .zip(cache)
@@ -34,7 +35,7 @@ impl Core {
                 return Ok(());
             }
         }
-        self.prepare_deferred(&mut state)
+        self.prepare_deferred(state)
     }
 
     /// The key of the image of the inputs added so far, while they may
@@ -68,7 +69,7 @@ impl Core {
                 ..
             } = state;
             match self.prepare_with(linker, stats, &image_sources[index]) {
-                Ok(prepared) => pending.push(input(&image_sources[index], prepared)),
+                Ok(prepared) => pending.push(pending_input(&image_sources[index], prepared)),
                 Err(error) => {
                     image_sources.truncate(index);
                     return Err(error);
@@ -108,8 +109,4 @@ impl Core {
         state.stats.codegen_link += started.elapsed();
         Ok(true)
     }
-}
-
-fn input(source: &Source, prepared: Prepared) -> Input {
-    Input::new(source.file.clone(), prepared.module, prepared.ir_level)
 }

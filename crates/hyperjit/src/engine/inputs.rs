@@ -1,11 +1,13 @@
 //! Adding inputs: files and in-memory IR become prepared modules waiting to
 //! be linked (parse errors, verifier failures and clang's diagnostics are
-//! reported here), and `load` links one at once while the program runs.
+//! reported here; inputs a cached program image replaces are not parsed at
+//! all, see `image.rs`), and `load` links one at once while the program
+//! runs.
 
 use super::{Core, Engine, State};
 use crate::compile::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
-use crate::link::Linker;
+use crate::link::{Input, Linker};
 use crate::runtime::{self, Outcome};
 use crate::stats::Stats;
 use std::path::Path;
@@ -40,6 +42,18 @@ impl Core {
         let source = Source::read(path, &self.config.clang, self.config.opt_level)?;
         self.lock().stats.clang += source.clang_time;
         Ok(source)
+    }
+
+    /// Adds `source` to the program, parsed now — unless a program image
+    /// may replace it (`image.rs`).
+    pub(super) fn add(&self, source: Source) -> Result<()> {
+        let mut state = self.lock();
+        if self.tracks_image(&state) {
+            return self.add_toward_image(&mut state, source);
+        }
+        let prepared = self.prepare(&mut state, &source)?;
+        state.pending.push(pending_input(&source, prepared));
+        Ok(())
     }
 
     /// Prepares `source` (see [`prepare`]) under the lock.
@@ -109,4 +123,9 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// The pending input `source` became once prepared.
+pub(super) fn pending_input(source: &Source, prepared: Prepared) -> Input {
+    Input::new(source.file.clone(), prepared.module, prepared.ir_level)
 }

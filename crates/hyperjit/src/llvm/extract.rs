@@ -333,11 +333,8 @@ attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
     #[test]
     fn kept_bitcode_yields_the_function_as_it_was_before_codegen() {
         let context = Arc::new(Context::new());
-        let mut module = Module::parse(&context, "program.ll", PROGRAM.as_bytes()).unwrap();
         let machine = crate::llvm::TargetMachine::host(2).unwrap();
-        module
-            .set_target(machine.triple(), machine.data_layout())
-            .unwrap();
+        let module = machine.parse_ir(&context, "program.ll", PROGRAM);
         let kept = module.to_bitcode();
         machine.emit_object(&module).unwrap();
         // The premise: tuned for generic x86-64, the code generator rewrites

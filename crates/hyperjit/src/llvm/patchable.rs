@@ -239,11 +239,8 @@ mod tests {
     fn emitted_entries_are_the_ones_the_patch_expects() {
         let ir = "define i32 @one() {\n  ret i32 1\n}\ndefine i32 @two() {\n  ret i32 2\n}\n";
         let context = Arc::new(Context::new());
-        let mut module = Module::parse(&context, "entries.ll", ir.as_bytes()).unwrap();
         let machine = TargetMachine::host(2).unwrap();
-        module
-            .set_target(machine.triple(), machine.data_layout())
-            .unwrap();
+        let mut module = machine.parse_ir(&context, "entries.ll", ir);
         assert_eq!(module.mark_patchable_entries(|name| name == "none"), 2);
         let jit = Jit::new().unwrap();
         let _code = jit
@@ -278,11 +275,8 @@ mod tests {
                   define i32 @one() {\n  ret i32 1\n}\n\
                   define i32 @calls_one() {\n  %r = call i32 @one()\n  ret i32 %r\n}\n";
         let context = Arc::new(Context::new());
-        let mut module = Module::parse(&context, "stubs.ll", ir.as_bytes()).unwrap();
         let machine = TargetMachine::host(2).unwrap();
-        module
-            .set_target(machine.triple(), machine.data_layout())
-            .unwrap();
+        let mut module = machine.parse_ir(&context, "stubs.ll", ir);
         let stubbed = module.add_entry_stubs(".b", |_| false).unwrap();
         let pairs = [("one", "one.b"), ("calls_one", "calls_one.b")];
         let expected: Vec<(String, String)> = pairs

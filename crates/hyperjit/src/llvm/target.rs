@@ -163,6 +163,23 @@ unsafe extern "C" {
 /// layout, natively -fpatchable-function-entry shifts alone cost 1.00x-1.34x.
 const LOOP_ALIGNMENT: u32 = 32;
 
+#[cfg(test)]
+impl TargetMachine {
+    /// Test IR parsed into `context` and targeted at this machine.
+    pub(crate) fn parse_ir(
+        &self,
+        context: &std::sync::Arc<super::Context>,
+        name: &str,
+        ir: &str,
+    ) -> Module {
+        let mut module = Module::parse(context, name, ir.as_bytes()).expect("test IR parses");
+        module
+            .set_target(self.triple(), self.data_layout())
+            .expect("test IR retargets");
+        module
+    }
+}
+
 impl Drop for TargetMachine {
     fn drop(&mut self) {
         // SAFETY: both owned and disposed once, the pipeline first: it
@@ -265,10 +282,7 @@ mod tests {
             let machine = TargetMachine::host(level).unwrap();
             let context = Arc::new(Context::new());
             for source in [sources[0], sources[1], sources[0]] {
-                let mut module = Module::parse(&context, "m.ll", source.as_bytes()).unwrap();
-                module
-                    .set_target(machine.triple(), machine.data_layout())
-                    .unwrap();
+                let module = machine.parse_ir(&context, "m.ll", source);
                 let reused = machine.emit_object(&module).unwrap().bytes().to_vec();
                 let fresh = emit_with_a_new_pipeline(&machine, &module);
                 assert!(reused.starts_with(b"\x7fELF"), "-O{level}");
@@ -303,10 +317,7 @@ mod tests {
         let machine = TargetMachine::host(2).unwrap();
         let context = Arc::new(Context::new());
         let alignment = |source: &str| {
-            let mut module = Module::parse(&context, "m.ll", source.as_bytes()).unwrap();
-            module
-                .set_target(machine.triple(), machine.data_layout())
-                .unwrap();
+            let module = machine.parse_ir(&context, "m.ll", source);
             code_alignment(machine.emit_object(&module).unwrap().bytes())
         };
         assert_eq!(alignment(looping), u64::from(LOOP_ALIGNMENT));

@@ -108,7 +108,7 @@ pub(crate) fn functions() -> Functions {
 #[cfg(test)]
 pub(super) mod tests {
     use super::call;
-    use crate::llvm::{Context, Module, TargetMachine};
+    use crate::llvm::{Context, TargetMachine};
     use std::ffi::c_int;
     use std::sync::Arc;
 
@@ -153,11 +153,8 @@ pub(super) mod tests {
         let context = Arc::new(Context::new());
         let ir = "@counter = thread_local global i64 5\n\
                   define i64 @get() {\n  %v = load i64, ptr @counter\n  ret i64 %v\n}\n";
-        let mut module = Module::parse(&context, "tls.ll", ir.as_bytes()).unwrap();
         let machine = TargetMachine::host(0).unwrap();
-        module
-            .set_target(machine.triple(), machine.data_layout())
-            .unwrap();
+        let mut module = machine.parse_ir(&context, "tls.ll", ir);
         assert_eq!(
             module.lower_thread_locals("tls_address", "tls.").unwrap(),
             1
