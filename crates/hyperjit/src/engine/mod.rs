@@ -125,20 +125,21 @@ impl Engine {
     }
 }
 
+/// Locks `mutex`, poisoned or not: no engine lock guards an invariant a
+/// panic could leave half-written, so a poisoned one is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Core {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves no half-written invariant
-        // that later calls rely on, so a poisoned lock is still usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn take_trap(&self) -> Option<Trap> {
-        self.pending_trap
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        lock(&self.pending_trap).take()
     }
 
     /// This engine's stubs for its first batch.

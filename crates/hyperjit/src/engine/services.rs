@@ -42,7 +42,7 @@ impl EngineServices for Core {
 
     /// Keeps the first trap of a run; later ones (other threads) are dropped.
     fn record_trap(&self, trap: Trap) {
-        let mut pending = self.pending_trap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = super::lock(&self.pending_trap);
         if pending.is_none() {
             *pending = Some(trap);
         }

@@ -8,7 +8,7 @@
 //! program keeps running. A frame already running the baseline body
 //! finishes in it (there is no on-stack replacement).
 
-use super::Core;
+use super::{lock, Core};
 use crate::compile::{BackgroundCompiler, Key, ObjectCache};
 use crate::link::glue;
 use crate::stats::TierUp;
@@ -173,10 +173,6 @@ impl Shared {
                 .collect(),
         )
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The background thread: recompiles hot functions until stopped.
