@@ -313,4 +313,13 @@ fn tiered_swaps_go_live_at_once_and_are_optimized_in_the_background() {
         assert_eq!(scale.call(5).unwrap(), 5000);
     });
     assert_eq!(tier_ups_of(&engine, "scale"), 2);
+    // Two swaps in a row, the second from the body the first kept in
+    // memory: the optimized body follows the last.
+    engine.recompile("scale", 1).unwrap();
+    engine.recompile("scale", 2).unwrap();
+    assert_eq!(scale.call(6).unwrap(), 6000);
+    let tier_ups = work_until_tiered_up(&engine, "scale", 3, || {
+        assert_eq!(scale.call(7).unwrap(), 7000);
+    });
+    assert!(tier_ups >= 3, "{tier_ups} tier-ups");
 }

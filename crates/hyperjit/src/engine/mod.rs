@@ -125,6 +125,14 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+impl Engine {
+    /// Runs `inspect` on the engine's linker, for tests of what it keeps.
+    pub(crate) fn with_linker<R>(&self, inspect: impl FnOnce(&crate::link::Linker) -> R) -> R {
+        inspect(&self.core.lock().linker)
+    }
+}
+
 /// Locks `mutex`, poisoned or not: no engine lock guards an invariant a
 /// panic could leave half-written, so a poisoned one is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

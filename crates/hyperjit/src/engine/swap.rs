@@ -7,7 +7,7 @@
 use super::{Core, Engine, State};
 use crate::compile::{optimize_for, Prepared};
 use crate::error::{Error, Result};
-use crate::link::{glue, Input};
+use crate::link::{glue, Input, Keep};
 use std::path::Path;
 use std::time::Instant;
 
@@ -60,18 +60,19 @@ impl Core {
             self.compile_uncompiled(&mut state, function)?;
         }
         let version = glue::body_version(function, self.next_version());
-        let (mut module, ir_level) = state.linker.extract_body(function, &version)?;
+        let (mut module, ir_level, keep) = state.linker.extract_body(function, &version)?;
+        let file = format!("<recompiled {function}>");
         // Tiered: live at the baseline now, at `opt_level` from the
         // background soon.
         if let Some(tiering) = &self.tiering {
-            let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
+            let input = Input::new(file, module, ir_level).kept_as(keep);
             self.replace_body(&mut state, function, &version, input, Some(0))?;
             tiering.request(self, function, opt_level);
             return Ok(());
         }
         let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
             .map_err(Error::llvm(format!("recompiling '{function}'")))?;
-        let input = Input::new(format!("<recompiled {function}>"), module, ir_level);
+        let input = Input::new(file, module, ir_level).kept_as(keep);
         self.replace_body(&mut state, function, &version, input, Some(opt_level))
             .map(drop)
     }
@@ -114,6 +115,12 @@ impl Core {
             .rename_function(function, &version)
             .map_err(Error::llvm(file.clone()))?;
         let input = Input::new(file, module, ir_level);
+        // A body alone is likely swapped again: kept in memory.
+        let input = if input.defined == [version.as_str()] {
+            input.kept_as(Keep::Copy)
+        } else {
+            input
+        };
         // Tiered: live at the baseline now, optimized from the background.
         let baseline = self.tiering.as_ref().map(|_| 0);
         self.replace_body(&mut state, function, &version, input, baseline)?;

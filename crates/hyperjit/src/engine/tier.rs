@@ -187,10 +187,16 @@ fn tier_up_hot_functions(shared: &Shared) {
     while let Some(hot) = shared.next_hot() {
         for (function, count, level, reoptimize) in hot {
             let source = shared.with_core(|core| {
-                let source = core.lock().linker.body_source(&function)?;
-                Some((source, glue::body_version(&function, core.next_version())))
+                let state = core.lock();
+                let source = state.linker.body_source(&function)?;
+                let location = state.linker.body_location(&function).cloned();
+                Some((
+                    source,
+                    location,
+                    glue::body_version(&function, core.next_version()),
+                ))
             });
-            let Some(Some(((source, body, ir_level), version))) = source else {
+            let Some(Some(((source, body, ir_level), location, version))) = source else {
                 continue;
             };
             let compile_started = Instant::now();
@@ -206,8 +212,7 @@ fn tier_up_hot_functions(shared: &Shared) {
             shared.with_core(|core| {
                 let mut state = core.lock();
                 // Swapped meanwhile (redefined, say): the new body stays.
-                let current = state.linker.body_source(&function).map(|(_, body, _)| body);
-                if current.as_deref() != Some(body.as_str()) {
+                if state.linker.body_location(&function) != location.as_ref() {
                     return;
                 }
                 let installed = compiled

@@ -20,7 +20,7 @@ use super::{resolve, EngineGlue, Linker};
 use crate::callback::Registry;
 use crate::compile::Key;
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, FunctionSignature, ObjectCode, TypeKind, UndefinedSymbol};
+use crate::llvm::{Bitcode, FunctionSignature, KeptIr, ObjectCode, TypeKind, UndefinedSymbol};
 
 /// A first batch as stored: its object and the linker's record of it.
 pub(crate) struct Image {
@@ -142,7 +142,7 @@ impl Linker {
             .map_err(Error::llvm("defining the engine's glue symbols"))?;
         let code = self.add_batch(
             ObjectCode::from_bytes(&object),
-            Bitcode::from_bytes(&image.kept),
+            KeptIr::Bitcode(Bitcode::from_bytes(&image.kept)),
             image.ir_level,
             image.functions,
             image.symbols,

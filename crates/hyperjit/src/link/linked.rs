@@ -2,7 +2,7 @@
 //! consults, and the inputs waiting to join it.
 
 use super::lazy::LazyRecord;
-use crate::llvm::{Bitcode, FunctionSignature, Module, Tracker, UndefinedSymbol};
+use crate::llvm::{FunctionSignature, KeptIr, Module, Tracker, UndefinedSymbol};
 use std::collections::{HashMap, HashSet};
 
 /// An input module waiting to be linked.
@@ -19,6 +19,23 @@ pub(crate) struct Input {
     /// (tiered compilation's baseline), into the `u64` at an address, the
     /// code's through a symbol; the kept IR does not count.
     pub(crate) counter: Option<Counter>,
+    /// How its IR is kept for recompiling.
+    pub(crate) keep: Keep,
+}
+
+/// How a linked input's IR is kept, to recompile its functions later. With
+/// an object cache it is always bitcode: the cache's keys are made of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Written as bitcode: compact, for batches and first calls.
+    #[default]
+    Bitcode,
+    /// Copied, as a module in memory: a body swapped in alone.
+    Copy,
+    /// Kept already: the input is linked module `module`'s body `body`,
+    /// extracted unchanged but for its name (and optimized after), and that
+    /// module (a body alone) passes its kept IR on to the new body.
+    Reused { module: usize, body: String },
 }
 
 impl Input {
@@ -30,7 +47,13 @@ impl Input {
             module,
             ir_level,
             counter: None,
+            keep: Keep::Bitcode,
         }
+    }
+
+    /// The input, its IR to be kept as `keep` says.
+    pub(crate) fn kept_as(self, keep: Keep) -> Input {
+        Input { keep, ..self }
     }
 }
 
@@ -85,7 +108,7 @@ pub(super) struct Linked {
     /// The IR of every linked batch as it was before code generation, kept
     /// to recompile its functions, with the level it was optimized at (if
     /// known for all of its inputs).
-    pub(super) modules: Vec<(Bitcode, Option<u8>)>,
+    pub(super) modules: Vec<(KeptIr, Option<u8>)>,
     /// Where each function's current body is: a module of `modules` and the
     /// body's name in it (the function's own, or a later version's).
     pub(super) bodies: HashMap<String, (usize, String)>,
@@ -93,8 +116,8 @@ pub(super) struct Linked {
     /// function keeps its entry), so they are cached for good.
     pub(super) addresses: HashMap<String, u64>,
     /// The current bodies that a swap brought in alone (their module defines
-    /// nothing else), by body name: their module and code.
-    pub(super) swapped_in: HashMap<String, (usize, Tracker)>,
+    /// nothing else), by their module's index: the body's symbol and code.
+    pub(super) swapped_in: HashMap<usize, (String, Tracker)>,
     /// Such bodies since replaced, by the function they were a body of:
     /// what [`reclaim`](crate::Engine::reclaim) frees.
     pub(super) superseded: HashMap<String, Vec<(String, usize, Tracker)>>,
@@ -119,7 +142,7 @@ impl Linked {
     /// the module's index.
     pub(super) fn record(
         &mut self,
-        kept: Bitcode,
+        kept: KeptIr,
         ir_level: Option<u8>,
         functions: impl IntoIterator<Item = (String, FunctionSignature, Option<String>)>,
         symbols: &[String],

@@ -22,12 +22,12 @@ mod swap;
 pub(crate) use glue::EngineGlue;
 pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
-pub(crate) use linked::{Batch, BatchCode, Counter, Input};
+pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
 
 use crate::callback::{Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, Module, ObjectCode};
+use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
 use linked::{FunctionTable, Linked, TableNames};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -154,6 +154,12 @@ impl Linker {
             .map(|input| input.ir_level)
             .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
         let mut counters: Vec<Counter> = inputs.iter().filter_map(|i| i.counter.clone()).collect();
+        // An input linked alone may keep its IR otherwise than as bitcode,
+        // unless a cache needs the bitcode for its keys.
+        let keep = match inputs.as_slice() {
+            [input] if self.codegen.cache().is_none() => input.keep.clone(),
+            _ => Keep::Bitcode,
+        };
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
@@ -186,7 +192,7 @@ impl Linker {
             // generation has the least overhead a function.
             Ok(mut skeleton) => {
                 skeleton.mark_patchable_entries(|_| false);
-                (skeleton, Bitcode::default(), true, Some(0))
+                (skeleton, KeptIr::default(), true, Some(0))
             }
             Err(mut module) => {
                 // Every function can be recompiled or redefined later: its
@@ -197,10 +203,16 @@ impl Linker {
                     .into_iter()
                     .collect();
                 module.mark_patchable_entries(glue::is_new_body);
-                let kept = module.to_bitcode();
+                let kept = match &keep {
+                    Keep::Bitcode => KeptIr::Bitcode(module.to_bitcode()),
+                    Keep::Copy => KeptIr::Module(module.copy()),
+                    // Passed on once the JIT has taken the code.
+                    Keep::Reused { .. } => KeptIr::default(),
+                };
                 // Found hot in an earlier run: optimized from the start.
                 let hot = |cache: &std::sync::Arc<ObjectCache>| {
-                    cache.has_mark(&Key::hot_mark(kept.bytes()))
+                    kept.as_bitcode()
+                        .is_some_and(|kept| cache.has_mark(&Key::hot_mark(kept.bytes())))
                 };
                 if !counters.is_empty() && self.codegen.cache().is_some_and(hot) {
                     counters.clear();
@@ -218,8 +230,9 @@ impl Linker {
             }
         };
         // With a cache, the object's key covers what it is generated from:
-        // the kept IR and where it counts, or the skeleton's IR (written
-        // only for the key).
+        // the kept IR (bitcode, with a cache) and where it counts, or the
+        // skeleton's IR (written only for the key).
+        let kept_bitcode = kept.as_bitcode().map_or(&[][..], Bitcode::bytes);
         let (object, object_key) = if is_lazy && self.codegen.cache().is_some() {
             let skeleton_ir = compiled.to_bitcode();
             self.codegen
@@ -230,19 +243,21 @@ impl Linker {
                 .map(|counter| format!("\0counts {}", counter.symbol))
                 .collect();
             self.codegen
-                .emit_cached(&compiled, &[kept.bytes(), counts.as_bytes()], level)
+                .emit_cached(&compiled, &[kept_bitcode, counts.as_bytes()], level)
         }
         .map_err(Error::llvm(format!("{all_files}: generating code")))?;
         drop(compiled);
-        if kept.len() >= LARGE_MODULE_BITCODE {
+        if kept_bitcode.len() >= LARGE_MODULE_BITCODE {
             crate::llvm::release_freed_memory();
         }
         // A lazy batch's bodies are not compiled yet: none to recompile.
         let functions: Vec<_> = functions
             .into_iter()
             .map(|(name, signature, is_body)| {
-                let body = (is_body && !is_lazy)
-                    .then(|| bodies.get(&name).cloned().unwrap_or_else(|| name.clone()));
+                let body = (is_body && !is_lazy).then(|| match &keep {
+                    Keep::Reused { body, .. } => body.clone(),
+                    _ => bodies.get(&name).cloned().unwrap_or_else(|| name.clone()),
+                });
                 (name, signature, body)
             })
             .collect();
@@ -254,7 +269,7 @@ impl Linker {
         let image = store_image.map(|((key, object), cache)| {
             let image = Image {
                 object,
-                kept: kept.bytes().to_vec(),
+                kept: kept_bitcode.to_vec(),
                 ir_level,
                 functions: functions.clone(),
                 symbols: defined.clone(),
@@ -266,6 +281,10 @@ impl Linker {
         let code = self.add_batch(
             object, kept, ir_level, functions, defined, tables, &all_files,
         )?;
+        if let Keep::Reused { module, .. } = keep {
+            let reused = std::mem::take(&mut self.linked.modules[module]);
+            self.linked.modules[code.module] = reused;
+        }
         // Stored only once the JIT took the code.
         if let Some((key, image, cache)) = image {
             cache.store(&key, &image.encode());
@@ -280,7 +299,7 @@ impl Linker {
     fn add_batch(
         &mut self,
         object: ObjectCode,
-        kept: Bitcode,
+        kept: KeptIr,
         ir_level: Option<u8>,
         functions: Vec<(String, FunctionSignature, Option<String>)>,
         symbols: Vec<String>,

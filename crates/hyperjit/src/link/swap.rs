@@ -1,21 +1,27 @@
 //! The linker's side of swaps: reading a function's current body back from
-//! kept bitcode, linking a new body and pointing the function's patchable
+//! its kept IR, linking a new body and pointing the function's patchable
 //! entry at it, and freeing bodies no longer in use.
+//!
+//! A body swapped in alone keeps its IR as a module in memory rather than as
+//! bitcode (`Keep`): recompiling it again copies that module, and the copy
+//! it was compiled from passes its kept IR on, so a swap neither reads nor
+//! writes bitcode. Only the first swap of a function reads its batch's.
 
-use super::{BatchCode, EngineGlue, Input, Linker};
+use super::{BatchCode, EngineGlue, Input, Keep, Linker};
 use crate::callback::Registry;
 use crate::compile::CompiledBody;
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, Module};
+use crate::llvm::{Bitcode, KeptIr, Module};
 
 impl Linker {
     /// `function`'s current body as a module that defines it as `version`,
-    /// and the level its IR is optimized at, if known.
+    /// the level its IR is optimized at, if known, and how the new body
+    /// compiled from it keeps its IR.
     pub(crate) fn extract_body(
         &self,
         function: &str,
         version: &str,
-    ) -> Result<(Module, Option<u8>)> {
+    ) -> Result<(Module, Option<u8>, Keep)> {
         let Some((index, body)) = self.linked.bodies.get(function) else {
             return Err(Error::UnknownSymbol {
                 name: function.to_string(),
@@ -25,7 +31,15 @@ impl Linker {
         let module = source
             .extract_function(&self.context, body, version)
             .map_err(Error::llvm(format!("recompiling '{function}'")))?;
-        Ok((module, *ir_level))
+        let keep = match source {
+            // A module kept in memory is a body alone (`Keep::Copy`).
+            KeptIr::Module(_) => Keep::Reused {
+                module: *index,
+                body: body.clone(),
+            },
+            KeptIr::Bitcode(_) => Keep::Copy,
+        };
+        Ok((module, *ir_level, keep))
     }
 
     /// Links `input`, which defines `version`, with code generated at
@@ -46,12 +60,18 @@ impl Linker {
         self.point_to(function, version, code)
     }
 
-    /// The kept IR of `function`'s current body: the bitcode, the body's
+    /// The kept IR of `function`'s current body: as bitcode, the body's
     /// name in it and the level it is optimized at.
     pub(crate) fn body_source(&self, function: &str) -> Option<(Bitcode, String, Option<u8>)> {
         let (index, body) = self.linked.bodies.get(function)?;
-        let (bitcode, ir_level) = &self.linked.modules[*index];
-        Some((bitcode.clone(), body.clone(), *ir_level))
+        let (kept, ir_level) = &self.linked.modules[*index];
+        Some((kept.to_bitcode(), body.clone(), *ir_level))
+    }
+
+    /// Where `function`'s current body's IR is kept: which module, and the
+    /// body's name there. Every swap changes it.
+    pub(crate) fn body_location(&self, function: &str) -> Option<&(usize, String)> {
+        self.linked.bodies.get(function)
     }
 
     /// Adds `compiled`, a new body of `function` compiled elsewhere (on a
@@ -71,9 +91,12 @@ impl Linker {
             .map_err(Error::llvm(format!("adding the new body of '{function}'")))?;
         let symbols = vec![version.clone()];
         let function_entry = (version.clone(), signature, Some(version.clone()));
-        let module = self
-            .linked
-            .record(kept, ir_level, std::iter::once(function_entry), &symbols);
+        let module = self.linked.record(
+            KeptIr::Bitcode(kept),
+            ir_level,
+            std::iter::once(function_entry),
+            &symbols,
+        );
         let code = BatchCode {
             tracker,
             symbols,
@@ -105,15 +128,17 @@ impl Linker {
         if let Some(code) = code.filter(|code| code.symbols == [version]) {
             linked
                 .swapped_in
-                .insert(version.to_string(), (code.module, code.tracker));
+                .insert(code.module, (version.to_string(), code.tracker));
         }
-        if let Some((_, old_body)) = old_body {
-            if let Some((module, tracker)) = linked.swapped_in.remove(&old_body) {
+        if let Some((old_module, _)) = old_body {
+            if let Some((old_version, tracker)) = linked.swapped_in.remove(&old_module) {
+                // Only a current body is recompiled.
+                linked.modules[old_module] = Default::default();
                 linked
                     .superseded
                     .entry(function.to_string())
                     .or_default()
-                    .push((old_body, module, tracker));
+                    .push((old_version, old_module, tracker));
             }
         }
         Ok(body)
@@ -138,8 +163,114 @@ impl Linker {
             linked.functions.remove(&body);
             linked.bodies.remove(&body);
             linked.addresses.remove(&body);
-            linked.modules[module].0 = Bitcode::default();
+            linked.modules[module] = Default::default();
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+
+    impl Linker {
+        /// Where `function`'s current body's IR is kept in memory (the
+        /// module's address), or `None` for bitcode.
+        fn kept_module(&self, function: &str) -> Option<usize> {
+            let (index, _) = self.linked.bodies.get(function)?;
+            match &self.linked.modules[*index].0 {
+                KeptIr::Module(module) => Some(module.raw() as usize),
+                KeptIr::Bitcode(_) => None,
+            }
+        }
+
+        /// How many kept IRs are modules in memory.
+        fn modules_in_memory(&self) -> usize {
+            let in_memory = |(kept, _): &&(KeptIr, _)| matches!(kept, KeptIr::Module(_));
+            self.linked.modules.iter().filter(in_memory).count()
+        }
+    }
+
+    const PROGRAM: &str = "\
+define i64 @step(i64 %x) {
+  %r = add i64 %x, 1
+  ret i64 %r
+}
+define i64 @twice(i64 %x) {
+  %r = mul i64 %x, 2
+  ret i64 %r
+}
+";
+
+    fn engine(cache: Option<&std::path::Path>) -> Engine {
+        let mut builder = Engine::builder().opt_level(2);
+        if let Some(dir) = cache {
+            builder = builder.cache(dir);
+        }
+        let engine = builder.build().unwrap();
+        engine.add_ir("program.ll", PROGRAM).unwrap();
+        engine.lookup("step").unwrap();
+        engine
+    }
+
+    fn kept_module(engine: &Engine, function: &str) -> Option<usize> {
+        engine.with_linker(|linker| linker.kept_module(function))
+    }
+
+    /// A function's first swap reads its batch's bitcode and keeps the body
+    /// in memory; later recompiles copy that module and pass it on, so no
+    /// bitcode is read or written and no module is left behind.
+    #[test]
+    fn a_swapped_body_keeps_its_ir_in_memory_and_passes_it_on() {
+        let engine = engine(None);
+        assert_eq!(kept_module(&engine, "step"), None, "a batch keeps bitcode");
+        engine.recompile("step", 1).unwrap();
+        let kept = kept_module(&engine, "step").expect("the first swap keeps a module");
+        for level in [2, 0, 3] {
+            engine.recompile("step", level).unwrap();
+            assert_eq!(kept_module(&engine, "step"), Some(kept), "passed on");
+        }
+        assert_eq!(engine.with_linker(Linker::modules_in_memory), 1);
+        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
+        assert_eq!(step.unwrap().call(41).unwrap(), 42);
+
+        // A redefining file that defines only the body keeps it in memory
+        // (and the replaced body's module goes); one with more keeps
+        // bitcode.
+        let dir = tempfile::tempdir().unwrap();
+        let alone = dir.path().join("alone.ll");
+        std::fs::write(&alone, "define i64 @step(i64 %x) {\n  ret i64 %x\n}\n").unwrap();
+        engine.redefine("step", &alone).unwrap();
+        let redefined = kept_module(&engine, "step").expect("a body alone, in memory");
+        assert_ne!(redefined, kept);
+        assert_eq!(engine.with_linker(Linker::modules_in_memory), 1);
+        let with_more = dir.path().join("with_more.ll");
+        std::fs::write(
+            &with_more,
+            "define i64 @step(i64 %x) {\n  ret i64 7\n}\n\
+             define i64 @seven() {\n  ret i64 7\n}\n",
+        )
+        .unwrap();
+        engine.redefine("step", &with_more).unwrap();
+        assert_eq!(kept_module(&engine, "step"), None);
+        engine.recompile("step", 2).unwrap();
+        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
+        assert_eq!(step.unwrap().call(1).unwrap(), 7);
+        assert_eq!(kept_module(&engine, "twice"), None, "never swapped");
+    }
+
+    /// With an object cache, swaps keep bitcode: the cache's keys are made
+    /// of it.
+    #[test]
+    fn with_a_cache_swapped_bodies_keep_bitcode() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(Some(dir.path()));
+        engine.recompile("step", 1).unwrap();
+        engine.recompile("step", 2).unwrap();
+        assert_eq!(kept_module(&engine, "step"), None);
+        assert_eq!(engine.with_linker(Linker::modules_in_memory), 0);
+        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
+        assert_eq!(step.unwrap().call(1).unwrap(), 2);
     }
 }

@@ -26,7 +26,7 @@ mod types;
 mod values;
 
 pub(crate) use context::Context;
-pub(crate) use extract::Bitcode;
+pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
 pub(crate) use module::{Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};

@@ -134,6 +134,13 @@ impl Module {
         self.raw
     }
 
+    /// A copy of the module, in its context.
+    pub(crate) fn copy(&self) -> Module {
+        // SAFETY: cloning a live, fully read module creates a module in the
+        // same context that nothing else owns.
+        unsafe { Module::from_raw(LLVMCloneModule(self.raw), &self.context) }
+    }
+
     /// Links `other` into this module (LLVM's IR linker: the rules of a
     /// static link between the two).
     pub(crate) fn link_in(&mut self, other: Module) -> Result<(), String> {
