@@ -70,8 +70,16 @@ impl Core {
             tiering.request(self, function, opt_level);
             return Ok(());
         }
+        let source_level = ir_level;
         let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
             .map_err(Error::llvm(format!("recompiling '{function}'")))?;
+        // Optimized now: what is kept is the optimized IR, as for any swap,
+        // so the next recompile need not optimize it again.
+        let keep = if ir_level == source_level {
+            keep
+        } else {
+            Keep::Copy
+        };
         let input = Input::new(file, module, ir_level).kept_as(keep);
         self.replace_body(&mut state, function, &version, input, Some(opt_level))
             .map(drop)

@@ -33,8 +33,8 @@ pub(crate) enum Keep {
     /// Copied, as a module in memory: a body swapped in alone.
     Copy,
     /// Kept already: the input is linked module `module`'s body `body`,
-    /// extracted unchanged but for its name (and optimized after), and that
-    /// module (a body alone) passes its kept IR on to the new body.
+    /// extracted unchanged but for its name, and that module (a body
+    /// alone) passes its kept IR on to the new body.
     Reused { module: usize, body: String },
 }
 

@@ -225,12 +225,18 @@ define i64 @twice(i64 %x) {
     fn a_swapped_body_keeps_its_ir_in_memory_and_passes_it_on() {
         let engine = engine(None);
         assert_eq!(kept_module(&engine, "step"), None, "a batch keeps bitcode");
-        engine.recompile("step", 1).unwrap();
+        engine.recompile("step", 2).unwrap();
         let kept = kept_module(&engine, "step").expect("the first swap keeps a module");
-        for level in [2, 0, 3] {
+        for level in [2, 0, 1] {
             engine.recompile("step", level).unwrap();
             assert_eq!(kept_module(&engine, "step"), Some(kept), "passed on");
         }
+        // Optimized further: the newly optimized IR is kept instead.
+        engine.recompile("step", 3).unwrap();
+        let optimized = kept_module(&engine, "step").expect("kept in memory");
+        assert_ne!(optimized, kept);
+        engine.recompile("step", 3).unwrap();
+        assert_eq!(kept_module(&engine, "step"), Some(optimized), "passed on");
         assert_eq!(engine.with_linker(Linker::modules_in_memory), 1);
         let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
         assert_eq!(step.unwrap().call(41).unwrap(), 42);
