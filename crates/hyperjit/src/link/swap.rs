@@ -170,113 +170,20 @@ impl Linker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Engine;
-
-    impl Linker {
-        /// Where `function`'s current body's IR is kept in memory (the
-        /// module's address), or `None` for bitcode.
-        fn kept_module(&self, function: &str) -> Option<usize> {
-            let (index, _) = self.linked.bodies.get(function)?;
-            match &self.linked.modules[*index].0 {
-                KeptIr::Module(module) => Some(module.raw() as usize),
-                KeptIr::Bitcode(_) => None,
-            }
-        }
-
-        /// How many kept IRs are modules in memory.
-        fn modules_in_memory(&self) -> usize {
-            let in_memory = |(kept, _): &&(KeptIr, _)| matches!(kept, KeptIr::Module(_));
-            self.linked.modules.iter().filter(in_memory).count()
+impl Linker {
+    /// Where `function`'s current body's IR is kept in memory (the module's
+    /// address), or `None` for bitcode.
+    pub(crate) fn kept_module(&self, function: &str) -> Option<usize> {
+        let (index, _) = self.linked.bodies.get(function)?;
+        match &self.linked.modules[*index].0 {
+            KeptIr::Module(module) => Some(module.raw() as usize),
+            KeptIr::Bitcode(_) => None,
         }
     }
 
-    const PROGRAM: &str = "\
-define i64 @step(i64 %x) {
-  %r = add i64 %x, 1
-  ret i64 %r
-}
-define i64 @twice(i64 %x) {
-  %r = mul i64 %x, 2
-  ret i64 %r
-}
-";
-
-    fn engine(cache: Option<&std::path::Path>) -> Engine {
-        let mut builder = Engine::builder().opt_level(2);
-        if let Some(dir) = cache {
-            builder = builder.cache(dir);
-        }
-        let engine = builder.build().unwrap();
-        engine.add_ir("program.ll", PROGRAM).unwrap();
-        engine.lookup("step").unwrap();
-        engine
-    }
-
-    fn kept_module(engine: &Engine, function: &str) -> Option<usize> {
-        engine.with_linker(|linker| linker.kept_module(function))
-    }
-
-    /// A function's first swap reads its batch's bitcode and keeps the body
-    /// in memory; later recompiles copy that module and pass it on, so no
-    /// bitcode is read or written and no module is left behind.
-    #[test]
-    fn a_swapped_body_keeps_its_ir_in_memory_and_passes_it_on() {
-        let engine = engine(None);
-        assert_eq!(kept_module(&engine, "step"), None, "a batch keeps bitcode");
-        engine.recompile("step", 2).unwrap();
-        let kept = kept_module(&engine, "step").expect("the first swap keeps a module");
-        for level in [2, 0, 1] {
-            engine.recompile("step", level).unwrap();
-            assert_eq!(kept_module(&engine, "step"), Some(kept), "passed on");
-        }
-        // Optimized further: the newly optimized IR is kept instead.
-        engine.recompile("step", 3).unwrap();
-        let optimized = kept_module(&engine, "step").expect("kept in memory");
-        assert_ne!(optimized, kept);
-        engine.recompile("step", 3).unwrap();
-        assert_eq!(kept_module(&engine, "step"), Some(optimized), "passed on");
-        assert_eq!(engine.with_linker(Linker::modules_in_memory), 1);
-        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
-        assert_eq!(step.unwrap().call(41).unwrap(), 42);
-
-        // A redefining file that defines only the body keeps it in memory
-        // (and the replaced body's module goes); one with more keeps
-        // bitcode.
-        let dir = tempfile::tempdir().unwrap();
-        let alone = dir.path().join("alone.ll");
-        std::fs::write(&alone, "define i64 @step(i64 %x) {\n  ret i64 %x\n}\n").unwrap();
-        engine.redefine("step", &alone).unwrap();
-        let redefined = kept_module(&engine, "step").expect("a body alone, in memory");
-        assert_ne!(redefined, kept);
-        assert_eq!(engine.with_linker(Linker::modules_in_memory), 1);
-        let with_more = dir.path().join("with_more.ll");
-        std::fs::write(
-            &with_more,
-            "define i64 @step(i64 %x) {\n  ret i64 7\n}\n\
-             define i64 @seven() {\n  ret i64 7\n}\n",
-        )
-        .unwrap();
-        engine.redefine("step", &with_more).unwrap();
-        assert_eq!(kept_module(&engine, "step"), None);
-        engine.recompile("step", 2).unwrap();
-        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
-        assert_eq!(step.unwrap().call(1).unwrap(), 7);
-        assert_eq!(kept_module(&engine, "twice"), None, "never swapped");
-    }
-
-    /// With an object cache, swaps keep bitcode: the cache's keys are made
-    /// of it.
-    #[test]
-    fn with_a_cache_swapped_bodies_keep_bitcode() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine(Some(dir.path()));
-        engine.recompile("step", 1).unwrap();
-        engine.recompile("step", 2).unwrap();
-        assert_eq!(kept_module(&engine, "step"), None);
-        assert_eq!(engine.with_linker(Linker::modules_in_memory), 0);
-        let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");
-        assert_eq!(step.unwrap().call(1).unwrap(), 2);
+    /// How many kept IRs are modules in memory.
+    pub(crate) fn modules_in_memory(&self) -> usize {
+        let in_memory = |(kept, _): &&(KeptIr, _)| matches!(kept, KeptIr::Module(_));
+        self.linked.modules.iter().filter(in_memory).count()
     }
 }
