@@ -209,6 +209,10 @@ fn tier_up_hot_functions(shared: &Shared) {
             };
             let compiled = compiler.compile(&source, &body, &version, ir_level, level);
             let compile_time = compile_started.elapsed();
+            // This thread allocates from a malloc arena of its own, whose
+            // high-water mark adds to the main one's: give back what the
+            // compile freed (peak: bzip2 98 -> 93 MB, sqlite 155 -> 141 MB).
+            crate::llvm::release_freed_memory();
             shared.with_core(|core| {
                 let mut state = core.lock();
                 // Swapped meanwhile (redefined, say): the new body stays.
