@@ -122,13 +122,8 @@ impl Core {
         module
             .rename_function(function, &version)
             .map_err(Error::llvm(file.clone()))?;
-        let input = Input::new(file, module, ir_level);
         // A body alone is likely swapped again: kept in memory.
-        let input = if input.defined == [version.as_str()] {
-            input.kept_as(Keep::Copy)
-        } else {
-            input
-        };
+        let input = Input::new(file, module, ir_level).kept_as(Keep::Copy);
         // Tiered: live at the baseline now, optimized from the background.
         let baseline = self.tiering.as_ref().map(|_| 0);
         self.replace_body(&mut state, function, &version, input, baseline)?;
@@ -235,6 +230,16 @@ define i64 @twice(i64 %x) {
         )
         .unwrap();
         engine.redefine("step", &with_more).unwrap();
+        assert_eq!(kept_module(&engine, "step"), None);
+        // A static helper is a body of its own too.
+        let with_helper = dir.path().join("with_helper.ll");
+        std::fs::write(
+            &with_helper,
+            "define internal i64 @helper(i64 %x) {\n  ret i64 7\n}\n\
+             define i64 @step(i64 %x) {\n  %r = call i64 @helper(i64 %x)\n  ret i64 %r\n}\n",
+        )
+        .unwrap();
+        engine.redefine("step", &with_helper).unwrap();
         assert_eq!(kept_module(&engine, "step"), None);
         engine.recompile("step", 2).unwrap();
         let step = engine.lookup_fn::<extern "C" fn(i64) -> i64>("step");

@@ -30,7 +30,9 @@ pub(crate) enum Keep {
     /// Written as bitcode: compact, for batches and first calls.
     #[default]
     Bitcode,
-    /// Copied, as a module in memory: a body swapped in alone.
+    /// Copied, as a module in memory, if the input defines one function
+    /// body (after static functions are given names of their own): a body
+    /// swapped in alone. Bitcode otherwise.
     Copy,
     /// Kept already: the input is linked module `module`'s body `body`,
     /// extracted unchanged but for its name, and that module (a body

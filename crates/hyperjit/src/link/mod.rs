@@ -203,11 +203,14 @@ impl Linker {
                     .into_iter()
                     .collect();
                 module.mark_patchable_entries(glue::is_new_body);
+                // Kept in memory only by a body alone: it is what a later
+                // swap moves on whole.
+                let one_body = functions.iter().filter(|(_, _, body)| *body).count() == 1;
                 let kept = match &keep {
-                    Keep::Bitcode => KeptIr::Bitcode(module.to_bitcode()),
-                    Keep::Copy => KeptIr::Module(module.copy()),
+                    Keep::Copy if one_body => KeptIr::Module(module.copy()),
                     // Passed on once the JIT has taken the code.
                     Keep::Reused { .. } => KeptIr::default(),
+                    _ => KeptIr::Bitcode(module.to_bitcode()),
                 };
                 // Found hot in an earlier run: optimized from the start.
                 let hot = |cache: &std::sync::Arc<ObjectCache>| {
