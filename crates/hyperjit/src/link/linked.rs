@@ -25,7 +25,7 @@ pub(crate) struct Input {
 
 /// How a linked input's IR is kept, to recompile its functions later. With
 /// an object cache it is always bitcode: the cache's keys are made of it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub(crate) enum Keep {
     /// Written as bitcode: compact, for batches and first calls.
     #[default]

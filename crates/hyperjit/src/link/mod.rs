@@ -203,11 +203,12 @@ impl Linker {
                     .into_iter()
                     .collect();
                 module.mark_patchable_entries(glue::is_new_body);
-                // Kept in memory only by a body alone: it is what a later
-                // swap moves on whole.
-                let one_body = functions.iter().filter(|(_, _, body)| *body).count() == 1;
                 let kept = match &keep {
-                    Keep::Copy if one_body => KeptIr::Module(module.copy()),
+                    // Kept in memory only by a body alone: it is what a
+                    // later swap moves on whole.
+                    Keep::Copy if functions.iter().filter(|f| f.2).count() == 1 => {
+                        KeptIr::Module(module.copy())
+                    }
                     // Passed on once the JIT has taken the code.
                     Keep::Reused { .. } => KeptIr::default(),
                     _ => KeptIr::Bitcode(module.to_bitcode()),
