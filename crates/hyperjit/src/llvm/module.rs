@@ -350,6 +350,37 @@ impl Module {
         Ok(())
     }
 
+    /// Gives the functions `names` (those defined here without a target
+    /// CPU of their own: code the engine adds) the target attributes of the
+    /// first function that has some, so that the module is compiled for
+    /// one subtarget, not for that and the target machine's own.
+    pub(crate) fn adopt_target_attributes(&mut self, names: &[&str]) {
+        let has_cpu = |function| {
+            // SAFETY: a live function of this module; the key is a string.
+            !unsafe {
+                LLVMGetStringAttributeAtIndex(
+                    function,
+                    LLVMAttributeFunctionIndex,
+                    c"target-cpu".as_ptr(),
+                    "target-cpu".len() as u32,
+                )
+            }
+            .is_null()
+        };
+        let Some(model) = self.functions().find(|&function| has_cpu(function)) else {
+            return;
+        };
+        for name in names {
+            let Ok(function) = self.named_function(name) else {
+                continue;
+            };
+            if !function.is_null() && !has_cpu(function) {
+                // SAFETY: two live functions of this module.
+                unsafe { super::values::copy_target_attributes(model, function) };
+            }
+        }
+    }
+
     /// The module as IR text.
     #[cfg(test)]
     pub(crate) fn to_ir_string(&self) -> String {

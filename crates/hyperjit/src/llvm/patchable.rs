@@ -6,7 +6,7 @@
 //! this side reads them from there, so the two cannot disagree.
 
 use super::near_memory;
-use super::values::{attribute_kind, set_value_name, users, value_name};
+use super::values::{attribute_kind, copy_target_attributes, set_value_name, users, value_name};
 use super::{Jit, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
@@ -96,10 +96,11 @@ impl Module {
                 }
                 let body = format!("{name}{suffix}");
                 // Named once the body has given the name up.
-                let stub =
-                    add_naked_stub(self.raw(), function, "", &format!("jmp \"{body}\""), "")?;
+                let stub = add_stub(self.raw(), function, "")?;
                 llvm_sys::comdat::LLVMSetComdat(stub, llvm_sys::comdat::LLVMGetComdat(function));
                 LLVMReplaceAllUsesWith(function, stub);
+                // After the uses moved: the stub's jump is one of them.
+                set_stub_jump(stub, StubJump::To(function));
                 set_value_name(function, &body);
                 set_value_name(stub, &name);
                 LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
@@ -120,7 +121,10 @@ impl Module {
     /// many functions were marked.
     /// Functions `skip` names are left as they are: new bodies of a
     /// function, which a swap never patches (it patches the function's own
-    /// entry), so that their code lies as a compiler lays it out.
+    /// entry), so that their code lies as a compiler lays it out. So are
+    /// functions with prologue data: stubs, which start with the entry
+    /// already, and functions whose own data must stay (their stubs are
+    /// their entries).
     pub(crate) fn mark_patchable_entries(&mut self, skip: impl Fn(&str) -> bool) -> usize {
         let (entry, alignment) = patchable_entry();
         let mut marked = 0;
@@ -131,7 +135,10 @@ impl Module {
             // SAFETY: setting prologue data (a constant byte array in this
             // module's context) and alignment on a live defined function.
             unsafe {
-                if LLVMIsDeclaration(function) != 0 || LLVMGetIntrinsicID(function) != 0 {
+                if LLVMIsDeclaration(function) != 0
+                    || LLVMGetIntrinsicID(function) != 0
+                    || LLVMHasPrologueData(function) != 0
+                {
                     continue;
                 }
                 let nop = LLVMConstStringInContext2(
@@ -151,21 +158,30 @@ impl Module {
     }
 }
 
+/// Where a stub goes once past its patchable entry.
+pub(super) enum StubJump {
+    /// `jmp` to this function of the stub's module.
+    To(LLVMValueRef),
+    /// `movabs $record, %r11` then `jmp *entry`, both absolute symbols
+    /// (globals of the stub's module).
+    WithRecord {
+        record: LLVMValueRef,
+        entry: LLVMValueRef,
+    },
+}
+
 /// Adds to `module` a stub for the function `like` — its type, calling
-/// convention, linkage and visibility — named `name` ("" for none yet),
-/// whose whole body is the assembly `code` (clobbering `clobbers`, in
-/// LLVM's constraint syntax). Naked: without a prologue, every argument
-/// register reaches whatever the code jumps to. Lazy and entry stubs both
-/// are such stubs.
+/// convention, linkage, visibility and target attributes — named `name`
+/// ("" for none yet), with no code until [`set_stub_jump`] gives it some.
+/// Naked: without a prologue, every argument register reaches whatever the
+/// stub jumps to.
 ///
 /// # Safety
 /// `module` must be live and `like` a live function of its context.
-pub(super) unsafe fn add_naked_stub(
+pub(super) unsafe fn add_stub(
     module: LLVMModuleRef,
     like: LLVMValueRef,
     name: &str,
-    code: &str,
-    clobbers: &str,
 ) -> Result<LLVMValueRef, String> {
     let c_name = super::c_string(name)?;
     // SAFETY: per this function's contract; the builder is disposed here.
@@ -179,27 +195,64 @@ pub(super) unsafe fn add_naked_stub(
             let attribute = LLVMCreateEnumAttribute(context, attribute_kind(attribute), 0);
             LLVMAddAttributeAtIndex(stub, llvm_sys::LLVMAttributeFunctionIndex, attribute);
         }
-        let void = LLVMFunctionType(LLVMVoidTypeInContext(context), std::ptr::null_mut(), 0, 0);
-        let asm = LLVMGetInlineAsm(
-            void,
-            code.as_ptr().cast(),
-            code.len(),
-            clobbers.as_ptr().cast(),
-            clobbers.len(),
-            1,
-            0,
-            llvm_sys::LLVMInlineAsmDialect::LLVMInlineAsmDialectATT,
-            0,
-        );
+        copy_target_attributes(like, stub);
         let builder = LLVMCreateBuilderInContext(context);
         LLVMPositionBuilderAtEnd(
             builder,
             LLVMAppendBasicBlockInContext(context, stub, c"".as_ptr()),
         );
-        LLVMBuildCall2(builder, void, asm, std::ptr::null_mut(), 0, c"".as_ptr());
         LLVMBuildUnreachable(builder);
         LLVMDisposeBuilder(builder);
         Ok(stub)
+    }
+}
+
+/// Gives `stub` (made by [`add_stub`]) its code: the patchable entry, then
+/// `jump`. The code is the stub's prologue data, machine code as constant
+/// bytes and relocated addresses, so that no inline assembly is parsed:
+/// LLVM's assembler parser and its tables are a megabyte of memory and a
+/// parse per stub.
+///
+/// # Safety
+/// `stub` must be a live stub from [`add_stub`], and `jump`'s values live
+/// globals of its module.
+pub(super) unsafe fn set_stub_jump(stub: LLVMValueRef, jump: StubJump) {
+    let (entry, alignment) = patchable_entry();
+    // SAFETY: per this function's contract: constants of the stub's
+    // context over globals of its module.
+    unsafe {
+        let context = LLVMGetModuleContext(LLVMGetGlobalParent(stub));
+        let i8_type = LLVMInt8TypeInContext(context);
+        let i32_type = LLVMInt32TypeInContext(context);
+        let i64_type = LLVMInt64TypeInContext(context);
+        let bytes = |bytes: &[u8]| {
+            LLVMConstStringInContext2(context, bytes.as_ptr().cast(), bytes.len(), 1)
+        };
+        let address = |global| LLVMConstPtrToInt(global, i64_type);
+        let mut code = vec![bytes(entry)];
+        match jump {
+            StubJump::To(target) => {
+                // jmp rel32, relative to the end of the instruction.
+                let end = (entry.len() + 5) as u64;
+                let from = LLVMConstAdd(address(stub), LLVMConstInt(i64_type, end, 0));
+                let offset = LLVMConstSub(address(target), from);
+                code.push(LLVMConstInt(i8_type, 0xe9, 0));
+                code.push(LLVMConstTrunc(offset, i32_type));
+            }
+            StubJump::WithRecord { record, entry } => {
+                // movabs $record, %r11
+                code.push(bytes(&[0x49, 0xbb]));
+                code.push(address(record));
+                // jmp *0(%rip), the address following
+                code.push(bytes(&[0xff, 0x25, 0, 0, 0, 0]));
+                code.push(address(entry));
+            }
+        }
+        let code = LLVMConstStructInContext(context, code.as_mut_ptr(), code.len() as u32, 1);
+        LLVMSetPrologueData(stub, code);
+        if LLVMGetAlignment(stub) < alignment {
+            LLVMSetAlignment(stub, alignment);
+        }
     }
 }
 
@@ -267,13 +320,15 @@ mod tests {
         );
     }
 
-    /// A stub takes a function's name and uses and jumps to the body; the
-    /// stub's entry is the patchable one, the body's is as compiled.
+    /// A stub takes a function's name, uses and subtarget attributes and
+    /// jumps to the body; the stub's entry is the patchable one, the body's
+    /// is as compiled. Its code is constant bytes, not inline assembly.
     #[test]
     fn entry_stubs_stand_for_their_bodies() {
         let ir = "@table = global ptr @one\n\
-                  define i32 @one() {\n  ret i32 1\n}\n\
-                  define i32 @calls_one() {\n  %r = call i32 @one()\n  ret i32 %r\n}\n";
+                  define i32 @one() #0 {\n  ret i32 1\n}\n\
+                  define i32 @calls_one() {\n  %r = call i32 @one()\n  ret i32 %r\n}\n\
+                  attributes #0 = { \"target-cpu\"=\"x86-64\" \"min-legal-vector-width\"=\"0\" }\n";
         let context = Arc::new(Context::new());
         let machine = TargetMachine::host(2).unwrap();
         let mut module = machine.parse_ir(&context, "stubs.ll", ir);
@@ -286,12 +341,32 @@ mod tests {
         assert_eq!(stubbed, expected);
         assert_eq!(
             module.mark_patchable_entries(|name| name.ends_with(".b")),
-            2
+            0,
+            "stubs come with their entry"
         );
         module.verify().unwrap();
         let text = module.to_ir_string();
         assert!(text.contains("@table = global ptr @one"), "{text}");
         assert!(text.contains("call i32 @one()"), "{text}");
+        assert!(!text.contains("asm"), "{text}");
+        let stub_line = text
+            .lines()
+            .find(|line| line.starts_with("define i32 @one()"))
+            .unwrap();
+        let stub_attributes = stub_line
+            .split('#')
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let group = format!("attributes #{stub_attributes} = ");
+        let group = text.lines().find(|line| line.starts_with(&group)).unwrap();
+        assert!(
+            group.contains("\"target-cpu\"=\"x86-64\"")
+                && group.contains("\"min-legal-vector-width\"=\"0\""),
+            "{group}"
+        );
         let jit = Jit::new().unwrap();
         let _code = jit
             .add_object(machine.emit_object(&module).unwrap())
@@ -299,14 +374,20 @@ mod tests {
         let (entry, _) = patchable_entry();
         let stub = jit.lookup("one").unwrap();
         let body = jit.lookup("one.b").unwrap();
-        // SAFETY: JIT'd code of at least five bytes each, alive with `jit`.
+        // SAFETY: JIT'd code of at least ten and five bytes, alive with `jit`.
         let (stub_bytes, body_bytes) = unsafe {
             (
-                std::slice::from_raw_parts(stub as usize as *const u8, 5),
+                std::slice::from_raw_parts(stub as usize as *const u8, 10),
                 std::slice::from_raw_parts(body as usize as *const u8, 5),
             )
         };
-        assert_eq!(stub_bytes, entry);
+        assert_eq!(&stub_bytes[..5], entry);
+        assert_eq!(stub_bytes[5], 0xe9, "jmp rel32");
+        let offset = i32::from_le_bytes(stub_bytes[6..10].try_into().unwrap());
+        assert_eq!(
+            stub.wrapping_add(10).wrapping_add_signed(offset.into()),
+            body
+        );
         assert_ne!(body_bytes, entry);
         let calls_one = jit.lookup("calls_one").unwrap();
         // SAFETY: JIT'd code of type `i32 ()`, alive with `jit`.

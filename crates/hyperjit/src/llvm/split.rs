@@ -14,7 +14,7 @@
 //! global of that name (declared there on first use).
 
 use super::extract::{copy_function_attributes, label_tables};
-use super::patchable::add_naked_stub;
+use super::patchable::{add_stub, set_stub_jump, StubJump};
 use super::values::{set_value_name, users, value_name};
 use super::{c_string, Module};
 use llvm_sys::core::*;
@@ -88,13 +88,12 @@ impl Module {
                 defined.push(copy);
             }
             let mut stubbed = Vec::with_capacity(functions.len());
+            let entry = external_symbol(to, entry)?;
             for &function in &functions {
                 let function_name = value_name(function);
-                let code = format!(
-                    "movq \"{}\"@GOTPCREL(%rip), %r11\n\tjmpq *{entry}@GOTPCREL(%rip)",
-                    record(&function_name)
-                );
-                add_naked_stub(to, function, &function_name, &code, "~{r11}")?;
+                let stub = add_stub(to, function, &function_name)?;
+                let record = external_symbol(to, &record(&function_name))?;
+                set_stub_jump(stub, StubJump::WithRecord { record, entry });
                 stubbed.push(function_name);
             }
             for alias in self.aliases().collect::<Vec<_>>() {
@@ -269,6 +268,29 @@ unsafe fn declare(
             LLVMSetLinkage(declaration, LLVMLinkage::LLVMExternalWeakLinkage);
         }
         Ok(declaration)
+    }
+}
+
+/// The global or function `name` of `module`, declared as a byte
+/// (`external global i8`) if there is none: a symbol the module needs only
+/// the address of.
+///
+/// # Safety
+/// `module` must be live.
+unsafe fn external_symbol(module: LLVMModuleRef, name: &str) -> Result<LLVMValueRef, String> {
+    let c_name = c_string(name)?;
+    // SAFETY: per this function's contract.
+    unsafe {
+        let global = LLVMGetNamedGlobal(module, c_name.as_ptr());
+        if !global.is_null() {
+            return Ok(global);
+        }
+        let function = LLVMGetNamedFunction(module, c_name.as_ptr());
+        if !function.is_null() {
+            return Ok(function);
+        }
+        let byte = LLVMInt8TypeInContext(LLVMGetModuleContext(module));
+        Ok(LLVMAddGlobal(module, byte, c_name.as_ptr()))
     }
 }
 

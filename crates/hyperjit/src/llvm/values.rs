@@ -92,3 +92,35 @@ pub(super) fn constant_c_string(value: LLVMValueRef) -> Option<String> {
         String::from_utf8(bytes[..end].to_vec()).ok()
     }
 }
+
+/// Gives `to` the attributes of `from` that choose a subtarget (CPU,
+/// features, tuning, vector widths), so that both are compiled for one:
+/// LLVM builds one per distinct set (a third of a megabyte each), and a
+/// stub without them would take the target machine's own.
+///
+/// # Safety
+/// Both must be live functions of one context.
+pub(super) unsafe fn copy_target_attributes(from: LLVMValueRef, to: LLVMValueRef) {
+    const KEYS: [&str; 5] = [
+        "target-cpu",
+        "target-features",
+        "tune-cpu",
+        "min-legal-vector-width",
+        "prefer-vector-width",
+    ];
+    for key in KEYS {
+        // SAFETY: per this function's contract; string attributes belong to
+        // the shared context.
+        unsafe {
+            let attribute = LLVMGetStringAttributeAtIndex(
+                from,
+                LLVMAttributeFunctionIndex,
+                key.as_ptr().cast(),
+                key.len() as u32,
+            );
+            if !attribute.is_null() {
+                LLVMAddAttributeAtIndex(to, LLVMAttributeFunctionIndex, attribute);
+            }
+        }
+    }
+}

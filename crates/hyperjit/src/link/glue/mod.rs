@@ -33,6 +33,8 @@ pub(crate) const TLS_PREFIX: &str = "__hyperjit.tls.";
 pub(crate) const ANONYMOUS_PREFIX: &str = "__hyperjit.anon.";
 const ATEXIT: &str = "__hyperjit.atexit";
 const CXA_ATEXIT: &str = "__hyperjit.__cxa_atexit";
+/// The functions [`EngineGlue::first_batch_ir`] defines.
+pub(crate) const FIRST_BATCH_FUNCTIONS: [&str; 3] = [ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
 
 /// The guest-visible libc functions hyperjit replaces, and the symbols their
 /// declarations are renamed to.
