@@ -1,17 +1,15 @@
-//! Code generation: target machines for the host, one per optimization
-//! level asked for, made on first use and kept (creating one costs more
-//! than generating code for a small function). The engine's own level's
-//! machine is made up front; a recompile at another level makes its own.
+//! Code generation: the host's target machine, made up front and kept
+//! (creating one costs more than generating code for a small function),
+//! for every level: the engine's own, the baseline's, a recompile's.
 
 use super::cache::{Key, ObjectCache};
 use crate::llvm::{Module, ObjectCode, TargetMachine};
-use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
-/// The host's target machines, by optimization level.
+/// The host's target machine, and the engine's level.
 pub(crate) struct Codegen {
     level: u8,
-    machines: HashMap<u8, TargetMachine>,
+    machine: TargetMachine,
     cache: Option<Arc<ObjectCache>>,
     /// Time spent in LLVM's code generation passes so far.
     generation_time: std::time::Duration,
@@ -23,7 +21,7 @@ impl Codegen {
         let machine = TargetMachine::host(level)?;
         Ok(Codegen {
             level,
-            machines: HashMap::from([(level, machine)]),
+            machine,
             cache: None,
             generation_time: std::time::Duration::ZERO,
         })
@@ -34,35 +32,23 @@ impl Codegen {
         self.level
     }
 
-    fn default_machine(&self) -> &TargetMachine {
-        &self.machines[&self.level]
-    }
-
     pub(crate) fn triple(&self) -> &str {
-        self.default_machine().triple()
+        self.machine.triple()
     }
 
     /// Gives `module` the host's triple and data layout.
     pub(crate) fn retarget(&self, module: &mut Module) -> Result<(), String> {
-        let machine = self.default_machine();
-        module.set_target(machine.triple(), machine.data_layout())
-    }
-
-    fn machine(&mut self, level: u8) -> Result<&TargetMachine, String> {
-        match self.machines.entry(level) {
-            Entry::Occupied(machine) => Ok(machine.into_mut()),
-            Entry::Vacant(slot) => Ok(slot.insert(TargetMachine::host(level)?)),
-        }
+        module.set_target(self.machine.triple(), self.machine.data_layout())
     }
 
     /// Runs LLVM's `default<O{level}>` IR pipeline on `module`.
     pub(crate) fn optimize(&mut self, module: &mut Module, level: u8) -> Result<(), String> {
-        self.machine(level)?.optimize(module, level)
+        self.machine.optimize(module, level)
     }
 
     /// Runs a pass pipeline in `opt`'s syntax on `module`.
     pub(crate) fn run_passes(&self, module: &mut Module, pipeline: &str) -> Result<(), String> {
-        self.default_machine().run_passes(module, pipeline)
+        self.machine.run_passes(module, pipeline)
     }
 
     /// Objects come from, and go to, `cache` from now on.
@@ -82,8 +68,8 @@ impl Codegen {
         settings: &str,
         sources: &[(&str, &[u8])],
     ) -> Result<Key, String> {
-        let target = self.machine(self.level)?.description();
-        Ok(Key::image(target, settings, sources))
+        let target = self.machine.description(self.level);
+        Ok(Key::image(&target, settings, sources))
     }
 
     /// Object code for `module`, whose IR is exactly `ir` (its bitcode, and
@@ -100,7 +86,7 @@ impl Codegen {
             return Ok((self.emit(module, level)?, None));
         };
         let level = level.unwrap_or(self.level);
-        let key = Key::new(self.machine(level)?.description(), ir);
+        let key = Key::new(&self.machine.description(level), ir);
         if let Some(object) = cache.get(&key) {
             return Ok((ObjectCode::from_bytes(&object), Some(key)));
         }
@@ -117,7 +103,7 @@ impl Codegen {
     ) -> Result<ObjectCode, String> {
         let level = level.unwrap_or(self.level);
         let started = std::time::Instant::now();
-        let object = self.machine(level)?.emit_object(module);
+        let object = self.machine.emit_object_at(module, level);
         self.generation_time += started.elapsed();
         object
     }

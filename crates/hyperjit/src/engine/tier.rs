@@ -177,15 +177,21 @@ impl Shared {
 
 /// The background thread: recompiles hot functions until stopped.
 fn tier_up_hot_functions(shared: &Shared) {
-    let mut compiler = match BackgroundCompiler::new(shared.level, shared.cache.clone()) {
-        Ok(compiler) => compiler,
-        Err(error) => {
-            tracing::warn!("tiering disabled: {error}");
-            return;
-        }
-    };
+    // Made for the first hot function: a program without one (its loops
+    // compiled optimized at once, say) pays no memory for it.
+    let mut compiler = None;
     while let Some(hot) = shared.next_hot() {
         for (function, count, level, reoptimize) in hot {
+            let compiler = match compiler.as_mut() {
+                Some(compiler) => compiler,
+                None => match BackgroundCompiler::new(shared.level, shared.cache.clone()) {
+                    Ok(made) => compiler.insert(made),
+                    Err(error) => {
+                        tracing::warn!("tiering disabled: {error}");
+                        return;
+                    }
+                },
+            };
             let source = shared.with_core(|core| {
                 let state = core.lock();
                 let source = state.linker.body_source(&function)?;

@@ -403,7 +403,7 @@ attributes #0 = { "target-cpu"="x86-64" "tune-cpu"="generic" }
         let machine = crate::llvm::TargetMachine::host(2).unwrap();
         let module = machine.parse_ir(&context, "program.ll", PROGRAM);
         let kept = module.to_bitcode();
-        machine.emit_object(&module).unwrap();
+        machine.emit_object_at(&module, 2).unwrap();
         // The premise: tuned for generic x86-64, the code generator rewrites
         // a 64-bit division into a test and two divisions, in the module.
         let compiled = module.to_ir_string();

@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(module.mark_patchable_entries(|name| name == "none"), 2);
         let jit = Jit::new().unwrap();
         let _code = jit
-            .add_object(machine.emit_object(&module).unwrap())
+            .add_object(machine.emit_object_at(&module, 2).unwrap())
             .unwrap();
         let (one, two) = (jit.lookup("one").unwrap(), jit.lookup("two").unwrap());
         let (entry, alignment) = patchable_entry();
@@ -369,7 +369,7 @@ mod tests {
         );
         let jit = Jit::new().unwrap();
         let _code = jit
-            .add_object(machine.emit_object(&module).unwrap())
+            .add_object(machine.emit_object_at(&module, 2).unwrap())
             .unwrap();
         let (entry, _) = patchable_entry();
         let stub = jit.lookup("one").unwrap();

@@ -12,15 +12,18 @@ use std::ffi::c_void;
 
 /// A target machine for the host CPU with its features, generating
 /// position-independent code for the small code model (what ORC's JITLink
-/// expects on x86-64 ELF).
+/// expects on x86-64 ELF), at any level: one machine serves them all, as
+/// LLVM's instruction selector itself switches a machine's level for a
+/// function, because each machine builds its own subtarget (a third of a
+/// megabyte) and its own copy of the code generator's state.
 pub(crate) struct TargetMachine {
     raw: LLVMTargetMachineRef,
-    /// The code generation passes, built once (`codegen_pipeline.cpp`);
-    /// null until the first object is emitted.
-    pipeline: std::cell::Cell<*mut c_void>,
+    /// The code generation passes of each level, built once
+    /// (`codegen_pipeline.cpp`); null until an object is emitted at it.
+    pipelines: [std::cell::Cell<*mut c_void>; 4],
     triple: String,
     data_layout: String,
-    /// Triple, CPU, features and level: what the code depends on.
+    /// Triple, CPU and features: with the level, what the code depends on.
     description: String,
 }
 
@@ -29,9 +32,11 @@ pub(crate) struct TargetMachine {
 unsafe impl Send for TargetMachine {}
 
 impl TargetMachine {
-    /// A machine for this host at codegen level `opt_level` (0..=3).
+    /// A machine for this host, at codegen level `opt_level` (0..=3)
+    /// unless told otherwise.
     pub(crate) fn host(opt_level: u8) -> Result<TargetMachine, String> {
         initialize_native_target()?;
+        let opt_level = opt_level.min(3);
         let level = match opt_level {
             0 => LLVMCodeGenOptLevel::LLVMCodeGenLevelNone,
             1 => LLVMCodeGenOptLevel::LLVMCodeGenLevelLess,
@@ -77,11 +82,12 @@ impl TargetMachine {
             llvm_sys::target::LLVMDisposeTargetData(layout);
             let (mut major, mut minor, mut patch) = (0, 0, 0);
             llvm_sys::core::LLVMGetVersion(&mut major, &mut minor, &mut patch);
-            let description =
-                format!("LLVM {major}.{minor}.{patch} {triple} {cpu} {features} -O{opt_level} loops aligned {LOOP_ALIGNMENT}");
+            let description = format!(
+                "LLVM {major}.{minor}.{patch} {triple} {cpu} {features} loops aligned {LOOP_ALIGNMENT}"
+            );
             Ok(TargetMachine {
                 raw,
-                pipeline: std::cell::Cell::new(std::ptr::null_mut()),
+                pipelines: Default::default(),
                 triple,
                 data_layout,
                 description,
@@ -97,10 +103,11 @@ impl TargetMachine {
         &self.data_layout
     }
 
-    /// Everything besides the IR that the code generated depends on: the
-    /// LLVM version, triple, CPU, its features and the level.
-    pub(crate) fn description(&self) -> &str {
-        &self.description
+    /// Everything besides the IR that the code generated at `level`
+    /// depends on: the LLVM version, triple, CPU, its features and the
+    /// level.
+    pub(crate) fn description(&self, level: u8) -> String {
+        format!("{} -O{}", self.description, level.min(3))
     }
 
     /// Runs LLVM's standard `default<O{level}>` pipeline on `module`.
@@ -121,22 +128,25 @@ impl TargetMachine {
         }
     }
 
-    /// Generates an object file for `module`, with the machine's one
-    /// pipeline of code generation passes (built on first use).
-    pub(crate) fn emit_object(&self, module: &Module) -> Result<ObjectCode, String> {
-        if self.pipeline.get().is_null() {
+    /// Generates an object file for `module` at `level`, with the machine's
+    /// one pipeline of code generation passes for it (built on first use).
+    pub(crate) fn emit_object_at(&self, module: &Module, level: u8) -> Result<ObjectCode, String> {
+        let level = level.min(3);
+        let slot = &self.pipelines[usize::from(level)];
+        if slot.get().is_null() {
             // SAFETY: the machine is live and outlives the pipeline, which
             // Drop disposes first.
-            let pipeline = unsafe { hj_pipeline_create(self.raw) };
+            let pipeline = unsafe { hj_pipeline_create(self.raw, u32::from(level)) };
             if pipeline.is_null() {
                 return Err(format!("{}: cannot emit object files", self.triple));
             }
-            self.pipeline.set(pipeline);
+            slot.set(pipeline);
         }
         // SAFETY: the pipeline is live and used by one thread at a time (a
-        // TargetMachine is not Sync); the module is live; the buffer
+        // TargetMachine is not Sync), which is also what lets it set the
+        // machine's level for the run; the module is live; the buffer
         // returned is owned by us.
-        let raw = unsafe { hj_pipeline_emit(self.pipeline.get(), module.raw()) };
+        let raw = unsafe { hj_pipeline_emit(slot.get(), module.raw()) };
         if raw.is_null() {
             return Err("LLVM generated no object".to_string());
         }
@@ -145,9 +155,9 @@ impl TargetMachine {
 }
 
 unsafe extern "C" {
-    /// `codegen_pipeline.cpp`: the code generation passes of `machine`,
-    /// writing an object into their own buffer; null if it cannot.
-    fn hj_pipeline_create(machine: LLVMTargetMachineRef) -> *mut c_void;
+    /// `codegen_pipeline.cpp`: the code generation passes of `machine` at
+    /// `level`, writing an object into their own buffer; null if it cannot.
+    fn hj_pipeline_create(machine: LLVMTargetMachineRef, level: u32) -> *mut c_void;
     /// Runs the pipeline on `module`; the object as an owned buffer.
     fn hj_pipeline_emit(pipeline: *mut c_void, module: LLVMModuleRef) -> LLVMMemoryBufferRef;
     fn hj_pipeline_dispose(pipeline: *mut c_void);
@@ -185,8 +195,10 @@ impl Drop for TargetMachine {
         // SAFETY: both owned and disposed once, the pipeline first: it
         // uses the machine.
         unsafe {
-            if !self.pipeline.get().is_null() {
-                hj_pipeline_dispose(self.pipeline.get());
+            for pipeline in &self.pipelines {
+                if !pipeline.get().is_null() {
+                    hj_pipeline_dispose(pipeline.get());
+                }
             }
             LLVMDisposeTargetMachine(self.raw);
         }
@@ -272,23 +284,40 @@ mod tests {
     /// One pipeline, run on module after module (with globals, a loop, a
     /// call, and again the first), writes each the object a pipeline
     /// built for it alone writes: nothing of one run leaks into the next.
+    /// One machine emitting at -O0 and -O2 in turn writes what a machine
+    /// made for each level writes: a level's run leaves the machine as it
+    /// found it.
     #[test]
     fn a_reused_pipeline_emits_what_a_new_one_does() {
         let sources = [
             "@counter = global i64 0\ndefine i64 @bump(i64 %x) {\n  %old = load i64, ptr @counter\n  %new = add i64 %old, %x\n  store i64 %new, ptr @counter\n  ret i64 %new\n}\n",
             "declare i32 @puts(ptr)\n@text = private constant [3 x i8] c\"hi\\00\"\ndefine i64 @sum(i64 %n) {\nentry:\n  %r = call i32 @puts(ptr @text)\n  br label %loop\nloop:\n  %i = phi i64 [ 0, %entry ], [ %next, %loop ]\n  %acc = phi i64 [ 0, %entry ], [ %add, %loop ]\n  %add = add i64 %acc, %i\n  %next = add i64 %i, 1\n  %done = icmp eq i64 %next, %n\n  br i1 %done, label %exit, label %loop\nexit:\n  ret i64 %add\n}\n",
         ];
-        for level in [0, 2] {
-            let machine = TargetMachine::host(level).unwrap();
-            let context = Arc::new(Context::new());
-            for source in [sources[0], sources[1], sources[0]] {
-                let module = machine.parse_ir(&context, "m.ll", source);
-                let reused = machine.emit_object(&module).unwrap().bytes().to_vec();
-                let fresh = emit_with_a_new_pipeline(&machine, &module);
+        let shared = TargetMachine::host(2).unwrap();
+        let own = [
+            TargetMachine::host(0).unwrap(),
+            TargetMachine::host(2).unwrap(),
+        ];
+        let context = Arc::new(Context::new());
+        let mut objects_by_level = [Vec::new(), Vec::new()];
+        for source in [sources[0], sources[1], sources[0]] {
+            for (index, level) in [0, 2].into_iter().enumerate() {
+                let module = shared.parse_ir(&context, "m.ll", source);
+                let reused = shared
+                    .emit_object_at(&module, level)
+                    .unwrap()
+                    .bytes()
+                    .to_vec();
+                let fresh = emit_with_a_new_pipeline(&own[index], &module);
                 assert!(reused.starts_with(b"\x7fELF"), "-O{level}");
                 assert_eq!(reused, fresh, "-O{level}: {source}");
+                objects_by_level[index].push(reused);
             }
         }
+        assert_ne!(
+            objects_by_level[0][1], objects_by_level[1][1],
+            "the levels differ"
+        );
     }
 
     /// The executable sections' largest alignment in an x86-64 ELF object.
@@ -318,7 +347,7 @@ mod tests {
         let context = Arc::new(Context::new());
         let alignment = |source: &str| {
             let module = machine.parse_ir(&context, "m.ll", source);
-            code_alignment(machine.emit_object(&module).unwrap().bytes())
+            code_alignment(machine.emit_object_at(&module, 2).unwrap().bytes())
         };
         assert_eq!(alignment(looping), u64::from(LOOP_ALIGNMENT));
         assert_eq!(alignment(straight), 16);
