@@ -365,10 +365,7 @@ impl Linker {
             self.jit
                 .define_absolute(&glue.symbols())
                 .map_err(Error::llvm("defining the engine's glue symbols"))?;
-            let ir = glue.first_batch_ir();
-            let stubs = Module::parse(&self.context, "<hyperjit glue>", ir.as_bytes())
-                .map_err(Error::llvm("parsing the engine's glue"))?;
-            module.link_in(stubs).map_err(|message| Error::Link {
+            glue::define_first_batch(module).map_err(|message| Error::Link {
                 file: all_files.to_string(),
                 message,
             })?;

@@ -1,7 +1,9 @@
 //! Rebinding references: making a module's uses of one symbol refer to
 //! another (libc's exit functions to the runtime's, constant-name
 //! `PerformCustomCallback` calls to their callback's thunk, calls of a raw
-//! host symbol to its address, weak references nothing defines to null).
+//! host symbol to its address, weak references nothing defines to null),
+//! and defining the forwarders that bind a guest-visible function to a
+//! runtime entry and its context.
 
 use super::values::{constant_c_string, set_value_name, users};
 use super::{c_string, Module};
@@ -30,6 +32,83 @@ impl Module {
             }
         }
         Ok(true)
+    }
+
+    /// Defines `name`, a function of `params` pointers returning an integer
+    /// of `return_bits`, as a call of `callee` with the address of the
+    /// global `context` before its own arguments, returning what `callee`
+    /// returns. `callee` and `context` are declared if the module lacks
+    /// them; a declaration of `name` (of any type) gives way to the
+    /// definition. Built with LLVM's IR builder: parsing IR text would
+    /// bring LLVM's IR parser, a few hundred kilobytes of code, into
+    /// memory for three small functions.
+    pub(crate) fn define_forwarder(
+        &mut self,
+        name: &str,
+        return_bits: u32,
+        params: usize,
+        callee: &str,
+        context: &str,
+    ) -> Result<(), String> {
+        let existing = self.named_function(name)?;
+        // SAFETY: a non-null result is a live function of this module.
+        if !existing.is_null() && unsafe { LLVMIsDeclaration(existing) } == 0 {
+            return Err(format!("'{name}': symbol multiply defined"));
+        }
+        let mut target = self.named_function(callee)?;
+        let c_callee = c_string(callee)?;
+        let c_context = c_string(context)?;
+        let module = self.raw();
+        // SAFETY: types, values and a builder of this live module's context;
+        // with opaque pointers every function value has type `ptr`, so the
+        // declaration's uses may move to the definition before it is
+        // deleted; the builder is disposed here.
+        unsafe {
+            let llvm_context = LLVMGetModuleContext(module);
+            let pointer = LLVMPointerTypeInContext(llvm_context, 0);
+            let returned = LLVMIntTypeInContext(llvm_context, return_bits);
+            let mut own_params = vec![pointer; params];
+            let own_type = LLVMFunctionType(returned, own_params.as_mut_ptr(), params as c_uint, 0);
+            let mut callee_params = vec![pointer; params + 1];
+            let callee_type = LLVMFunctionType(
+                returned,
+                callee_params.as_mut_ptr(),
+                callee_params.len() as c_uint,
+                0,
+            );
+            if target.is_null() {
+                target = LLVMAddFunction(module, c_callee.as_ptr(), callee_type);
+            }
+            let mut global = LLVMGetNamedGlobal(module, c_context.as_ptr());
+            if global.is_null() {
+                let byte = LLVMInt8TypeInContext(llvm_context);
+                global = LLVMAddGlobal(module, byte, c_context.as_ptr());
+            }
+            let forwarder = LLVMAddFunction(module, c"".as_ptr(), own_type);
+            let builder = LLVMCreateBuilderInContext(llvm_context);
+            LLVMPositionBuilderAtEnd(
+                builder,
+                LLVMAppendBasicBlockInContext(llvm_context, forwarder, c"".as_ptr()),
+            );
+            let mut arguments = vec![global];
+            arguments.extend((0..params).map(|index| LLVMGetParam(forwarder, index as c_uint)));
+            let result = LLVMBuildCall2(
+                builder,
+                callee_type,
+                target,
+                arguments.as_mut_ptr(),
+                arguments.len() as c_uint,
+                c"".as_ptr(),
+            );
+            LLVMBuildRet(builder, result);
+            LLVMDisposeBuilder(builder);
+            if !existing.is_null() {
+                LLVMReplaceAllUsesWith(existing, forwarder);
+                LLVMDeleteFunction(existing);
+            }
+            set_value_name(forwarder, name);
+        }
+        Ok(())
     }
 
     /// For each call of function `callee` whose first argument is a
@@ -182,6 +261,36 @@ define i64 @f(ptr %args) {
         assert!(
             ir.contains("%c = call i64 @PerformCustomCallback(ptr @buffer"),
             "{ir}"
+        );
+    }
+
+    /// A forwarder takes the place of the program's declaration (whose
+    /// calls now reach it) and calls its callee with the context first; a
+    /// program that defines the name itself is refused.
+    #[test]
+    fn forwarders_replace_declarations_and_pass_their_context() {
+        let context = Arc::new(Context::new());
+        let mut module = Module::parse(&context, "calls.ll", CALLS.as_bytes()).unwrap();
+        module
+            .define_forwarder("PerformCustomCallback", 64, 2, "dispatch", "engine")
+            .unwrap();
+        module.verify().unwrap();
+        let ir = module.to_ir_string();
+        for expected in [
+            "@engine = external global i8",
+            "define i64 @PerformCustomCallback(ptr %0, ptr %1) {",
+            "%3 = call i64 @dispatch(ptr @engine, ptr %0, ptr %1)",
+            "ret i64 %3",
+            "declare i64 @dispatch(ptr, ptr, ptr)",
+            "%a = call i64 @PerformCustomCallback(ptr @.str, ptr %args)",
+        ] {
+            assert!(ir.contains(expected), "{expected}: {ir}");
+        }
+        assert_eq!(
+            module
+                .define_forwarder("f", 64, 1, "dispatch", "engine")
+                .unwrap_err(),
+            "'f': symbol multiply defined"
         );
     }
 }

@@ -11,6 +11,7 @@ mod thunk;
 
 pub(crate) use thunk::{dynamic, multiplexed, multiplexed_thunk_symbol, typed};
 
+use crate::llvm::Module;
 use crate::runtime;
 
 /// The seed's multiplexed entry point: the glue defines it, and the linker
@@ -33,7 +34,7 @@ pub(crate) const TLS_PREFIX: &str = "__hyperjit.tls.";
 pub(crate) const ANONYMOUS_PREFIX: &str = "__hyperjit.anon.";
 const ATEXIT: &str = "__hyperjit.atexit";
 const CXA_ATEXIT: &str = "__hyperjit.__cxa_atexit";
-/// The functions [`EngineGlue::first_batch_ir`] defines.
+/// The functions [`define_first_batch`] defines.
 pub(crate) const FIRST_BATCH_FUNCTIONS: [&str; 3] = [ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
 
 /// The guest-visible libc functions hyperjit replaces, and the symbols their
@@ -164,8 +165,8 @@ const EXIT_HANDLERS_SYMBOL: &str = "__hyperjit.exit_handlers";
 const DISPATCH_SYMBOL: &str = "__hyperjit.dispatch";
 
 impl EngineGlue {
-    /// The absolute symbols [`first_batch_ir`](Self::first_batch_ir)
-    /// refers to, with this engine's addresses.
+    /// The absolute symbols [`define_first_batch`]'s functions refer to,
+    /// with this engine's addresses.
     pub(crate) fn symbols(&self) -> [(&'static str, usize); 3] {
         [
             (ENGINE_SYMBOL, self.engine),
@@ -173,32 +174,22 @@ impl EngineGlue {
             (DISPATCH_SYMBOL, self.dispatch),
         ]
     }
+}
 
-    /// IR defining `atexit`'s and `__cxa_atexit`'s replacements and
-    /// `PerformCustomCallback` for names known only at run time.
-    pub(crate) fn first_batch_ir(&self) -> String {
-        format!(
-            r#"
-@"{EXIT_HANDLERS_SYMBOL}" = external global i8
-@"{ENGINE_SYMBOL}" = external global i8
-declare i64 @"{DISPATCH_SYMBOL}"(ptr, ptr, ptr)
-define i32 @"{ATEXIT}"(ptr %handler) {{
-  %r = call i32 @{RT_ATEXIT}(ptr @"{EXIT_HANDLERS_SYMBOL}", ptr %handler)
-  ret i32 %r
-}}
-define i32 @"{CXA_ATEXIT}"(ptr %handler, ptr %arg, ptr %dso) {{
-  %r = call i32 @{RT_CXA_ATEXIT}(ptr @"{EXIT_HANDLERS_SYMBOL}", ptr %handler, ptr %arg, ptr %dso)
-  ret i32 %r
-}}
-declare i32 @{RT_ATEXIT}(ptr, ptr)
-declare i32 @{RT_CXA_ATEXIT}(ptr, ptr, ptr, ptr)
-define i64 @{PERFORM_CUSTOM_CALLBACK}(ptr %name, ptr %args) {{
-  %r = call i64 @"{DISPATCH_SYMBOL}"(ptr @"{ENGINE_SYMBOL}", ptr %name, ptr %args)
-  ret i64 %r
-}}
-"#
-        )
-    }
+/// Defines in the first batch's `module` the replacements of `atexit` and
+/// `__cxa_atexit` and `PerformCustomCallback` for names known only at run
+/// time ([`FIRST_BATCH_FUNCTIONS`]), each a call into the runtime with the
+/// engine's data, reached through [`EngineGlue::symbols`].
+pub(crate) fn define_first_batch(module: &mut Module) -> Result<(), String> {
+    module.define_forwarder(ATEXIT, 32, 1, RT_ATEXIT, EXIT_HANDLERS_SYMBOL)?;
+    module.define_forwarder(CXA_ATEXIT, 32, 3, RT_CXA_ATEXIT, EXIT_HANDLERS_SYMBOL)?;
+    module.define_forwarder(
+        PERFORM_CUSTOM_CALLBACK,
+        64,
+        2,
+        DISPATCH_SYMBOL,
+        ENGINE_SYMBOL,
+    )
 }
 
 #[cfg(test)]
