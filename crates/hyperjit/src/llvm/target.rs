@@ -87,7 +87,7 @@ impl TargetMachine {
             );
             Ok(TargetMachine {
                 raw,
-                pipelines: Default::default(),
+                pipelines: std::array::from_fn(|_| std::cell::Cell::new(std::ptr::null_mut())),
                 triple,
                 data_layout,
                 description,
