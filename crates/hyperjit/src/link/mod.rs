@@ -369,7 +369,6 @@ impl Linker {
                 file: all_files.to_string(),
                 message,
             })?;
-            module.adopt_target_attributes(&glue::FIRST_BATCH_FUNCTIONS);
         }
         let (thunks, bound_to_host) = link_callback_thunks(&self.context, module, callbacks)
             .map_err(llvm_error("binding callbacks"))?;

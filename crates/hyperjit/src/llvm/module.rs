@@ -356,16 +356,9 @@ impl Module {
     /// one subtarget, not for that and the target machine's own.
     pub(crate) fn adopt_target_attributes(&mut self, names: &[&str]) {
         let has_cpu = |function| {
-            // SAFETY: a live function of this module; the key is a string.
-            !unsafe {
-                LLVMGetStringAttributeAtIndex(
-                    function,
-                    LLVMAttributeFunctionIndex,
-                    c"target-cpu".as_ptr(),
-                    "target-cpu".len() as u32,
-                )
-            }
-            .is_null()
+            // SAFETY: callers pass live functions of this module.
+            let cpu = unsafe { super::values::string_attribute(function, "target-cpu") };
+            !cpu.is_null()
         };
         let Some(model) = self.functions().find(|&function| has_cpu(function)) else {
             return;

@@ -126,14 +126,12 @@ impl Module {
     /// already, and functions whose own data must stay (their stubs are
     /// their entries).
     pub(crate) fn mark_patchable_entries(&mut self, skip: impl Fn(&str) -> bool) -> usize {
-        let (entry, alignment) = patchable_entry();
         let mut marked = 0;
         for function in self.functions().collect::<Vec<_>>() {
             if skip(&value_name(function)) {
                 continue;
             }
-            // SAFETY: setting prologue data (a constant byte array in this
-            // module's context) and alignment on a live defined function.
+            // SAFETY: a live function of this module.
             unsafe {
                 if LLVMIsDeclaration(function) != 0
                     || LLVMGetIntrinsicID(function) != 0
@@ -141,16 +139,7 @@ impl Module {
                 {
                     continue;
                 }
-                let nop = LLVMConstStringInContext2(
-                    LLVMGetModuleContext(self.raw()),
-                    entry.as_ptr().cast(),
-                    entry.len(),
-                    1,
-                );
-                LLVMSetPrologueData(function, nop);
-                if LLVMGetAlignment(function) < alignment {
-                    LLVMSetAlignment(function, alignment);
-                }
+                set_entry(function, None);
                 marked += 1;
             }
         }
@@ -208,20 +197,31 @@ pub(super) unsafe fn add_stub(
 }
 
 /// Gives `stub` (made by [`add_stub`]) its code: the patchable entry, then
-/// `jump`. The code is the stub's prologue data, machine code as constant
-/// bytes and relocated addresses, so that no inline assembly is parsed:
-/// LLVM's assembler parser and its tables are a megabyte of memory and a
-/// parse per stub.
+/// `jump`.
 ///
 /// # Safety
 /// `stub` must be a live stub from [`add_stub`], and `jump`'s values live
 /// globals of its module.
 pub(super) unsafe fn set_stub_jump(stub: LLVMValueRef, jump: StubJump) {
+    // SAFETY: per this function's contract.
+    unsafe { set_entry(stub, Some(jump)) }
+}
+
+/// Starts `function` with the patchable entry, aligned as it needs, and
+/// `jump` after it if any. Both are the function's prologue data: machine
+/// code as constant bytes and relocated addresses, so that no inline
+/// assembly is parsed (LLVM's assembler parser and its tables are a
+/// megabyte of memory and a parse per stub).
+///
+/// # Safety
+/// `function` must be a live defined function, and `jump`'s values live
+/// globals of its module.
+unsafe fn set_entry(function: LLVMValueRef, jump: Option<StubJump>) {
     let (entry, alignment) = patchable_entry();
-    // SAFETY: per this function's contract: constants of the stub's
+    // SAFETY: per this function's contract: constants of the function's
     // context over globals of its module.
     unsafe {
-        let context = LLVMGetModuleContext(LLVMGetGlobalParent(stub));
+        let context = LLVMGetModuleContext(LLVMGetGlobalParent(function));
         let i8_type = LLVMInt8TypeInContext(context);
         let i32_type = LLVMInt32TypeInContext(context);
         let i64_type = LLVMInt64TypeInContext(context);
@@ -231,15 +231,16 @@ pub(super) unsafe fn set_stub_jump(stub: LLVMValueRef, jump: StubJump) {
         let address = |global| LLVMConstPtrToInt(global, i64_type);
         let mut code = vec![bytes(entry)];
         match jump {
-            StubJump::To(target) => {
+            None => {}
+            Some(StubJump::To(target)) => {
                 // jmp rel32, relative to the end of the instruction.
                 let end = (entry.len() + 5) as u64;
-                let from = LLVMConstAdd(address(stub), LLVMConstInt(i64_type, end, 0));
+                let from = LLVMConstAdd(address(function), LLVMConstInt(i64_type, end, 0));
                 let offset = LLVMConstSub(address(target), from);
                 code.push(LLVMConstInt(i8_type, 0xe9, 0));
                 code.push(LLVMConstTrunc(offset, i32_type));
             }
-            StubJump::WithRecord { record, entry } => {
+            Some(StubJump::WithRecord { record, entry }) => {
                 // movabs $record, %r11
                 code.push(bytes(&[0x49, 0xbb]));
                 code.push(address(record));
@@ -249,9 +250,9 @@ pub(super) unsafe fn set_stub_jump(stub: LLVMValueRef, jump: StubJump) {
             }
         }
         let code = LLVMConstStructInContext(context, code.as_mut_ptr(), code.len() as u32, 1);
-        LLVMSetPrologueData(stub, code);
-        if LLVMGetAlignment(stub) < alignment {
-            LLVMSetAlignment(stub, alignment);
+        LLVMSetPrologueData(function, code);
+        if LLVMGetAlignment(function) < alignment {
+            LLVMSetAlignment(function, alignment);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! and defining the forwarders that bind a guest-visible function to a
 //! runtime entry and its context.
 
-use super::values::{constant_c_string, set_value_name, users};
+use super::values::{constant_c_string, external_symbol, set_value_name, users};
 use super::{c_string, Module};
 use llvm_sys::core::*;
 use std::ffi::c_uint;
@@ -57,7 +57,6 @@ impl Module {
         }
         let mut target = self.named_function(callee)?;
         let c_callee = c_string(callee)?;
-        let c_context = c_string(context)?;
         let module = self.raw();
         // SAFETY: types, values and a builder of this live module's context;
         // with opaque pointers every function value has type `ptr`, so the
@@ -79,11 +78,7 @@ impl Module {
             if target.is_null() {
                 target = LLVMAddFunction(module, c_callee.as_ptr(), callee_type);
             }
-            let mut global = LLVMGetNamedGlobal(module, c_context.as_ptr());
-            if global.is_null() {
-                let byte = LLVMInt8TypeInContext(llvm_context);
-                global = LLVMAddGlobal(module, byte, c_context.as_ptr());
-            }
+            let global = external_symbol(module, context)?;
             let forwarder = LLVMAddFunction(module, c"".as_ptr(), own_type);
             let builder = LLVMCreateBuilderInContext(llvm_context);
             LLVMPositionBuilderAtEnd(

@@ -15,7 +15,7 @@
 
 use super::extract::{copy_function_attributes, label_tables};
 use super::patchable::{add_stub, set_stub_jump, StubJump};
-use super::values::{set_value_name, users, value_name};
+use super::values::{external_symbol, set_value_name, users, value_name};
 use super::{c_string, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
@@ -268,29 +268,6 @@ unsafe fn declare(
             LLVMSetLinkage(declaration, LLVMLinkage::LLVMExternalWeakLinkage);
         }
         Ok(declaration)
-    }
-}
-
-/// The global or function `name` of `module`, declared as a byte
-/// (`external global i8`) if there is none: a symbol the module needs only
-/// the address of.
-///
-/// # Safety
-/// `module` must be live.
-unsafe fn external_symbol(module: LLVMModuleRef, name: &str) -> Result<LLVMValueRef, String> {
-    let c_name = c_string(name)?;
-    // SAFETY: per this function's contract.
-    unsafe {
-        let global = LLVMGetNamedGlobal(module, c_name.as_ptr());
-        if !global.is_null() {
-            return Ok(global);
-        }
-        let function = LLVMGetNamedFunction(module, c_name.as_ptr());
-        if !function.is_null() {
-            return Ok(function);
-        }
-        let byte = LLVMInt8TypeInContext(LLVMGetModuleContext(module));
-        Ok(LLVMAddGlobal(module, byte, c_name.as_ptr()))
     }
 }
 

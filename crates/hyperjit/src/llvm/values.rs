@@ -2,7 +2,7 @@
 //! use lists, names, attributes, constant strings.
 
 use llvm_sys::core::*;
-use llvm_sys::prelude::LLVMValueRef;
+use llvm_sys::prelude::{LLVMAttributeRef, LLVMModuleRef, LLVMValueRef};
 use llvm_sys::{LLVMAttributeFunctionIndex, LLVMOpcode};
 use std::ffi::c_uint;
 
@@ -93,6 +93,22 @@ pub(super) fn constant_c_string(value: LLVMValueRef) -> Option<String> {
     }
 }
 
+/// `function`'s string attribute `key`; null if it has none.
+///
+/// # Safety
+/// `function` must be a live function.
+pub(super) unsafe fn string_attribute(function: LLVMValueRef, key: &str) -> LLVMAttributeRef {
+    // SAFETY: per this function's contract; the key's bytes are read.
+    unsafe {
+        LLVMGetStringAttributeAtIndex(
+            function,
+            LLVMAttributeFunctionIndex,
+            key.as_ptr().cast(),
+            key.len() as c_uint,
+        )
+    }
+}
+
 /// Gives `to` the attributes of `from` that choose a subtarget (CPU,
 /// features, tuning, vector widths), so that both are compiled for one:
 /// LLVM builds one per distinct set (a third of a megabyte each), and a
@@ -112,15 +128,36 @@ pub(super) unsafe fn copy_target_attributes(from: LLVMValueRef, to: LLVMValueRef
         // SAFETY: per this function's contract; string attributes belong to
         // the shared context.
         unsafe {
-            let attribute = LLVMGetStringAttributeAtIndex(
-                from,
-                LLVMAttributeFunctionIndex,
-                key.as_ptr().cast(),
-                key.len() as u32,
-            );
+            let attribute = string_attribute(from, key);
             if !attribute.is_null() {
                 LLVMAddAttributeAtIndex(to, LLVMAttributeFunctionIndex, attribute);
             }
         }
+    }
+}
+
+/// The global or function `name` of `module`, declared as a byte
+/// (`external global i8`) if there is none: a symbol the module needs only
+/// the address of.
+///
+/// # Safety
+/// `module` must be live.
+pub(super) unsafe fn external_symbol(
+    module: LLVMModuleRef,
+    name: &str,
+) -> Result<LLVMValueRef, String> {
+    let c_name = super::c_string(name)?;
+    // SAFETY: per this function's contract.
+    unsafe {
+        let global = LLVMGetNamedGlobal(module, c_name.as_ptr());
+        if !global.is_null() {
+            return Ok(global);
+        }
+        let function = LLVMGetNamedFunction(module, c_name.as_ptr());
+        if !function.is_null() {
+            return Ok(function);
+        }
+        let byte = LLVMInt8TypeInContext(LLVMGetModuleContext(module));
+        Ok(LLVMAddGlobal(module, byte, c_name.as_ptr()))
     }
 }

@@ -35,7 +35,7 @@ pub(crate) const ANONYMOUS_PREFIX: &str = "__hyperjit.anon.";
 const ATEXIT: &str = "__hyperjit.atexit";
 const CXA_ATEXIT: &str = "__hyperjit.__cxa_atexit";
 /// The functions [`define_first_batch`] defines.
-pub(crate) const FIRST_BATCH_FUNCTIONS: [&str; 3] = [ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
+const FIRST_BATCH_FUNCTIONS: [&str; 3] = [ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
 
 /// The guest-visible libc functions hyperjit replaces, and the symbols their
 /// declarations are renamed to.
@@ -179,7 +179,9 @@ impl EngineGlue {
 /// Defines in the first batch's `module` the replacements of `atexit` and
 /// `__cxa_atexit` and `PerformCustomCallback` for names known only at run
 /// time ([`FIRST_BATCH_FUNCTIONS`]), each a call into the runtime with the
-/// engine's data, reached through [`EngineGlue::symbols`].
+/// engine's data, reached through [`EngineGlue::symbols`]. They take the
+/// program's target attributes, so that the module is compiled for one
+/// subtarget.
 pub(crate) fn define_first_batch(module: &mut Module) -> Result<(), String> {
     module.define_forwarder(ATEXIT, 32, 1, RT_ATEXIT, EXIT_HANDLERS_SYMBOL)?;
     module.define_forwarder(CXA_ATEXIT, 32, 3, RT_CXA_ATEXIT, EXIT_HANDLERS_SYMBOL)?;
@@ -189,7 +191,9 @@ pub(crate) fn define_first_batch(module: &mut Module) -> Result<(), String> {
         2,
         DISPATCH_SYMBOL,
         ENGINE_SYMBOL,
-    )
+    )?;
+    module.adopt_target_attributes(&FIRST_BATCH_FUNCTIONS);
+    Ok(())
 }
 
 #[cfg(test)]
