@@ -35,6 +35,9 @@ pub struct Stats {
     pub functions_compiled_lazily: usize,
     /// Functions of lazily linked code that have not been called yet.
     pub functions_not_compiled: usize,
+    /// Of those, how many have bodies never even read from their bitcode
+    /// (a lazy engine reads a body when it compiles it).
+    pub functions_not_read: usize,
     /// Functions recompiled at the engine's level because they were hot
     /// (tiered compilation), in order.
     pub tier_ups: Vec<TierUp>,
@@ -110,8 +113,10 @@ impl fmt::Display for Stats {
         if self.functions_compiled_lazily + self.functions_not_compiled > 0 {
             write!(
                 f,
-                " (lazy: {} functions compiled on first call, {} never called)",
-                self.functions_compiled_lazily, self.functions_not_compiled
+                " (lazy: {} functions compiled on first call, {} never called, {} never read)",
+                self.functions_compiled_lazily,
+                self.functions_not_compiled,
+                self.functions_not_read
             )?;
         }
         writeln!(f)?;

@@ -52,6 +52,10 @@ int main(int argc, char **argv) {
     // init, main, via_table, fib, square
     assert_eq!(after_run, 5);
     assert_eq!(waiting - still_waiting, 5);
+    // Bodies are read from the bitcode when compiled: never_called's was
+    // never read (the others waiting are the engine's glue, built in
+    // memory).
+    assert_eq!(engine.stats().functions_not_read, 1);
     assert_eq!(engine.lookup("square").unwrap(), before_run);
     // The stub (the function's address) now jumps to the body, which has
     // no patchable entry of its own: it is laid out as compiled.
@@ -78,7 +82,44 @@ int main(int argc, char **argv) {
         .unwrap();
     assert_eq!(never.call(10).unwrap(), 9);
     assert_eq!(never.call(1).unwrap(), 0);
+    assert_eq!(engine.stats().functions_not_read, 0);
     assert_eq!(compiled(&engine), (6, still_waiting - 1));
+}
+
+/// Computed goto works when bodies are read from the bitcode on their
+/// first call: a label table in a global, and label addresses kept in
+/// locals.
+#[test]
+fn computed_goto_works_with_bodies_read_on_first_call() {
+    let engine = lazy_engine();
+    let _dir = add_source(
+        &engine,
+        "goto.c",
+        r#"
+__attribute__((noinline)) int dispatch(const unsigned char *code) {
+    static void *ops[] = { &&inc, &&dbl, &&end };
+    int acc = 1;
+    goto *ops[*code++];
+inc: acc += 1; goto *ops[*code++];
+dbl: acc += acc; goto *ops[*code++];
+end: return acc;
+}
+__attribute__((noinline)) int local_labels(int n) {
+    void *next = n > 2 ? &&big : &&small;
+    goto *next;
+big: return n * 10;
+small: return n;
+}
+int never_called(int x) { return x + 1; }
+int main(void) {
+    static const unsigned char program[] = { 0, 1, 1, 0, 2 };
+    return dispatch(program) * 100 + local_labels(5) + local_labels(1);
+}
+"#,
+    );
+    assert_eq!(engine.run_main(&["goto"]).unwrap(), 900 + 50 + 1);
+    assert_eq!(compiled(&engine).0, 3);
+    assert_eq!(engine.stats().functions_not_read, 1, "never_called");
 }
 
 /// Typed callbacks, computed goto and variadic functions behave as when

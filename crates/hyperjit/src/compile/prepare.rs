@@ -37,21 +37,30 @@ pub(crate) struct Prepared {
 }
 
 /// Parses, verifies, targets and (by the IR rule) optimizes `source` at the
-/// engine's level, counting the work in `stats`.
+/// engine's level, counting the work in `stats`. With `lazily`, bitcode's
+/// function bodies are left to be read when each is compiled (a lazy run
+/// compiles a function on its first call): a body never called is never
+/// read, and it is verified when it is read.
 pub(crate) fn prepare(
     context: &Arc<Context>,
     codegen: &mut Codegen,
     source: &Source,
     policy: IrOptimization,
+    lazily: bool,
     stats: &mut Stats,
 ) -> Result<Prepared> {
     let file = &source.file;
     let started = Instant::now();
-    let mut module =
-        Module::parse(context, file, &source.bytes).map_err(|message| Error::Parse {
-            file: file.clone(),
-            message,
-        })?;
+    let parse_error = |message| Error::Parse {
+        file: file.clone(),
+        message,
+    };
+    let mut module = if lazily {
+        Module::read_lazily(context, file, &source.bytes)
+    } else {
+        Module::parse(context, file, &source.bytes)
+    }
+    .map_err(parse_error)?;
     module.verify().map_err(|message| Error::InvalidIr {
         file: file.clone(),
         message,
@@ -81,6 +90,7 @@ pub(crate) fn prepare(
         };
     if optimize {
         let started = Instant::now();
+        module.materialize_all().map_err(parse_error)?;
         stats.instructions_before_optimization += module.instruction_count();
         module.strip_optnone();
         codegen
@@ -163,6 +173,7 @@ mod tests {
             &mut codegen,
             &source,
             IrOptimization::Auto,
+            false,
             &mut stats,
         )
         .unwrap();
@@ -203,7 +214,8 @@ mod tests {
             let mut codegen = Codegen::new(level).unwrap();
             codegen.retarget(&mut retargeted).unwrap();
             let mut stats = Stats::default();
-            let prepared = prepare(&context, &mut codegen, source, policy, &mut stats).unwrap();
+            let prepared =
+                prepare(&context, &mut codegen, source, policy, false, &mut stats).unwrap();
             assert_eq!(stats.modules_optimized, 0, "{policy:?} at -O{level}");
             assert_eq!(prepared.ir_level, ir_level, "{policy:?} at -O{level}");
             let unchanged = prepared.module.to_ir_string() == retargeted.to_ir_string();

@@ -76,6 +76,7 @@ impl Core {
             linker.codegen(),
             source,
             self.config.ir_optimization,
+            self.config.lazy,
             stats,
         )
     }

@@ -113,6 +113,7 @@ impl Engine {
         let mut stats = state.stats.clone();
         stats.jit_memory = state.linker.committed_bytes();
         stats.functions_not_compiled = state.linker.uncompiled_count();
+        stats.functions_not_read = state.linker.unread_count();
         stats.code_generation = state.linker.codegen().generation_time();
         if let Some(cache) = state.linker.codegen().cache() {
             (stats.objects_from_cache, stats.objects_cached) = cache.counts();

@@ -104,6 +104,14 @@ impl Linker {
         self.linked.uncompiled.len()
     }
 
+    /// How many of those have bodies not even read from their bitcode.
+    pub(crate) fn unread_count(&self) -> usize {
+        let sources = self.linked.sources.iter();
+        sources
+            .map(|(module, _)| module.unread_function_count())
+            .sum()
+    }
+
     /// Moves uncompiled `function`'s body out of its source, as a module
     /// defining `version`, to be linked with [`replace_body`](Self::replace_body).
     pub(crate) fn take_uncompiled(&mut self, function: &str, version: &str) -> Result<Input> {

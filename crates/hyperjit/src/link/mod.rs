@@ -195,6 +195,9 @@ impl Linker {
                 (skeleton, KeptIr::default(), true, Some(0))
             }
             Err(mut module) => {
+                module
+                    .materialize_all()
+                    .map_err(Error::llvm(format!("{all_files}: reading")))?;
                 // Every function can be recompiled or redefined later: its
                 // entry is patchable, a stub apart from its body.
                 bodies = module
@@ -355,6 +358,8 @@ impl Linker {
             message,
         };
         let llvm_error = |what: &str| Error::llvm(format!("{all_files}: {what}"));
+        // Asked before the glue defines it: only the guest's calls bind.
+        let calls_multiplexed = module.declares_function(glue::PERFORM_CUSTOM_CALLBACK);
         for (libc_name, replacement) in glue::INTERPOSED {
             module
                 .redirect_declaration(libc_name, replacement)
@@ -370,8 +375,9 @@ impl Linker {
                 message,
             })?;
         }
-        let (thunks, bound_to_host) = link_callback_thunks(&self.context, module, callbacks)
-            .map_err(llvm_error("binding callbacks"))?;
+        let (thunks, bound_to_host) =
+            link_callback_thunks(&self.context, module, callbacks, calls_multiplexed)
+                .map_err(llvm_error("binding callbacks"))?;
         if thunks > 0 {
             self.codegen
                 .run_passes(module, "always-inline")
@@ -454,22 +460,28 @@ fn link_inputs(inputs: Vec<Input>) -> Result<Option<Module>> {
 }
 
 /// Links the thunks of the callbacks `module` uses: constant-name
-/// `PerformCustomCallback` calls are rebound to their callback's thunk, and
-/// typed and dynamic callbacks the module declares get theirs, and calls
-/// of raw symbols call their address. Returns how many thunks were linked,
-/// and how many callbacks were bound in all.
+/// `PerformCustomCallback` calls (if it `calls_multiplexed`) are rebound
+/// to their callback's thunk, and typed and dynamic callbacks the module
+/// declares get theirs, and calls of raw symbols call their address.
+/// Returns how many thunks were linked, and how many callbacks were bound
+/// in all.
 fn link_callback_thunks(
     context: &Arc<Context>,
     module: &mut Module,
     callbacks: &Registry,
+    calls_multiplexed: bool,
 ) -> std::result::Result<(usize, usize), String> {
     let mut thunks = Vec::new();
     let mut addresses_bound = 0;
-    let bound = module.bind_constant_name_calls(glue::PERFORM_CUSTOM_CALLBACK, |name| {
-        callbacks
-            .multiplexed(name.as_bytes())
-            .map(|_| glue::multiplexed_thunk_symbol(name))
-    })?;
+    let bound = if calls_multiplexed {
+        module.bind_constant_name_calls(glue::PERFORM_CUSTOM_CALLBACK, |name| {
+            callbacks
+                .multiplexed(name.as_bytes())
+                .map(|_| glue::multiplexed_thunk_symbol(name))
+        })?
+    } else {
+        Vec::new()
+    };
     for name in bound {
         if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
             thunks.push(glue::multiplexed(&name, target.env, target.trampoline));

@@ -329,6 +329,7 @@ impl Module {
     /// passes (CodeGenPrepare and loop strength reduction rewrite the module
     /// they compile; recompiling their output would compound them).
     pub(crate) fn to_bitcode(&self) -> Bitcode {
+        debug_assert!(!self.has_unread_bodies(), "bodies are written read");
         // SAFETY: writing a live module; the buffer is owned by us, copied
         // out and disposed here.
         unsafe {

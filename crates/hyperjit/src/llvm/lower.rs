@@ -80,6 +80,8 @@ impl Module {
         if thread_locals.is_empty() {
             return Ok(0);
         }
+        // Their uses in bodies not read yet are rewritten too.
+        self.materialize_all()?;
         let c_helper = c_string(helper)?;
         let ptr = self.pointer_type();
         let raw = self.raw();

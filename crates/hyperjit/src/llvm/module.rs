@@ -12,7 +12,7 @@ use llvm_sys::ir_reader::LLVMParseIRInContext;
 use llvm_sys::linker::LLVMLinkModules2;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
 use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage};
-use std::ffi::CStr;
+use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
 /// A symbol the module uses but does not define.
@@ -27,6 +27,29 @@ pub(crate) struct UndefinedSymbol {
 pub(crate) struct Module {
     raw: LLVMModuleRef,
     pub(super) context: Arc<Context>,
+    /// Read lazily, and some function bodies may not be read yet: what
+    /// walks uses must read them first (`materialize_all`).
+    unread_bodies: bool,
+}
+
+extern "C" {
+    // src/llvm/lazy_bitcode.cpp
+    fn hj_read_bitcode_lazily(
+        context: llvm_sys::prelude::LLVMContextRef,
+        bytes: *const c_char,
+        len: usize,
+        name: *const c_char,
+        module: *mut LLVMModuleRef,
+        message: *mut *mut c_char,
+    ) -> c_int;
+    fn hj_is_materializable(global: LLVMValueRef) -> c_int;
+    fn hj_materialize(global: LLVMValueRef, message: *mut *mut c_char) -> c_int;
+    fn hj_materialize_all(module: LLVMModuleRef, message: *mut *mut c_char) -> c_int;
+}
+
+/// Whether `bytes` are bitcode (raw, or in its wrapper), not IR text.
+fn is_bitcode(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
 }
 
 // SAFETY: a module belongs to one context and is only used by one thread at a
@@ -43,7 +66,107 @@ impl Module {
         Module {
             raw,
             context: Arc::clone(context),
+            unread_bodies: false,
         }
+    }
+
+    /// Reads bitcode as [`parse`](Self::parse) does, but leaves each
+    /// function's body unread until the function is moved out
+    /// ([`move_function`](Self::move_function)) or every body is needed
+    /// ([`materialize_all`](Self::materialize_all)). IR text is parsed whole.
+    pub(crate) fn read_lazily(
+        context: &Arc<Context>,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Module, String> {
+        if !is_bitcode(bytes) {
+            return Module::parse(context, name, bytes);
+        }
+        let c_name = c_string(name)?;
+        let mut raw = std::ptr::null_mut();
+        let mut message = std::ptr::null_mut();
+        // SAFETY: the reader copies `bytes`; on success it gives us a module
+        // of the live context, on failure a message we own.
+        let failed = unsafe {
+            hj_read_bitcode_lazily(
+                context.raw(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                c_name.as_ptr(),
+                &mut raw,
+                &mut message,
+            ) != 0
+        };
+        // SAFETY: `message` is null or an LLVM-allocated string we own.
+        let text = unsafe { take_message(message) };
+        if failed || raw.is_null() {
+            return Err(match text.trim() {
+                "" => format!("{name}: could not be parsed"),
+                text => format!("{name}: {text}"),
+            });
+        }
+        // SAFETY: the reader created `raw` in `context` and gave it to us.
+        let mut module = unsafe { Module::from_raw(raw, context) };
+        module.unread_bodies = true;
+        Ok(module)
+    }
+
+    /// Reads every function body not read yet (see
+    /// [`read_lazily`](Self::read_lazily)).
+    pub(crate) fn materialize_all(&mut self) -> Result<(), String> {
+        if !self.unread_bodies {
+            return Ok(());
+        }
+        let mut message = std::ptr::null_mut();
+        // SAFETY: a live module; `message` is set to an owned string.
+        let failed = unsafe { hj_materialize_all(self.raw, &mut message) != 0 };
+        // SAFETY: `message` is null or owned by us.
+        let text = unsafe { take_message(message) };
+        if failed {
+            return Err(format!("reading function bodies: {}", text.trim_end()));
+        }
+        self.unread_bodies = false;
+        Ok(())
+    }
+
+    /// Reads `function`'s body if it was not read yet; whether it was
+    /// read now.
+    ///
+    /// # Safety
+    /// `function` must be a live function of this module.
+    pub(super) unsafe fn materialize(&mut self, function: LLVMValueRef) -> Result<bool, String> {
+        // SAFETY: per this function's contract.
+        if !self.unread_bodies || unsafe { hj_is_materializable(function) } == 0 {
+            return Ok(false);
+        }
+        let mut message = std::ptr::null_mut();
+        // SAFETY: as above; `message` is set to an owned string.
+        let failed = unsafe { hj_materialize(function, &mut message) != 0 };
+        // SAFETY: `message` is null or owned by us.
+        let text = unsafe { take_message(message) };
+        if failed {
+            return Err(format!(
+                "reading the body of '{}': {}",
+                value_name(function),
+                text.trim_end()
+            ));
+        }
+        Ok(true)
+    }
+
+    /// How many functions' bodies are not read yet.
+    pub(crate) fn unread_function_count(&self) -> usize {
+        if !self.unread_bodies {
+            return 0;
+        }
+        // SAFETY: live functions of this module.
+        let unread = |&f: &LLVMValueRef| unsafe { hj_is_materializable(f) } != 0;
+        self.functions().filter(unread).count()
+    }
+
+    /// Whether some function bodies may not be read yet.
+    pub(super) fn has_unread_bodies(&self) -> bool {
+        self.unread_bodies
     }
 
     /// Parses LLVM IR text or bitcode (told apart by LLVM from the bytes).
@@ -136,6 +259,7 @@ impl Module {
 
     /// A copy of the module, in its context.
     pub(crate) fn copy(&self) -> Module {
+        debug_assert!(!self.unread_bodies, "bodies are copied read");
         // SAFETY: cloning a live, fully read module creates a module in the
         // same context that nothing else owns.
         unsafe { Module::from_raw(LLVMCloneModule(self.raw), &self.context) }
@@ -143,7 +267,10 @@ impl Module {
 
     /// Links `other` into this module (LLVM's IR linker: the rules of a
     /// static link between the two).
-    pub(crate) fn link_in(&mut self, other: Module) -> Result<(), String> {
+    pub(crate) fn link_in(&mut self, mut other: Module) -> Result<(), String> {
+        // The IR linker is given whole modules.
+        self.materialize_all()?;
+        other.materialize_all()?;
         let source = other.raw;
         std::mem::forget(other);
         self.context.take_diagnostics();
@@ -271,7 +398,12 @@ impl Module {
     pub(crate) fn undefined_symbols(&self) -> Vec<UndefinedSymbol> {
         let referenced = |value: LLVMValueRef| {
             // SAFETY: `value` is a live global value of this module.
-            unsafe { LLVMIsDeclaration(value) != 0 && !LLVMGetFirstUse(value).is_null() }
+            // Uses in bodies not read yet are not known: every declaration
+            // of a lazily read module counts.
+            unsafe {
+                LLVMIsDeclaration(value) != 0
+                    && (self.unread_bodies || !LLVMGetFirstUse(value).is_null())
+            }
         };
         let weak = |value: LLVMValueRef| {
             // SAFETY: as above.
@@ -337,6 +469,15 @@ impl Module {
         };
         // SAFETY: a non-null result is a live function of this module.
         !function.is_null() && unsafe { LLVMIsDeclaration(function) } == 0
+    }
+
+    /// Whether `name` is a function declared (used, not defined) here.
+    pub(crate) fn declares_function(&self, name: &str) -> bool {
+        let Ok(function) = self.named_function(name) else {
+            return false;
+        };
+        // SAFETY: a non-null result is a live function of this module.
+        !function.is_null() && unsafe { LLVMIsDeclaration(function) } != 0
     }
 
     /// Renames the function defined as `from` to `to`.

@@ -119,6 +119,8 @@ impl Module {
         if function.is_null() {
             return Ok(bound);
         }
+        // Its calls in bodies not read yet count too.
+        self.materialize_all()?;
         // SAFETY: walking the users of a live function and rewriting the
         // callee operand (a call's last operand) of call instructions to a
         // function of the same type; users are collected first.
@@ -163,6 +165,7 @@ impl Module {
         if function.is_null() {
             return Ok(());
         }
+        self.materialize_all()?;
         // SAFETY: rewriting the callee operand (a call's last operand) of
         // calls of a live function to a constant pointer; users are
         // collected first.

@@ -139,6 +139,8 @@ impl Module {
         if function.is_null() || unsafe { !is_movable_body(function) } {
             return Err(format!("no body of '{name}' to compile"));
         }
+        // SAFETY: a live function of this module.
+        let read_now = unsafe { self.materialize(function) }?;
         // SAFETY: a live function.
         let tables = unsafe { label_tables(function) }?;
         let moved = Module::empty(&self.context, new_name, self)?;
@@ -208,6 +210,10 @@ impl Module {
                 }
             }
             LLVMSetLinkage(function, LLVMLinkage::LLVMExternalLinkage);
+        }
+        // A body read only now was not verified with its module.
+        if read_now {
+            moved.verify()?;
         }
         Ok(moved)
     }
