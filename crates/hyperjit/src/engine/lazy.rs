@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::link::{glue, Counter, LazyRecord};
 use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 /// Compiles the function `record` stands for and returns its code's
 /// address; traps the guest if that fails. Called by the runtime's lazy
@@ -52,7 +53,10 @@ impl Core {
     /// stub at the code; returns the code's address.
     pub(super) fn compile_uncompiled(&self, state: &mut State, function: &str) -> Result<u64> {
         let version = glue::first_body(function);
+        let started = Instant::now();
         let mut input = state.linker.take_uncompiled(function, &version)?;
+        // Reading the body from the bitcode, moving it out: parsing.
+        state.stats.parse += started.elapsed();
         // Tiered: the baseline, counted.
         let level = self
             .tiering

@@ -5,8 +5,9 @@
 //! states why the call is sound. Errors leave this layer as plain `String`s
 //! (LLVM's own text); the engine adds the file or symbol they concern.
 //!
-//! One concept a file: `context` (diagnostics), `module` (parse, verify,
-//! link, queries), `types` and `values` (read-only views), `rebind`,
+//! One concept a file: `context` (diagnostics), `module` (parse — whole,
+//! or lazily with `lazy_bitcode.cpp` —, verify, link, queries), `types`
+//! and `values` (read-only views), `rebind`,
 //! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
 //! `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
 //! `near_memory` (the JIT's memory manager, in C).
