@@ -219,6 +219,11 @@ fn tier_up_hot_functions(shared: &Shared) {
             // high-water mark adds to the main one's: give back what the
             // compile freed (peak: bzip2 98 -> 93 MB, sqlite 155 -> 141 MB).
             crate::llvm::release_freed_memory();
+            // Marked once compiled, not once installed: a run may end
+            // first, and the next run starts the body optimized anyway.
+            if let (Ok(_), Some(cache)) = (&compiled, &shared.cache) {
+                cache.mark(&Key::hot_mark(source.bytes()));
+            }
             shared.with_core(|core| {
                 let mut state = core.lock();
                 // Swapped meanwhile (redefined, say): the new body stays.
@@ -230,11 +235,6 @@ fn tier_up_hot_functions(shared: &Shared) {
                         "tiering up '{function}'"
                     )))
                     .and_then(|compiled| state.linker.install_body(&function, compiled));
-                if installed.is_ok() {
-                    if let Some(cache) = &shared.cache {
-                        cache.mark(&Key::hot_mark(source.bytes()));
-                    }
-                }
                 match installed {
                     Ok(_) => state.stats.tier_ups.push(TierUp {
                         function: function.clone(),
