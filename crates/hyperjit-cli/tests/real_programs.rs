@@ -170,6 +170,25 @@ fn sqlite_matches_the_native_build() {
         assert_same_run(&native_small, &small, &what);
         assert_ne!(small.stdout, jit.stdout, "argv[1] must change the workload");
     }
+
+    // The default mode reads a body from the bitcode on its first call:
+    // sqlite's bodies never called are never read.
+    let stats = run(hyperjit().args(["run", "--stats"]).arg(&bitcode));
+    assert_same_run(&native, &stats, "hyperjit run --stats sqlite");
+    let count = |after: &str| -> usize {
+        let text = stats.stderr.split(after).next().unwrap_or_default();
+        let number = text.rsplit(' ').next().unwrap_or_default();
+        number
+            .parse()
+            .unwrap_or_else(|_| panic!("{after}: {}", stats.stderr))
+    };
+    let (never_called, never_read) = (count(" never called"), count(" never read"));
+    assert!(never_called > 500, "{}", stats.stderr);
+    assert!(
+        never_read <= never_called && never_read + 10 >= never_called,
+        "{}",
+        stats.stderr
+    );
 }
 
 /// Lua 5.4 runs a script as its native build does, in every mode.
