@@ -464,20 +464,20 @@ impl Module {
 
     /// Whether `name` is a function defined (not just declared) here.
     pub(crate) fn defines_function(&self, name: &str) -> bool {
-        let Ok(function) = self.named_function(name) else {
-            return false;
-        };
-        // SAFETY: a non-null result is a live function of this module.
-        !function.is_null() && unsafe { LLVMIsDeclaration(function) } == 0
+        self.function_is_declaration(name) == Some(false)
     }
 
     /// Whether `name` is a function declared (used, not defined) here.
     pub(crate) fn declares_function(&self, name: &str) -> bool {
-        let Ok(function) = self.named_function(name) else {
-            return false;
-        };
+        self.function_is_declaration(name) == Some(true)
+    }
+
+    /// Whether function `name` is only declared here; `None` if there is
+    /// no such function.
+    fn function_is_declaration(&self, name: &str) -> Option<bool> {
+        let function = self.named_function(name).ok()?;
         // SAFETY: a non-null result is a live function of this module.
-        !function.is_null() && unsafe { LLVMIsDeclaration(function) } != 0
+        (!function.is_null()).then(|| unsafe { LLVMIsDeclaration(function) } != 0)
     }
 
     /// Renames the function defined as `from` to `to`.
