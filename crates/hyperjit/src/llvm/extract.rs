@@ -83,52 +83,30 @@ impl Bitcode {
         new_name: &str,
     ) -> Result<Module, String> {
         let c_name = c_string(name)?;
-        context.take_diagnostics();
-        let mut raw = std::ptr::null_mut();
         // SAFETY: the buffer refers to our bytes without copying them; the
-        // lazy module takes the buffer over on success and lives only within
-        // this call (it is linked into a fresh module, which destroys it),
-        // while `self` outlives the call. On failure the buffer stays ours.
-        let failed = unsafe {
+        // lazy module lives only within this call (it is linked into a
+        // fresh module, which destroys it), while `self` outlives the call.
+        let mut lazy = unsafe {
             let buffer = LLVMCreateMemoryBufferWithMemoryRange(
                 self.0.as_ptr().cast(),
                 self.0.len(),
                 c"hyperjit batch".as_ptr(),
                 0,
             );
-            let failed = llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2(
-                context.raw(),
-                buffer,
-                &mut raw,
-            ) != 0;
-            if failed {
-                LLVMDisposeMemoryBuffer(buffer);
-            }
-            failed
-        };
-        if failed || raw.is_null() {
-            return Err(format!(
-                "reading kept bitcode: {}",
-                context.take_diagnostics().join("\n")
-            ));
+            Module::open_lazily(context, buffer)
         }
-        // SAFETY: the reader created `raw` in `context` and gave it to us.
-        let lazy = unsafe { Module::from_raw(raw, context) };
-        // SAFETY: the function is a live value of the lazy module; the
-        // function pass manager is created, run and disposed here (running it
-        // materializes the function, which is all it does with no passes).
+        .map_err(|message| format!("reading kept bitcode: {message}"))?;
+        // SAFETY: a null or live function of the lazy module.
         unsafe {
             let function = LLVMGetNamedFunction(lazy.raw(), c_name.as_ptr());
             if function.is_null() {
                 return Err(format!("no definition of '{name}'"));
             }
-            let materializer = LLVMCreateFunctionPassManagerForModule(lazy.raw());
-            LLVMInitializeFunctionPassManager(materializer);
-            LLVMRunFunctionPassManager(materializer, function);
-            LLVMFinalizeFunctionPassManager(materializer);
-            LLVMDisposePassManager(materializer);
+            lazy.materialize(function)?;
         }
         isolate(&lazy, name, new_name)?;
+        // Every other function is gone or a declaration now.
+        lazy.forget_unread_bodies();
         let mut isolated = Module::empty(context, new_name, &lazy)?;
         isolated.link_in(lazy)?;
         Ok(isolated)

@@ -1,25 +1,21 @@
-// Reading bitcode lazily: what the C API cannot do. LLVM's bitcode reader
-// can read a module's globals and declarations and leave each function body
-// unread until it is asked for (how LTO and the IR linker read modules);
-// the C API opens such a module (LLVMGetBitcodeModuleInContext2) but cannot
-// ask for one body. A lazy run compiles a function on its first call, so
-// it reads that body then, and a body never called is never read: for the
-// sqlite amalgamation, the 9 ms it takes to open the module, against about
-// 170 ms to read it whole.
+// Reading bitcode lazily: what the C API cannot do. The C API opens a
+// module whose function bodies stay unread (LLVMGetBitcodeModuleInContext2,
+// src/llvm/module.rs) but cannot ask for one body, or for all of them, and
+// report an error: running a function pass manager reads a body, but aborts
+// the process if the bitcode is corrupt. A lazy run compiles a function on
+// its first call, so it reads that body then, and a body never called is
+// never read: for the sqlite amalgamation, the 9 ms it takes to open the
+// module, against about 170 ms to read it whole.
 //
 // Only the C ABI below crosses into Rust (src/llvm/module.rs); no C++
 // exception is thrown (LLVM is built without them). Errors come back as
 // messages allocated by LLVMCreateMessage, which the caller owns.
 
 #include <llvm-c/Core.h>
-#include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/GlobalValue.h>
-#include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/Error.h>
-#include <llvm/Support/MemoryBuffer.h>
 
-#include <memory>
 #include <string>
 
 namespace {
@@ -34,24 +30,6 @@ int report(llvm::Error error, char **message) {
 }  // namespace
 
 extern "C" {
-
-// Opens the bitcode in `bytes` (copied) as a module of `context` whose
-// function bodies are read when materialized. 0 and `*module` set, or 1
-// and `*message` set.
-int hj_read_bitcode_lazily(LLVMContextRef context, const char *bytes, size_t len,
-                           const char *name, LLVMModuleRef *module, char **message) {
-    *module = nullptr;
-    *message = nullptr;
-    std::unique_ptr<llvm::MemoryBuffer> buffer =
-        llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(bytes, len), name);
-    llvm::Expected<std::unique_ptr<llvm::Module>> read =
-        llvm::getOwningLazyBitcodeModule(std::move(buffer), *llvm::unwrap(context));
-    if (!read) {
-        return report(read.takeError(), message);
-    }
-    *module = llvm::wrap(read->release());
-    return 0;
-}
 
 // Whether `global`'s body has not been read yet.
 int hj_is_materializable(LLVMValueRef global) {

@@ -7,10 +7,11 @@ use super::types::function_signature;
 use super::values::{attribute_kind, has_function_attribute, iterate, value_name};
 use super::{c_string, take_message, Context, FunctionSignature};
 use llvm_sys::analysis::{LLVMVerifierFailureAction, LLVMVerifyModule};
+use llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2;
 use llvm_sys::core::*;
 use llvm_sys::ir_reader::LLVMParseIRInContext;
 use llvm_sys::linker::LLVMLinkModules2;
-use llvm_sys::prelude::{LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
+use llvm_sys::prelude::{LLVMMemoryBufferRef, LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
 use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage};
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
@@ -34,14 +35,6 @@ pub(crate) struct Module {
 
 extern "C" {
     // src/llvm/lazy_bitcode.cpp
-    fn hj_read_bitcode_lazily(
-        context: llvm_sys::prelude::LLVMContextRef,
-        bytes: *const c_char,
-        len: usize,
-        name: *const c_char,
-        module: *mut LLVMModuleRef,
-        message: *mut *mut c_char,
-    ) -> c_int;
     fn hj_is_materializable(global: LLVMValueRef) -> c_int;
     fn hj_materialize(global: LLVMValueRef, message: *mut *mut c_char) -> c_int;
     fn hj_materialize_all(module: LLVMModuleRef, message: *mut *mut c_char) -> c_int;
@@ -83,32 +76,57 @@ impl Module {
             return Module::parse(context, name, bytes);
         }
         let c_name = c_string(name)?;
-        let mut raw = std::ptr::null_mut();
-        let mut message = std::ptr::null_mut();
-        // SAFETY: the reader copies `bytes`; on success it gives us a module
-        // of the live context, on failure a message we own.
-        let failed = unsafe {
-            hj_read_bitcode_lazily(
-                context.raw(),
+        // SAFETY: the buffer is a copy of `bytes`, so it may outlive them.
+        unsafe {
+            let buffer = LLVMCreateMemoryBufferWithMemoryRangeCopy(
                 bytes.as_ptr().cast(),
                 bytes.len(),
                 c_name.as_ptr(),
-                &mut raw,
-                &mut message,
-            ) != 0
+            );
+            Module::open_lazily(context, buffer)
+        }
+        .map_err(|message| format!("{name}: {message}"))
+    }
+
+    /// Opens the bitcode in `buffer` with its function bodies unread (see
+    /// [`read_lazily`](Self::read_lazily)). The module owns the buffer;
+    /// on failure it is disposed of.
+    ///
+    /// # Safety
+    /// `buffer` must be a live memory buffer the caller owns, whose bytes
+    /// outlive the module.
+    pub(super) unsafe fn open_lazily(
+        context: &Arc<Context>,
+        buffer: LLVMMemoryBufferRef,
+    ) -> Result<Module, String> {
+        context.take_diagnostics();
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: per this function's contract. The reader takes the buffer
+        // over on success and leaves it ours on failure.
+        let failed = unsafe {
+            let failed = LLVMGetBitcodeModuleInContext2(context.raw(), buffer, &mut raw) != 0;
+            if failed {
+                LLVMDisposeMemoryBuffer(buffer);
+            }
+            failed
         };
-        // SAFETY: `message` is null or an LLVM-allocated string we own.
-        let text = unsafe { take_message(message) };
         if failed || raw.is_null() {
-            return Err(match text.trim() {
-                "" => format!("{name}: could not be parsed"),
-                text => format!("{name}: {text}"),
+            let diagnostics = context.take_diagnostics().join("\n");
+            return Err(match diagnostics.trim() {
+                "" => "not readable bitcode".to_string(),
+                text => text.to_string(),
             });
         }
         // SAFETY: the reader created `raw` in `context` and gave it to us.
         let mut module = unsafe { Module::from_raw(raw, context) };
         module.unread_bodies = true;
         Ok(module)
+    }
+
+    /// Records that no body is left unread: every function whose body was
+    /// not read has been deleted or made a declaration.
+    pub(super) fn forget_unread_bodies(&mut self) {
+        self.unread_bodies = false;
     }
 
     /// Reads every function body not read yet (see
