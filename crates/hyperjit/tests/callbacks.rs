@@ -278,6 +278,33 @@ fn define_symbol_checks_the_declaration() {
     assert!(matches!(error, Error::CallbackSignature { .. }), "{error}");
 }
 
+/// Without a signature, a raw symbol is what the guest declares it to be:
+/// a function it calls directly, or data it reads and writes in place.
+#[test]
+fn define_symbol_without_a_signature_trusts_the_declaration() {
+    static mut SHARED: [i64; 2] = [5, 0];
+    let engine = engine();
+    engine
+        .define_symbol("native_add", native_add as *const () as *const u8, None)
+        .unwrap();
+    engine
+        .define_symbol("shared", std::ptr::addr_of_mut!(SHARED) as *const u8, None)
+        .unwrap();
+    let _dir = add_source(
+        &engine,
+        "raw.c",
+        "long native_add(long, long);\nextern long shared[2];\n\
+         int main(void) { shared[1] = native_add(shared[0], 37); return (int)shared[1]; }\n",
+    );
+    assert_eq!(engine.run_main(&["raw"]).unwrap(), 42);
+    // SAFETY: the guest has returned; nothing else writes `SHARED`.
+    assert_eq!(unsafe { SHARED[1] }, 42, "the guest wrote the host's data");
+    let add = engine
+        .lookup_fn::<extern "C" fn(i64, i64) -> i64>("native_add")
+        .unwrap();
+    assert_eq!(add.call((2, 3)).unwrap(), 5);
+}
+
 #[test]
 fn dynamic_signature_callbacks() {
     let engine = engine();

@@ -22,7 +22,8 @@ pub(crate) enum Kind {
 #[derive(Clone, Debug)]
 pub(crate) struct Named {
     pub(crate) kind: Kind,
-    pub(crate) signature: Signature,
+    /// `None` for a raw symbol the guest's declaration is trusted for.
+    pub(crate) signature: Option<Signature>,
     /// The environment's address (0 for raw symbols).
     pub(crate) env: usize,
     /// What call sites call: the trampoline, or a raw symbol's address.
@@ -128,7 +129,7 @@ impl Registry {
         function.bind(name, services, builtin);
         let named = Named {
             kind,
-            signature: function.signature.clone(),
+            signature: Some(function.signature.clone()),
             env: function.env.address(),
             target: function.trampoline(counting),
             builtin,
@@ -136,8 +137,9 @@ impl Registry {
         self.insert_named(name, named, Some(function.env));
     }
 
-    /// Binds `name` to a function of the host's at `address`.
-    pub(crate) fn register_symbol(&self, name: &str, address: usize, signature: Signature) {
+    /// Binds `name` to a symbol of the host's at `address`: a function of
+    /// that `signature`, or anything the guest declares if `None`.
+    pub(crate) fn register_symbol(&self, name: &str, address: usize, signature: Option<Signature>) {
         let named = Named {
             kind: Kind::Symbol,
             signature,

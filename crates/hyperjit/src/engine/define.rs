@@ -47,17 +47,29 @@ impl Engine {
         self.core.define_named(name, Kind::Dynamic, function, false)
     }
 
-    /// Binds `name` to a function at a fixed address (the proposal
-    /// thread's `addGlobalMapping`): the guest calls `address` directly.
-    /// `signature` is checked against the guest's declaration.
+    /// Binds `name` to a symbol at a fixed address (the proposal thread's
+    /// `addGlobalMapping`): the guest calls `address` directly, or reads
+    /// the data there. With a `signature`, `name` is a function whose type
+    /// is checked against the guest's declaration; with `None`, the
+    /// guest's declaration, function or variable, is trusted.
     ///
     /// The caller vouches that `address` is a function with that signature
-    /// that lives as long as the engine.
+    /// (or what the guest declares) that lives as long as the engine.
+    ///
+    /// ```no_run
+    /// # let engine = hyperjit::Engine::new()?;
+    /// # use hyperjit::{Signature, Ty};
+    /// extern "C" fn twice(x: i32) -> i32 { 2 * x }
+    /// static LIMIT: i64 = 10;
+    /// engine.define_symbol("twice", twice as *const u8, Signature::new([Ty::I32], Ty::I32))?;
+    /// engine.define_symbol("limit", &LIMIT as *const i64 as *const u8, None)?;
+    /// # Ok::<(), hyperjit::Error>(())
+    /// ```
     pub fn define_symbol(
         &self,
         name: &str,
         address: *const u8,
-        signature: Signature,
+        signature: impl Into<Option<Signature>>,
     ) -> Result<()> {
         check_name(name)?;
         let state = self.core.lock();
@@ -65,7 +77,7 @@ impl Engine {
         state.linker.define_symbol(name, address as usize)?;
         self.core
             .callbacks
-            .register_symbol(name, address as usize, signature);
+            .register_symbol(name, address as usize, signature.into());
         Ok(())
     }
 

@@ -64,7 +64,10 @@ impl Core {
         let actual = match self.lock().linker.function_signature(name) {
             Some(signature) => (!requested.matches(signature)).then(|| signature.to_string()),
             None => match self.callbacks.named(name) {
-                Some(named) => (named.signature != *requested).then(|| named.signature.to_string()),
+                Some(named) => match &named.signature {
+                    Some(signature) => (signature != requested).then(|| signature.to_string()),
+                    None => None, // a raw symbol: the host vouched for it
+                },
                 None => Some("not a function".to_string()),
             },
         };

@@ -24,7 +24,7 @@ pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
 
-use crate::callback::{Kind, Named, Registry};
+use crate::callback::{Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
@@ -423,11 +423,9 @@ impl Linker {
     /// lookups of callbacks no linked code has taken the address of. Later
     /// batches' own (weak) copies of the thunk give way to it.
     pub(crate) fn materialize_callback(&mut self, name: &str, named: &Named) -> Result<()> {
-        let ir = match named.kind {
-            Kind::Typed => glue::typed(name, &named.signature, named.env, named.target),
-            Kind::Dynamic => glue::dynamic(name, &named.signature, named.env, named.target),
-            // Defined as an absolute symbol when registered.
-            Kind::Symbol => return Ok(()),
+        // A raw symbol was defined as an absolute symbol when registered.
+        let Some(ir) = glue::named(name, named) else {
+            return Ok(());
         };
         let error = || Error::llvm(format!("compiling the entry of callback '{name}'"));
         let mut module = Module::parse(&self.context, "<hyperjit callback thunk>", ir.as_bytes())
@@ -496,22 +494,11 @@ fn link_callback_thunks(
         if !undefined.contains(&name) {
             continue;
         }
-        match named.kind {
-            Kind::Typed => thunks.push(glue::typed(
-                &name,
-                &named.signature,
-                named.env,
-                named.target,
-            )),
-            Kind::Dynamic => thunks.push(glue::dynamic(
-                &name,
-                &named.signature,
-                named.env,
-                named.target,
-            )),
+        match glue::named(&name, &named) {
+            Some(thunk) => thunks.push(thunk),
             // Call sites call the address itself; the symbol stays for
-            // address-taken uses.
-            Kind::Symbol => {
+            // address-taken uses (and for data).
+            None => {
                 module.bind_calls_to_address(&name, named.target)?;
                 addresses_bound += 1;
             }

@@ -123,18 +123,21 @@ fn check_callbacks(inputs: &[Input], linked: &Linked, callbacks: &Registry) -> R
             let Some(named) = callbacks.named(&symbol.name) else {
                 continue;
             };
+            let Some(signature) = &named.signature else {
+                continue; // a raw symbol, declared as the guest sees fit
+            };
             let Some(declared) = input.module.function_signature(&symbol.name) else {
                 return Err(Error::CallbackSignature {
                     callback: symbol.name.clone(),
-                    expected: named.signature.to_string(),
+                    expected: signature.to_string(),
                     found: "a variable".to_string(),
                     file: input.file.clone(),
                 });
             };
-            if !named.signature.matches(&declared) {
+            if !signature.matches(&declared) {
                 return Err(Error::CallbackSignature {
                     callback: symbol.name.clone(),
-                    expected: named.signature.to_string(),
+                    expected: signature.to_string(),
                     found: declared.to_string(),
                     file: input.file.clone(),
                 });

@@ -9,7 +9,7 @@
 
 mod thunk;
 
-pub(crate) use thunk::{dynamic, multiplexed, multiplexed_thunk_symbol, typed};
+pub(crate) use thunk::{multiplexed, multiplexed_thunk_symbol, named};
 
 use crate::llvm::Module;
 use crate::runtime;

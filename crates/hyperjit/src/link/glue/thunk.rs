@@ -7,7 +7,7 @@
 //! a constant too, not through a symbol: the JIT linker would route a call to
 //! a far symbol through a stub, one more jump per call.
 
-use crate::callback::{AbiType, Signature, Ty};
+use crate::callback::{AbiType, Kind, Named, Signature, Ty};
 use std::fmt::Write;
 
 /// Quotes a symbol name for LLVM IR (`@"..."`, escaping as the IR lexer
@@ -56,8 +56,20 @@ pub(super) fn address(address: usize) -> String {
     format!("inttoptr (i64 {address} to ptr)")
 }
 
+/// The thunk through which the guest calls host function `name`: IR
+/// defining `name`, or `None` for a raw symbol, which call sites call
+/// directly.
+pub(crate) fn named(name: &str, named: &Named) -> Option<String> {
+    let signature = named.signature.as_ref()?;
+    match named.kind {
+        Kind::Typed => Some(typed(name, signature, named.env, named.target)),
+        Kind::Dynamic => Some(dynamic(name, signature, named.env, named.target)),
+        Kind::Symbol => None,
+    }
+}
+
 /// `NAME(args)` → `trampoline(env, args)`.
-pub(crate) fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
+fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
     let trampoline = address(trampoline);
     let params = params_ir(&signature.params);
     let args = if params.is_empty() {
@@ -75,7 +87,7 @@ pub(crate) fn typed(name: &str, signature: &Signature, env: usize, trampoline: u
 
 /// `NAME(args)` → store the arguments in 64-bit slots, call
 /// `trampoline(env, slots, &ret)`, and return the decoded result.
-pub(crate) fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
+fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
     let trampoline = address(trampoline);
     let count = signature.params.len();
     let mut body = format!(
