@@ -1,0 +1,229 @@
+//! Host functions from C: raw symbols (the proposal thread's
+//! `addGlobalMapping`), functions with a signature described in C, and the
+//! seed's multiplexed callbacks with their `user_data`.
+
+use crate::boundary::{text, with_engine, without_engine, Failure};
+use crate::engine::{built, hj_engine, status};
+use hyperjit::{Signature, Trap, Ty};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_int, c_void};
+
+/// A C type at the guest/host boundary, for `hj_define_function`: one of
+/// the `HJ_*` constants.
+#[allow(non_camel_case_types)]
+pub type hj_type = u8;
+/// No value (results only).
+pub const HJ_VOID: hj_type = 0;
+/// C `_Bool`.
+pub const HJ_BOOL: hj_type = 1;
+/// 8-bit integer (`char`, `int8_t`).
+pub const HJ_I8: hj_type = 2;
+/// 16-bit integer.
+pub const HJ_I16: hj_type = 3;
+/// 32-bit integer (`int`).
+pub const HJ_I32: hj_type = 4;
+/// 64-bit integer (`long`, `int64_t`, `intptr_t`, `size_t`).
+pub const HJ_I64: hj_type = 5;
+/// `float`.
+pub const HJ_F32: hj_type = 6;
+/// `double`.
+pub const HJ_F64: hj_type = 7;
+/// Any pointer.
+pub const HJ_PTR: hj_type = 8;
+
+fn ty(code: hj_type) -> Option<Ty> {
+    Some(match code {
+        HJ_VOID => Ty::Void,
+        HJ_BOOL => Ty::Bool,
+        HJ_I8 => Ty::I8,
+        HJ_I16 => Ty::I16,
+        HJ_I32 => Ty::I32,
+        HJ_I64 => Ty::I64,
+        HJ_F32 => Ty::F32,
+        HJ_F64 => Ty::F64,
+        HJ_PTR => Ty::Ptr,
+        _ => return None,
+    })
+}
+
+/// A multiplexed callback: receives the guest's `args` and the
+/// `user_data` given at registration; its result is what the guest's
+/// `PerformCustomCallback` returns. It may run on any thread the guest
+/// runs on.
+#[allow(non_camel_case_types)]
+pub type hj_callback_fn =
+    Option<unsafe extern "C" fn(args: *mut c_void, user_data: *mut c_void) -> libc::intptr_t>;
+
+/// Binds `name` to `address` (the proposal thread's `addGlobalMapping`):
+/// the guest calls the function there directly, or uses the data there,
+/// as its own declaration of `name` says (that declaration is trusted; use
+/// `hj_define_function` to have it checked). 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string;
+/// `address` is what the guest declares `name` to be, alive as long as
+/// the engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_define_symbol(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    address: *mut c_void,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_define_symbol", engine, -1, |engine| {
+            let name = text(name, "the symbol's name")?;
+            let address = non_null(address, name)?;
+            status(built(engine)?.define_symbol(name, address, None))
+        })
+    }
+}
+
+/// Binds `name` to the C function at `function`, whose signature is
+/// `result` and the `param_count` types at `params` (`HJ_*`): the guest's
+/// declaration of `name` must have that signature (checked when the
+/// program is linked), and its calls call `function` directly — the
+/// cheapest callback there is. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string;
+/// `params` is NULL (then `param_count` is 0) or holds `param_count`
+/// types; `function` has that signature and lives as long as the engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_define_function(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    function: *mut c_void,
+    result: hj_type,
+    params: *const hj_type,
+    param_count: libc::size_t,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_define_function", engine, -1, |engine| {
+            let name = text(name, "the function's name")?;
+            let address = non_null(function, name)?;
+            let codes: &[hj_type] = match (params.is_null(), param_count) {
+                (_, 0) => &[],
+                (true, count) => {
+                    return Err(format!(
+                        "'{name}': params is NULL but param_count is {count}"
+                    ))
+                }
+                (false, count) => std::slice::from_raw_parts(params, count),
+            };
+            let mut types = Vec::with_capacity(codes.len());
+            for (index, &code) in codes.iter().enumerate() {
+                match ty(code) {
+                    Some(Ty::Void) | None => {
+                        return Err(format!(
+                            "'{name}': parameter {index} has type code {code}, which is not one \
+                             of HJ_BOOL..HJ_PTR"
+                        ))
+                    }
+                    Some(ty) => types.push(ty),
+                }
+            }
+            let result = ty(result).ok_or_else(|| {
+                format!("'{name}': the result's type code {result} is not one of HJ_VOID..HJ_PTR")
+            })?;
+            let signature = Signature::new(types, result);
+            status(built(engine)?.define_symbol(name, address, signature))
+        })
+    }
+}
+
+fn non_null(address: *mut c_void, name: &str) -> Result<*const u8, Failure> {
+    if address.is_null() {
+        Err(format!("'{name}': the address is NULL"))
+    } else {
+        Ok(address.cast_const().cast())
+    }
+}
+
+/// The host's `user_data`, handed back to its callback on whichever thread
+/// the guest calls from.
+struct UserData(*mut c_void);
+
+// SAFETY: the pointer is only passed back to the host's own callback; the
+// header tells the host the callback may run on any thread the guest runs
+// on, so what it points to is the host's to make thread-safe.
+unsafe impl Send for UserData {}
+// SAFETY: as for Send: the engine never dereferences it.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    // A method, so that closures capture the whole (Send) wrapper.
+    fn get(&self) -> *mut c_void {
+        self.0
+    }
+}
+
+thread_local! {
+    /// How many `hj_register_callback` callbacks this thread is inside.
+    static CALLBACK_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The message `hj_trap` left for the innermost callback's return.
+    static PENDING_TRAP: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Registers `callback` for the guest's `PerformCustomCallback(name, args)`
+/// (the seed's `registerCustomCallback`; `user_data` is its `LLVM_args`):
+/// the callback receives `args` and `user_data`, and its result is
+/// `PerformCustomCallback`'s. Calls whose name is a string constant are
+/// bound when the program is linked; others find the callback by name.
+/// To stop the guest, the callback calls `hj_trap` before returning. 0 on
+/// success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string;
+/// `callback` and what `user_data` points to live as long as the engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_register_callback(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    callback: hj_callback_fn,
+    user_data: *mut c_void,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_register_callback", engine, -1, |engine| {
+            let name = text(name, "the callback's name")?;
+            let callback = callback.ok_or_else(|| format!("callback '{name}' is NULL"))?;
+            let user_data = UserData(user_data);
+            status(
+                built(engine)?.register_callback(name, move |_caller, args| {
+                    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+                    // SAFETY: the host registered `callback` for exactly these
+                    // arguments: the guest's `args` and its own `user_data`.
+                    let result = callback(args, user_data.get());
+                    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() - 1));
+                    match PENDING_TRAP.with(|pending| pending.borrow_mut().take()) {
+                        Some(message) => Err(Trap::new(message)),
+                        None => Ok(result),
+                    }
+                }),
+            )
+        })
+    }
+}
+
+/// Called by a callback registered with `hj_register_callback`: when it
+/// returns, the guest stops, and the run (or the guest's call) fails with
+/// a trap naming the callback and `message`. 0 if called inside such a
+/// callback, -1 elsewhere (nothing happens then).
+///
+/// # Safety
+/// `message` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
+    without_engine("hj_trap", -1, || {
+        if CALLBACK_DEPTH.with(Cell::get) == 0 {
+            return -1;
+        }
+        // SAFETY: the caller's contract: NULL or a C string.
+        let message = unsafe { text(message, "the trap's message") }
+            .map_or_else(|_| "the callback trapped".to_string(), str::to_string);
+        PENDING_TRAP.with(|pending| *pending.borrow_mut() = Some(message));
+        0
+    })
+}

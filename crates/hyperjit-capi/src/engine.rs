@@ -1,0 +1,481 @@
+//! `hj_engine`: an engine as C holds it, with its settings, inputs, runs,
+//! lookups and swaps.
+//!
+//! C sets an engine up after creating it (`hj_engine_set_*`), while the
+//! Rust API configures a builder first; so an `hj_engine` keeps its
+//! settings until the first call that needs the engine, which builds it.
+
+use crate::boundary::{self, c_string, path, text, with_engine, Failure};
+use hyperjit::{Engine, EngineBuilder};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread::ThreadId;
+
+/// An engine: create it with `hj_engine_new`, free it with
+/// `hj_engine_free`. Its functions may be called from any thread, and from
+/// inside callbacks while the guest runs.
+#[allow(non_camel_case_types)]
+pub struct hj_engine {
+    /// The settings until the engine is built; `None` after.
+    settings: Mutex<Option<Settings>>,
+    engine: OnceLock<Engine>,
+    /// Each thread's last failure, for `hj_engine_last_error`.
+    last_errors: Mutex<HashMap<ThreadId, CString>>,
+    /// Plugins stay loaded as long as the engine (their callbacks are in
+    /// them); declared after it, so they are unloaded after it is dropped.
+    plugins: Mutex<Vec<libloading::Library>>,
+}
+
+/// What `hj_engine_set_*` chose, applied when the engine is built.
+#[derive(Clone, Debug, Default)]
+struct Settings {
+    opt_level: Option<u8>,
+    lazy: bool,
+    tier: Option<u64>,
+    cache: Option<PathBuf>,
+    count_callback_calls: bool,
+}
+
+impl Settings {
+    fn builder(&self) -> EngineBuilder {
+        let mut builder = Engine::builder()
+            .lazy(self.lazy)
+            .count_callback_calls(self.count_callback_calls);
+        if let Some(level) = self.opt_level {
+            builder = builder.opt_level(level);
+        }
+        match self.tier {
+            Some(0) => builder = builder.tier(true),
+            Some(threshold) => builder = builder.tier_threshold(threshold),
+            None => {}
+        }
+        if let Some(dir) = &self.cache {
+            builder = builder.cache(dir);
+        }
+        builder
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl hj_engine {
+    fn unbuilt() -> hj_engine {
+        hj_engine {
+            settings: Mutex::new(Some(Settings::default())),
+            engine: OnceLock::new(),
+            last_errors: Mutex::new(HashMap::new()),
+            plugins: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An `hj_engine` around an engine built in Rust (as `hyperjit run`
+    /// does from its flags), to hand to plugins. Its settings are fixed.
+    pub fn wrap(engine: Engine) -> Box<hj_engine> {
+        let wrapped = hj_engine {
+            settings: Mutex::new(None),
+            engine: OnceLock::from(engine),
+            ..hj_engine::unbuilt()
+        };
+        Box::new(wrapped)
+    }
+
+    /// The engine, built from the settings on first use.
+    pub fn engine(&self) -> hyperjit::Result<&Engine> {
+        if let Some(engine) = self.engine.get() {
+            return Ok(engine);
+        }
+        let mut settings = lock(&self.settings);
+        if let Some(engine) = self.engine.get() {
+            return Ok(engine); // another thread built it meanwhile
+        }
+        let engine = settings.clone().unwrap_or_default().builder().build()?;
+        *settings = None;
+        Ok(self.engine.get_or_init(|| engine))
+    }
+
+    /// Keeps a loaded plugin's library for the engine's lifetime.
+    pub(crate) fn keep_plugin(&self, library: libloading::Library) {
+        lock(&self.plugins).push(library);
+    }
+
+    fn configure(&self, change: impl FnOnce(&mut Settings)) -> Result<(), Failure> {
+        match lock(&self.settings).as_mut() {
+            Some(settings) => {
+                change(settings);
+                Ok(())
+            }
+            None => Err(
+                "settings are made before the engine is first used (an input added, \
+                         a callback registered, ...); this engine is in use"
+                    .to_string(),
+            ),
+        }
+    }
+
+    pub(crate) fn record_error(&self, message: Failure) {
+        let message = c_string(message);
+        lock(&self.last_errors).insert(std::thread::current().id(), message);
+    }
+
+    /// This thread's last failure on the engine, as text.
+    pub(crate) fn last_error_text(&self) -> Option<String> {
+        lock(&self.last_errors)
+            .get(&std::thread::current().id())
+            .map(|message| message.to_string_lossy().into_owned())
+    }
+
+    fn last_error(&self) -> *const c_char {
+        // The string's bytes stay where they are until this thread's next
+        // failure replaces them (a map's rehash moves the CString, not them).
+        lock(&self.last_errors)
+            .get(&std::thread::current().id())
+            .map_or(std::ptr::null(), |message| message.as_ptr())
+    }
+}
+
+/// A result of the Rust API as a C status.
+pub(crate) fn status(result: hyperjit::Result<()>) -> Result<c_int, Failure> {
+    result.map(|()| 0).map_err(|error| error.to_string())
+}
+
+/// The engine C passed, built if need be, as a C failure.
+pub(crate) fn built(engine: &hj_engine) -> Result<&Engine, Failure> {
+    engine.engine().map_err(|error| error.to_string())
+}
+
+/// A new engine with the defaults: `-O2`, everything compiled before the
+/// program runs, no cache. Change them with `hj_engine_set_*` before the
+/// engine is first used. Never NULL; free it with `hj_engine_free`.
+#[no_mangle]
+pub extern "C" fn hj_engine_new() -> *mut hj_engine {
+    Box::into_raw(Box::new(hj_engine::unbuilt()))
+}
+
+/// Frees an engine and everything it compiled; NULL is ignored. No guest
+/// code of the engine may be running, and no pointer it returned may be
+/// used after.
+///
+/// # Safety
+/// `engine` is NULL or from `hj_engine_new`, and not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_free(engine: *mut hj_engine) {
+    if !engine.is_null() {
+        // SAFETY: from `Box::into_raw` in `hj_engine_new`, freed once by
+        // the caller's contract. Dropping runs no guest code.
+        let engine = unsafe { Box::from_raw(engine) };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(engine)));
+    }
+}
+
+/// The optimization level, 0 to 3 (default 2): clang's for C inputs, the
+/// IR pipeline's and the code generator's. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_opt_level(engine: *mut hj_engine, level: c_int) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_opt_level", engine, -1, |engine| {
+            let level = u8::try_from(level)
+                .ok()
+                .filter(|level| *level <= 3)
+                .ok_or_else(|| format!("opt level {level} is out of range 0..=3"))?;
+            engine.configure(|settings| settings.opt_level = Some(level))?;
+            Ok(0)
+        })
+    }
+}
+
+/// Compiles each function on its first call (non-zero `enabled`) instead
+/// of everything before the program runs. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_lazy(engine: *mut hj_engine, enabled: c_int) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_lazy", engine, -1, |engine| {
+            engine.configure(|settings| settings.lazy = enabled != 0)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Tiered compilation (non-zero `enabled`; implies lazy): functions start
+/// at a fast baseline and those called or looping `threshold` times (0:
+/// the default, 1000) are recompiled optimized in the background. 0 on
+/// success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_tier(
+    engine: *mut hj_engine,
+    enabled: c_int,
+    threshold: u64,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_tier", engine, -1, |engine| {
+            engine.configure(|settings| settings.tier = (enabled != 0).then_some(threshold))?;
+            Ok(0)
+        })
+    }
+}
+
+/// Keeps compiled code in directory `dir` (created if missing) and reuses
+/// it in later runs and processes; NULL turns the cache off. 0 on success,
+/// -1 on failure (a `dir` that cannot be used fails when the engine is
+/// first used).
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `dir` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_cache(engine: *mut hj_engine, dir: *const c_char) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_cache", engine, -1, |engine| {
+            let dir = if dir.is_null() {
+                None
+            } else {
+                Some(path(dir, "the cache directory")?.to_path_buf())
+            };
+            engine.configure(|settings| settings.cache = dir)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Counts each callback's calls and time for `hj_engine_stats` (non-zero
+/// `enabled`; default off, when callbacks pay nothing for it). 0 on
+/// success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_count_callback_calls(
+    engine: *mut hj_engine,
+    enabled: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_count_callback_calls", engine, -1, |engine| {
+            engine.configure(|settings| settings.count_callback_calls = enabled != 0)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Adds an input: a `.c` file (compiled with clang-19), `.ll` IR text or
+/// `.bc` bitcode. It is linked when the program first runs or a symbol is
+/// first looked up. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `path` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_add_file(engine: *mut hj_engine, path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_add_file", engine, -1, |engine| {
+            let path = boundary::path(path, "the input's path")?;
+            status(built(engine)?.add_file(path))
+        })
+    }
+}
+
+/// Adds LLVM IR text held in memory, named `name` in messages. 0 on
+/// success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` and `ir` are NULL or C strings.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_add_ir(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    ir: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_add_ir", engine, -1, |engine| {
+            let name = text(name, "the module's name")?;
+            let ir = text(ir, "the IR text")?;
+            status(built(engine)?.add_ir(name, ir))
+        })
+    }
+}
+
+/// Links a `.c`, `.ll` or `.bc` file into the program now, while it runs
+/// or between runs (the guest's `hj_load`). 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `path` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_load(engine: *mut hj_engine, path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_load", engine, -1, |engine| {
+            let path = boundary::path(path, "the module's path")?;
+            status(built(engine)?.load(path))
+        })
+    }
+}
+
+/// The address of a linked function, global or callback, linking what is
+/// pending first; NULL on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_lookup(
+    engine: *mut hj_engine,
+    name: *const c_char,
+) -> *mut c_void {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_lookup", engine, std::ptr::null_mut(), |engine| {
+            let name = text(name, "the symbol's name")?;
+            built(engine)?
+                .lookup(name)
+                .map(|address| address.cast_mut())
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
+/// Links what was added and runs the program's `main` with `argc`
+/// arguments from `argv` (`argv[0]` is the program's name), then its exit
+/// handlers. 0 if the program ran to its end, its status (`main`'s result
+/// or `exit`'s argument) in `*exit_code` (unless NULL); -1 if it could not
+/// be linked or was stopped (a trap, a callback's error).
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `argv` is NULL (then `argc` is 0) or
+/// holds `argc` C strings; `exit_code` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_run_main(
+    engine: *mut hj_engine,
+    argc: c_int,
+    argv: *const *const c_char,
+    exit_code: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_run_main", engine, -1, |engine| {
+            let count = usize::try_from(argc).map_err(|_| format!("argc is negative ({argc})"))?;
+            if argv.is_null() && count > 0 {
+                return Err(format!("argv is NULL but argc is {argc}"));
+            }
+            let args = (0..count)
+                .map(|i| text(*argv.add(i), &format!("argv[{i}]")))
+                .collect::<Result<Vec<&str>, Failure>>()?;
+            let code = built(engine)?
+                .run_main(&args)
+                .map_err(|error| error.to_string())?;
+            if let Some(exit_code) = exit_code.as_mut() {
+                *exit_code = code;
+            }
+            Ok(0)
+        })
+    }
+}
+
+/// Recompiles `function` at `opt_level` (0 to 3); calls made after this
+/// returns run the new code. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `function` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_recompile(
+    engine: *mut hj_engine,
+    function: *const c_char,
+    opt_level: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_recompile", engine, -1, |engine| {
+            let function = text(function, "the function's name")?;
+            let level = u8::try_from(opt_level)
+                .map_err(|_| format!("opt level {opt_level} is out of range 0..=3"))?;
+            status(built(engine)?.recompile(function, level))
+        })
+    }
+}
+
+/// Replaces `function`'s body with its definition in the file at `path`
+/// (`.c`, `.ll` or `.bc`); calls made after this returns run it. 0 on
+/// success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `function` and `path` are NULL or C
+/// strings.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_redefine(
+    engine: *mut hj_engine,
+    function: *const c_char,
+    path: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_redefine", engine, -1, |engine| {
+            let function = text(function, "the function's name")?;
+            let path = boundary::path(path, "the new definition's path")?;
+            status(built(engine)?.redefine(function, path))
+        })
+    }
+}
+
+/// The engine's statistics as text (phase times, functions compiled
+/// lazily, tier-ups, callback counts): the text `hyperjit run --stats`
+/// prints. The caller owns it and frees it with `hj_string_free`. NULL on
+/// failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_stats(engine: *mut hj_engine) -> *mut c_char {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_stats", engine, std::ptr::null_mut(), |engine| {
+            Ok(c_string(built(engine)?.stats().to_string()).into_raw())
+        })
+    }
+}
+
+/// Frees a string the library gave the caller (`hj_engine_stats`); NULL
+/// is ignored.
+///
+/// # Safety
+/// `text` is NULL or from `hj_engine_stats`, and not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn hj_string_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: from `CString::into_raw` in this library, freed once.
+        drop(unsafe { CString::from_raw(text) });
+    }
+}
+
+/// Why this thread's last failed call on `engine` failed (with a NULL
+/// engine: the last call this thread made with a NULL engine); NULL if
+/// none failed. The engine owns the text: it stays valid until this
+/// thread's next failed call on the engine, or the engine is freed.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_last_error(engine: *const hj_engine) -> *const c_char {
+    // SAFETY: the caller's contract: NULL or a live engine.
+    match unsafe { engine.as_ref() } {
+        Some(engine) => boundary::without_engine("hj_engine_last_error", std::ptr::null(), || {
+            engine.last_error()
+        }),
+        None => boundary::last_error_without_engine(),
+    }
+}
