@@ -1,0 +1,141 @@
+//! The C and C++ hosts in `examples/`, built with the documented commands
+//! against this build's `libhyperjit_capi` (shared and static) and run on
+//! the proposal's guest program.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where cargo put this crate's libraries: beside the test executable.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().expect("deps directory").to_path_buf()
+}
+
+fn build(compiler: &str, args: &[&str], out: &Path) {
+    let status = Command::new(compiler)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .current_dir(repo())
+        .status()
+        .unwrap_or_else(|error| panic!("running {compiler}: {error}"));
+    assert!(status.success(), "{compiler} {args:?} failed");
+}
+
+fn run_host(host: &Path) -> Output {
+    Command::new(host)
+        .arg("examples/c_host/test.c")
+        .current_dir(repo())
+        .output()
+        .expect("running the host")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What the hosts and the guest print on a good run, in order.
+const GOOD_RUN: [&str; 4] = [
+    "host: Callback1(10, 20)",
+    "guest: Callback1(10, 20) returned 30",
+    "guest: Callback2(3, 4) returned 304",
+    "host: the guest exited with 0 after 1 call(s) of Callback1",
+];
+
+fn assert_good_run(output: &Output) {
+    let text = stdout(output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        &GOOD_RUN,
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn the_c_host_runs_the_proposals_example_with_the_shared_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("c_host");
+    let libs = library_dir();
+    let rpath = format!("-Wl,-rpath,{}", libs.display());
+    let search = format!("-L{}", libs.display());
+    build(
+        "cc",
+        &[
+            "examples/c_host/host.c",
+            "-Iinclude",
+            "-Wall",
+            "-Werror",
+            &search,
+            "-lhyperjit_capi",
+            &rpath,
+        ],
+        &host,
+    );
+    assert_good_run(&run_host(&host));
+}
+
+#[test]
+fn the_c_host_runs_with_the_static_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("c_host_static");
+    let archive = library_dir().join("libhyperjit_capi.a");
+    let archive = archive.to_str().expect("a UTF-8 path");
+    // `cargo rustc -p hyperjit-capi --crate-type staticlib -- --print
+    // native-static-libs` lists these; README.md gives the same line.
+    build(
+        "cc",
+        &[
+            "examples/c_host/host.c",
+            "-Iinclude",
+            archive,
+            "-L/usr/lib/llvm-19/lib",
+            "-lLLVM-19",
+            "-lstdc++",
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+        ],
+        &host,
+    );
+    assert_good_run(&run_host(&host));
+}
+
+#[test]
+fn the_cpp_host_runs_the_example_and_gets_a_throwing_callback_as_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("cpp_host");
+    let libs = library_dir();
+    let rpath = format!("-Wl,-rpath,{}", libs.display());
+    let search = format!("-L{}", libs.display());
+    build(
+        "clang++-19",
+        &[
+            "-std=c++17",
+            "-Wall",
+            "-Werror",
+            "examples/cpp_host/host.cpp",
+            "-Iinclude",
+            &search,
+            "-lhyperjit_capi",
+            &rpath,
+        ],
+        &host,
+    );
+    let output = run_host(&host);
+    assert_good_run(&output);
+    assert!(
+        stdout(&output).contains("host: stopped: trap in callback 'Callback1': no, thanks"),
+        "{}",
+        stdout(&output)
+    );
+}
