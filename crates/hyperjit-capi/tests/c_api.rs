@@ -1,0 +1,338 @@
+//! The C API's contract on bad input: every failure is a return value
+//! with a message naming what it is about, and the engine stays usable.
+//! These call the exported functions as C does.
+
+use hyperjit_capi::*;
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::ptr::{null, null_mut};
+
+fn c(text: &str) -> CString {
+    CString::new(text).unwrap()
+}
+
+/// The engine's last error on this thread.
+fn last_error(engine: *const hj_engine) -> String {
+    // SAFETY: a live engine or NULL; the message is copied at once.
+    let message = unsafe { hj_engine_last_error(engine) };
+    assert!(!message.is_null(), "a failed call leaves a message");
+    // SAFETY: non-NULL: a C string the engine owns until its next failure.
+    unsafe { CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+struct Engine(*mut hj_engine);
+
+impl Engine {
+    fn new() -> Engine {
+        Engine(hj_engine_new())
+    }
+
+    fn add_ir(&self, name: &str, ir: &str) -> c_int {
+        // SAFETY: a live engine and C strings.
+        unsafe { hj_engine_add_ir(self.0, c(name).as_ptr(), c(ir).as_ptr()) }
+    }
+
+    fn run(&self) -> Result<c_int, String> {
+        let name = c("prog");
+        let argv = [name.as_ptr()];
+        let mut status = -1;
+        // SAFETY: a live engine, one argument, a writable status.
+        match unsafe { hj_engine_run_main(self.0, 1, argv.as_ptr(), &mut status) } {
+            0 => Ok(status),
+            _ => Err(last_error(self.0)),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // SAFETY: from hj_engine_new, freed once.
+        unsafe { hj_engine_free(self.0) };
+    }
+}
+
+const CALLS_SUM: &str = r#"
+@name = private constant [4 x i8] c"Sum\00"
+declare i64 @PerformCustomCallback(ptr, ptr)
+define i32 @main() {
+  %args = alloca [2 x i32]
+  store i32 40, ptr %args
+  %second = getelementptr i32, ptr %args, i64 1
+  store i32 2, ptr %second
+  %r = call i64 @PerformCustomCallback(ptr @name, ptr %args)
+  %t = trunc i64 %r to i32
+  ret i32 %t
+}
+"#;
+
+unsafe extern "C" fn sum(args: *mut c_void, user_data: *mut c_void) -> isize {
+    // SAFETY: the guest passes two ints; the test passes a counter.
+    unsafe {
+        *(user_data as *mut u32) += 1;
+        let args = args as *const i32;
+        (*args + *args.add(1)) as isize
+    }
+}
+
+unsafe extern "C" fn refuse(_args: *mut c_void, _user_data: *mut c_void) -> isize {
+    // SAFETY: a C string.
+    assert_eq!(unsafe { hj_trap(c"not today".as_ptr()) }, 0);
+    7
+}
+
+#[test]
+fn a_registered_callback_gets_the_guests_args_and_the_hosts_user_data() {
+    let engine = Engine::new();
+    let mut calls = 0u32;
+    // SAFETY: a live engine, a C string, a callback and its counter, which
+    // outlive the run.
+    let registered = unsafe {
+        hj_register_callback(
+            engine.0,
+            c"Sum".as_ptr(),
+            Some(sum),
+            (&raw mut calls).cast(),
+        )
+    };
+    assert_eq!(registered, 0);
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+    assert_eq!(engine.run(), Ok(42));
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn hj_trap_stops_the_guest_and_names_the_callback() {
+    let engine = Engine::new();
+    // SAFETY: a live engine, a C string, a callback without user data.
+    let registered =
+        unsafe { hj_register_callback(engine.0, c"Sum".as_ptr(), Some(refuse), null_mut()) };
+    assert_eq!(registered, 0);
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+    assert_eq!(
+        engine.run(),
+        Err("trap in callback 'Sum': not today".to_string())
+    );
+    // Outside a callback, hj_trap does nothing.
+    // SAFETY: a C string.
+    assert_eq!(unsafe { hj_trap(c"late".as_ptr()) }, -1);
+}
+
+#[test]
+fn null_arguments_fail_with_a_message_naming_them() {
+    // A NULL engine: the message is the thread's, read with a NULL engine.
+    // SAFETY: NULL engines are allowed.
+    assert_eq!(
+        unsafe { hj_engine_add_file(null_mut(), c"x.c".as_ptr()) },
+        -1
+    );
+    assert_eq!(last_error(null()), "hj_engine_add_file: the engine is NULL");
+    let engine = Engine::new();
+    // SAFETY: a live engine; the NULL pointers are the point.
+    unsafe {
+        assert_eq!(hj_engine_add_file(engine.0, null()), -1);
+        assert_eq!(last_error(engine.0), "the input's path is NULL");
+        assert_eq!(
+            hj_register_callback(engine.0, c"Sum".as_ptr(), None, null_mut()),
+            -1
+        );
+        assert_eq!(last_error(engine.0), "callback 'Sum' is NULL");
+        assert_eq!(
+            hj_define_symbol(engine.0, c"table".as_ptr(), null_mut()),
+            -1
+        );
+        assert_eq!(last_error(engine.0), "'table': the address is NULL");
+        assert!(hj_engine_lookup(engine.0, null()).is_null());
+        assert_eq!(last_error(engine.0), "the symbol's name is NULL");
+        assert_eq!(hj_engine_run_main(engine.0, 2, null(), null_mut()), -1);
+        assert_eq!(last_error(engine.0), "argv is NULL but argc is 2");
+        hj_string_free(null_mut());
+        hj_engine_free(null_mut());
+    }
+}
+
+#[test]
+fn bad_settings_and_late_settings_are_refused() {
+    let engine = Engine::new();
+    // SAFETY: a live engine.
+    unsafe {
+        assert_eq!(hj_engine_set_opt_level(engine.0, 7), -1);
+        assert_eq!(last_error(engine.0), "opt level 7 is out of range 0..=3");
+        assert_eq!(hj_engine_set_opt_level(engine.0, 1), 0);
+    }
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+    // SAFETY: a live engine.
+    unsafe {
+        assert_eq!(hj_engine_set_lazy(engine.0, 1), -1);
+        assert!(
+            last_error(engine.0).starts_with("settings are made before the engine is first used"),
+            "{}",
+            last_error(engine.0)
+        );
+    }
+}
+
+#[test]
+fn a_cache_that_cannot_be_used_fails_at_first_use_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let engine = Engine::new();
+    let path = c(file.to_str().unwrap());
+    // SAFETY: a live engine and a C string.
+    assert_eq!(unsafe { hj_engine_set_cache(engine.0, path.as_ptr()) }, 0);
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), -1);
+    assert_eq!(
+        last_error(engine.0),
+        format!("invalid setting: cache {}: not a directory", file.display())
+    );
+    // The settings stay; turning the cache off makes the engine usable.
+    // SAFETY: a live engine; NULL turns the cache off.
+    assert_eq!(unsafe { hj_engine_set_cache(engine.0, null()) }, 0);
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+}
+
+#[test]
+fn errors_name_the_file_symbol_or_callback_and_the_engine_stays_usable() {
+    let engine = Engine::new();
+    // SAFETY: a live engine and C strings.
+    unsafe {
+        assert_eq!(
+            hj_engine_add_file(engine.0, c"/nonexistent/prog.c".as_ptr()),
+            -1
+        );
+    }
+    assert!(
+        last_error(engine.0).starts_with("/nonexistent/prog.c: "),
+        "{}",
+        last_error(engine.0)
+    );
+    assert_eq!(engine.add_ir("broken.ll", "define i32 @main( {"), -1);
+    assert!(
+        last_error(engine.0).starts_with("broken.ll:1:"),
+        "{}",
+        last_error(engine.0)
+    );
+    // No callback 'Sum' is registered: the run's link fails, naming it.
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+    let error = engine.run().unwrap_err();
+    assert!(error.contains("Sum"), "{error}");
+    // Registering it makes the same engine run the program.
+    let mut calls = 0u32;
+    // SAFETY: a live engine, a C string, a callback and its counter.
+    unsafe {
+        hj_register_callback(
+            engine.0,
+            c"Sum".as_ptr(),
+            Some(sum),
+            (&raw mut calls).cast(),
+        );
+    }
+    assert_eq!(engine.run(), Ok(42));
+}
+
+extern "C" fn twice(x: i32) -> i32 {
+    2 * x
+}
+
+#[test]
+fn typed_functions_are_checked_against_the_guests_declaration() {
+    let ir = "declare i32 @twice(i32)\ndefine i32 @main() {\n  %r = call i32 @twice(i32 21)\n  ret i32 %r\n}\n";
+    let params = [HJ_I32];
+    let engine = Engine::new();
+    // SAFETY: a live engine; `twice` has the signature given.
+    unsafe {
+        assert_eq!(
+            hj_define_function(
+                engine.0,
+                c"twice".as_ptr(),
+                twice as *mut c_void,
+                HJ_I32,
+                params.as_ptr(),
+                1
+            ),
+            0
+        );
+    }
+    assert_eq!(engine.add_ir("twice.ll", ir), 0);
+    assert_eq!(engine.run(), Ok(42));
+
+    // Declared with another type: the link says which.
+    let engine = Engine::new();
+    // SAFETY: as above, with an i64 parameter.
+    unsafe {
+        hj_define_function(
+            engine.0,
+            c"twice".as_ptr(),
+            twice as *mut c_void,
+            HJ_I32,
+            [HJ_I64].as_ptr(),
+            1,
+        );
+    }
+    assert_eq!(engine.add_ir("twice.ll", ir), 0);
+    let error = engine.run().unwrap_err();
+    assert!(
+        error.contains("twice") && error.contains("twice.ll"),
+        "{error}"
+    );
+
+    // A type code that is none of HJ_*.
+    let engine = Engine::new();
+    // SAFETY: a live engine; the bad code is the point.
+    unsafe {
+        assert_eq!(
+            hj_define_function(
+                engine.0,
+                c"twice".as_ptr(),
+                twice as *mut c_void,
+                HJ_I32,
+                [42u8].as_ptr(),
+                1
+            ),
+            -1
+        );
+    }
+    assert_eq!(
+        last_error(engine.0),
+        "'twice': parameter 0 has type code 42, which is not one of HJ_BOOL..HJ_PTR"
+    );
+}
+
+#[test]
+fn lookups_recompiles_and_stats_work_on_the_linked_program() {
+    let engine = Engine::new();
+    let mut calls = 0u32;
+    // SAFETY: a live engine, a C string, a callback and its counter.
+    unsafe {
+        hj_register_callback(
+            engine.0,
+            c"Sum".as_ptr(),
+            Some(sum),
+            (&raw mut calls).cast(),
+        );
+    }
+    assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
+    // SAFETY: a live engine and C strings; `main` has type int(void).
+    unsafe {
+        let main = hj_engine_lookup(engine.0, c"main".as_ptr());
+        assert!(!main.is_null());
+        let main: extern "C" fn() -> c_int = std::mem::transmute(main);
+        assert_eq!(main(), 42);
+        assert_eq!(hj_engine_recompile(engine.0, c"main".as_ptr(), 0), 0);
+        assert_eq!(hj_engine_recompile(engine.0, c"nothing".as_ptr(), 0), -1);
+        assert!(
+            last_error(engine.0).contains("'nothing'"),
+            "{}",
+            last_error(engine.0)
+        );
+        assert!(hj_engine_lookup(engine.0, c"nothing".as_ptr()).is_null());
+        let stats = hj_engine_stats(engine.0);
+        assert!(!stats.is_null());
+        let text = CStr::from_ptr(stats).to_string_lossy().into_owned();
+        hj_string_free(stats);
+        assert!(text.contains("codegen+link"), "{text}");
+    }
+    assert_eq!(engine.run(), Ok(42));
+    assert_eq!(calls, 2);
+}
