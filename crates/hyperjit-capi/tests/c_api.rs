@@ -336,3 +336,19 @@ fn lookups_recompiles_and_stats_work_on_the_linked_program() {
     assert_eq!(engine.run(), Ok(42));
     assert_eq!(calls, 2);
 }
+
+/// The Rust plugin adapter (which cannot depend on this crate) names the
+/// same type codes as the header.
+#[test]
+fn the_rust_plugin_adapter_uses_the_headers_type_codes() {
+    use hyperjit_plugin::CType;
+    assert_eq!(<() as CType>::CODE, HJ_VOID);
+    assert_eq!(<bool as CType>::CODE, HJ_BOOL);
+    assert_eq!(<i8 as CType>::CODE, HJ_I8);
+    assert_eq!(<u16 as CType>::CODE, HJ_I16);
+    assert_eq!(<i32 as CType>::CODE, HJ_I32);
+    assert_eq!(<usize as CType>::CODE, HJ_I64);
+    assert_eq!(<f32 as CType>::CODE, HJ_F32);
+    assert_eq!(<f64 as CType>::CODE, HJ_F64);
+    assert_eq!(<*const u8 as CType>::CODE, HJ_PTR);
+}

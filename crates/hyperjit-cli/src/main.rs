@@ -6,6 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use hyperjit::Engine;
+use hyperjit_capi::hj_engine;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,6 +66,11 @@ struct RunArgs {
     /// Compile everything up front (what lli does), whatever the default.
     #[arg(long)]
     eager: bool,
+    /// Load callbacks from a plugin: a shared library exporting
+    /// `int hyperjit_plugin_init(hj_engine *)` (include/hyperjit_host.h),
+    /// called before the inputs are linked (repeatable).
+    #[arg(long, value_name = "LIB.so")]
+    plugin: Vec<PathBuf>,
     /// Print phase times and per-callback call counts to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -113,13 +119,22 @@ fn run(args: RunArgs) -> ExitCode {
     for definition in &args.define {
         builder = builder.c_define(definition.clone());
     }
-    let engine = match builder.build() {
+    let host = match builder.build() {
+        Ok(engine) => hj_engine::wrap(engine),
+        Err(error) => return fail(&error, None),
+    };
+    for plugin in &args.plugin {
+        if let Err(error) = host.load_plugin(plugin) {
+            return fail(&error, None);
+        }
+    }
+    let engine = match host.engine() {
         Ok(engine) => engine,
         Err(error) => return fail(&error, None),
     };
     for input in &args.inputs {
         if let Err(error) = engine.add_file(input) {
-            return fail(&error, args.stats.then_some(&engine));
+            return fail(&error, args.stats.then_some(engine));
         }
     }
     let argv: Vec<String> = std::iter::once(args.inputs[0].display().to_string())
@@ -149,7 +164,7 @@ fn exit_now(status: u8) -> ExitCode {
     unsafe { libc::_exit(i32::from(status)) }
 }
 
-fn fail(error: &hyperjit::Error, stats_of: Option<&Engine>) -> ExitCode {
+fn fail(error: &dyn std::fmt::Display, stats_of: Option<&Engine>) -> ExitCode {
     eprintln!("hyperjit: error: {error}");
     if let Some(engine) = stats_of {
         eprintln!("{}", engine.stats());
