@@ -17,10 +17,12 @@ deps:
 		echo "error: cargo not found: install Rust 1.86 or newer with rustup, then run make again" >&2; \
 		exit 1; }
 
-# Runs examples/demo.c under hyperjit with phase times.
+# Runs examples/demo.c under hyperjit with phase times, its host callbacks
+# loaded from a plugin (examples/plugin/demo_plugin.c).
 demo: deps
 	$(CARGO) build --release -p hyperjit-cli
-	./target/release/hyperjit run --stats examples/demo.c -- 1000000
+	clang-19 -shared -fPIC -Iinclude examples/plugin/demo_plugin.c -o target/release/libdemo_plugin.so
+	./target/release/hyperjit run --stats --plugin target/release/libdemo_plugin.so examples/demo.c -- 1000000
 
 test: deps
 	$(CARGO) test --workspace

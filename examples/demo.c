@@ -2,13 +2,21 @@
  *
  * It uses what a C runtime provides — a static constructor, thread-local
  * storage with threads, an atexit handler, exit() — and shows that the
- * JIT'd program behaves as the native build would. Host callbacks join the
- * demo when the engine offers them (issue 3).
+ * JIT'd program behaves as the native build would. `make demo` also loads
+ * examples/plugin/demo_plugin.c (`hyperjit run --plugin`), whose host
+ * callbacks the program calls: `report_best`, typed, called directly, and
+ * `Tally` through the proposal's PerformCustomCallback. Both are declared
+ * weak, so that the program also runs natively and without the plugin.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Host callbacks, from the plugin when it is loaded (NULL otherwise). */
+__attribute__((weak)) void report_best(unsigned long start, unsigned long steps);
+__attribute__((weak)) long PerformCustomCallback(const char *name, void *args);
+__attribute__((weak)) void *hj_lookup(const char *symbol);
 
 static __thread unsigned long work_done;
 static unsigned long total_work;
@@ -68,5 +76,11 @@ int main(int argc, char **argv) {
     }
     printf("[main] below %lu the longest Collatz chain starts at %lu\n", limit + 1, best.best_start);
     printf("[main] main's own thread-local work counter: %lu\n", work_done);
+    if (report_best) report_best(best.best_start, best.best);
+    /* Only under hyperjit, and only if a plugin registered "Tally". */
+    if (hj_lookup && PerformCustomCallback && hj_lookup("report_best")) {
+        long tallied = PerformCustomCallback("Tally", &total_work);
+        printf("[main] the host tallied %ld steps\n", tallied);
+    }
     exit(EXIT_SUCCESS);
 }

@@ -213,3 +213,31 @@ fn a_plugin_that_refuses_is_an_error_with_its_status_and_the_engines_reason() {
         outcome.stderr
     );
 }
+
+/// `make demo`: the demo program calls its plugin's callbacks, typed and
+/// multiplexed, and otherwise prints what its native build prints.
+#[test]
+fn the_demo_calls_its_plugins_callbacks() {
+    let plugin = c_plugin(
+        &repo_root().join("examples/plugin/demo_plugin.c"),
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("libdemo_plugin.so"),
+    );
+    let outcome = run(hyperjit()
+        .args(["run", "--plugin"])
+        .arg(&plugin)
+        .arg(repo_root().join("examples/demo.c"))
+        .args(["--", "10000"]));
+    assert_eq!(outcome.status, Some(0), "{}", outcome.stderr);
+    let text = outcome.stdout_text();
+    let total = "total work 859666";
+    assert!(
+        text.ends_with(&format!("[atexit] {total}, goodbye\n")),
+        "{text}"
+    );
+    for line in [
+        "[plugin] host callback report_best: the chain from 6171 takes 262 steps\n",
+        "[plugin] host callback Tally: 859666 steps\n[main] the host tallied 859666 steps\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
