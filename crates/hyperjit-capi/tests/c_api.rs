@@ -235,41 +235,35 @@ extern "C" fn twice(x: i32) -> i32 {
     2 * x
 }
 
-#[test]
-fn typed_functions_are_checked_against_the_guests_declaration() {
-    let ir = "declare i32 @twice(i32)\ndefine i32 @main() {\n  %r = call i32 @twice(i32 21)\n  ret i32 %r\n}\n";
-    let params = [HJ_I32];
-    let engine = Engine::new();
-    // SAFETY: a live engine; `twice` has the signature given.
-    unsafe {
-        assert_eq!(
+impl Engine {
+    /// Defines `twice` as taking one parameter of type `param`.
+    fn define_twice(&self, param: hj_type) -> c_int {
+        // SAFETY: a live engine and a C string; the guest's declaration
+        // decides whether `param` is the truth, which the engine checks.
+        unsafe {
             hj_define_function(
-                engine.0,
+                self.0,
                 c"twice".as_ptr(),
                 twice as *mut c_void,
                 HJ_I32,
-                params.as_ptr(),
-                1
-            ),
-            0
-        );
+                [param].as_ptr(),
+                1,
+            )
+        }
     }
+}
+
+#[test]
+fn typed_functions_are_checked_against_the_guests_declaration() {
+    let ir = "declare i32 @twice(i32)\ndefine i32 @main() {\n  %r = call i32 @twice(i32 21)\n  ret i32 %r\n}\n";
+    let engine = Engine::new();
+    assert_eq!(engine.define_twice(HJ_I32), 0);
     assert_eq!(engine.add_ir("twice.ll", ir), 0);
     assert_eq!(engine.run(), Ok(42));
 
     // Declared with another type: the link says which.
     let engine = Engine::new();
-    // SAFETY: as above, with an i64 parameter.
-    unsafe {
-        hj_define_function(
-            engine.0,
-            c"twice".as_ptr(),
-            twice as *mut c_void,
-            HJ_I32,
-            [HJ_I64].as_ptr(),
-            1,
-        );
-    }
+    assert_eq!(engine.define_twice(HJ_I64), 0);
     assert_eq!(engine.add_ir("twice.ll", ir), 0);
     let error = engine.run().unwrap_err();
     assert!(
@@ -279,20 +273,7 @@ fn typed_functions_are_checked_against_the_guests_declaration() {
 
     // A type code that is none of HJ_*.
     let engine = Engine::new();
-    // SAFETY: a live engine; the bad code is the point.
-    unsafe {
-        assert_eq!(
-            hj_define_function(
-                engine.0,
-                c"twice".as_ptr(),
-                twice as *mut c_void,
-                HJ_I32,
-                [42u8].as_ptr(),
-                1
-            ),
-            -1
-        );
-    }
+    assert_eq!(engine.define_twice(42), -1);
     assert_eq!(
         last_error(engine.0),
         "'twice': parameter 0 has type code 42, which is not one of HJ_BOOL..HJ_PTR"

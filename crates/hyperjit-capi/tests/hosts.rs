@@ -58,26 +58,30 @@ fn assert_good_run(output: &Output) {
     assert_eq!(output.status.code(), Some(0));
 }
 
+/// Builds `source` with `compiler` and `flags` against the shared library,
+/// as README.md shows.
+fn build_with_shared_library(compiler: &str, flags: &[&str], source: &str, out: &Path) {
+    let libs = library_dir();
+    let rpath = format!("-Wl,-rpath,{}", libs.display());
+    let search = format!("-L{}", libs.display());
+    let mut args = flags.to_vec();
+    args.extend([
+        source,
+        "-Iinclude",
+        "-Wall",
+        "-Werror",
+        &search,
+        "-lhyperjit_capi",
+        &rpath,
+    ]);
+    build(compiler, &args, out);
+}
+
 #[test]
 fn the_c_host_runs_the_proposals_example_with_the_shared_library() {
     let dir = tempfile::tempdir().unwrap();
     let host = dir.path().join("c_host");
-    let libs = library_dir();
-    let rpath = format!("-Wl,-rpath,{}", libs.display());
-    let search = format!("-L{}", libs.display());
-    build(
-        "cc",
-        &[
-            "examples/c_host/host.c",
-            "-Iinclude",
-            "-Wall",
-            "-Werror",
-            &search,
-            "-lhyperjit_capi",
-            &rpath,
-        ],
-        &host,
-    );
+    build_with_shared_library("cc", &[], "examples/c_host/host.c", &host);
     assert_good_run(&run_host(&host));
 }
 
@@ -114,21 +118,10 @@ fn the_c_host_runs_with_the_static_library() {
 fn the_cpp_host_runs_the_example_and_gets_a_throwing_callback_as_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let host = dir.path().join("cpp_host");
-    let libs = library_dir();
-    let rpath = format!("-Wl,-rpath,{}", libs.display());
-    let search = format!("-L{}", libs.display());
-    build(
+    build_with_shared_library(
         "clang++-19",
-        &[
-            "-std=c++17",
-            "-Wall",
-            "-Werror",
-            "examples/cpp_host/host.cpp",
-            "-Iinclude",
-            &search,
-            "-lhyperjit_capi",
-            &rpath,
-        ],
+        &["-std=c++17"],
+        "examples/cpp_host/host.cpp",
         &host,
     );
     let output = run_host(&host);
