@@ -32,7 +32,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// .c, .ll or .bc files; all are linked; argv[0] is the first.
+    /// .c, .cc/.cpp/.cxx (C++), .ll or .bc files; all are linked; argv[0]
+    /// is the first.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Optimization level: clang's and the IR pipeline's for unoptimized
@@ -43,10 +44,10 @@ struct RunArgs {
     /// The entry function.
     #[arg(long, value_name = "NAME", default_value = "main")]
     entry: String,
-    /// Include directory for .c inputs (passed to clang).
+    /// Include directory for C and C++ inputs (passed to clang).
     #[arg(short = 'I', value_name = "DIR")]
     include: Vec<PathBuf>,
-    /// Macro for .c inputs, NAME or NAME=VALUE (passed to clang).
+    /// Macro for C and C++ inputs, NAME or NAME=VALUE (passed to clang).
     #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     define: Vec<String>,
     /// Compile each function on its first call, at -O.

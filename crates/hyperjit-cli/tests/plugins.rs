@@ -241,3 +241,23 @@ fn the_demo_calls_its_plugins_callbacks() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+/// The proposal's own example: its C++ guest `test.cc` calls `Callback1`,
+/// which the runner got from a plugin.
+#[test]
+fn the_proposals_cpp_test_runs_with_the_callback_from_a_plugin() {
+    let plugin = example_c_plugin();
+    for mode in [&[][..], &["--eager"]] {
+        let outcome = run(hyperjit_run(mode)
+            .arg("--plugin")
+            .arg(plugin)
+            .arg(repo_root().join("examples/plugin/test.cc")));
+        assert_eq!(outcome.status, Some(0), "{mode:?}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.stdout_text(),
+            "plugin: Callback1(10, 20), call 1\n\
+             test.cc: PerformCustomCallback(\"Callback1\", &Arg) returned 30\n",
+            "{mode:?}"
+        );
+    }
+}

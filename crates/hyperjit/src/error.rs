@@ -44,7 +44,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The input's extension is not one hyperjit runs.
-    #[error("{}: unsupported input (expected a .c, .ll or .bc file)", path.display())]
+    #[error("{}: unsupported input (expected .c, .cc, .cpp, .cxx, .ll or .bc)", path.display())]
     UnsupportedInput {
         /// The file.
         path: PathBuf,

@@ -145,10 +145,20 @@ pub fn assert_same_run(expected: &Outcome, actual: &Outcome, what: &str) {
     }
 }
 
-/// Compiles the C program `source` natively (clang-19 -O2) to `output`.
+/// Compiles the C or C++ program `source` natively (clang-19 -O2, or
+/// clang++-19 for C++) to `output`.
 pub fn build_native(source: &Path, output: &Path) {
-    must(
+    let cpp = matches!(
+        source.extension().and_then(|e| e.to_str()),
+        Some("cc" | "cpp" | "cxx")
+    );
+    let mut compiler = if cpp {
+        Command::new(llvm_tool("clang++"))
+    } else {
         clang()
+    };
+    must(
+        compiler
             .args(["-O2", "-o"])
             .arg(output)
             .arg(source)

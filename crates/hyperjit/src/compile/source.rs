@@ -1,6 +1,8 @@
 //! Turning an input file into bytes LLVM can parse: IR text and bitcode are
-//! read as they are; C is compiled to bitcode by clang-19, with hyperjit's
-//! own `include/` (holding `hyperjit.h`) on the include path.
+//! read as they are; C and C++ are compiled to bitcode by clang-19 (the
+//! driver picks the language from the extension; no linking happens, so
+//! `clang` serves for C++ as `clang++` would), with hyperjit's own
+//! `include/` (holding `hyperjit.h`) on the include path.
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -20,8 +22,8 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Reads `path`: clang's bitcode for `.c` (at `-O{opt_level}`), the
-    /// file itself for `.ll`/`.bc`.
+    /// Reads `path`: clang's bitcode for C and C++ (at `-O{opt_level}`),
+    /// the file itself for `.ll`/`.bc`.
     pub(crate) fn read(path: &Path, clang: &ClangOptions, opt_level: u8) -> Result<Source> {
         let kind = SourceKind::of(path)?;
         let file = path.display().to_string();
@@ -31,7 +33,7 @@ impl Source {
         };
         let started = Instant::now();
         let bytes = match kind {
-            SourceKind::C => {
+            SourceKind::C | SourceKind::Cpp => {
                 // clang's own message for a missing file would not say so.
                 std::fs::metadata(path).map_err(io_error)?;
                 compile_c(clang, path, opt_level)?
@@ -41,7 +43,7 @@ impl Source {
         if kind == SourceKind::Bitcode && !looks_like_bitcode(&bytes) {
             return Err(Error::NotBitcode { file });
         }
-        let by_clang = kind == SourceKind::C;
+        let by_clang = matches!(kind, SourceKind::C | SourceKind::Cpp);
         Ok(Source {
             file,
             bytes,
@@ -69,6 +71,8 @@ impl Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SourceKind {
     C,
+    /// C++: `.cc`, `.cpp`, `.cxx`.
+    Cpp,
     IrText,
     Bitcode,
 }
@@ -77,6 +81,7 @@ impl SourceKind {
     fn of(path: &Path) -> Result<SourceKind> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("c") => Ok(SourceKind::C),
+            Some("cc" | "cpp" | "cxx") => Ok(SourceKind::Cpp),
             Some("ll") => Ok(SourceKind::IrText),
             Some("bc") => Ok(SourceKind::Bitcode),
             _ => Err(Error::UnsupportedInput {
@@ -135,7 +140,7 @@ fn find_clang(configured: Option<&Path>) -> PathBuf {
     on_path.unwrap_or_else(|| PathBuf::from("/usr/lib/llvm-19/bin/clang"))
 }
 
-/// How clang is run for `.c` inputs.
+/// How clang is run for C and C++ inputs.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClangOptions {
     pub(crate) program: Option<PathBuf>,

@@ -18,7 +18,9 @@ use std::time::Instant;
 /// Compiles the function `record` stands for and returns its code's
 /// address; traps the guest if that fails. Called by the runtime's lazy
 /// entry, from guest code.
-pub(super) extern "C" fn compile_on_first_call(record: *const LazyRecord) -> u64 {
+// "C-unwind": a trap on a thread the guest created ends that thread with
+// pthread_exit, whose forced unwinding passes through this frame.
+pub(super) extern "C-unwind" fn compile_on_first_call(record: *const LazyRecord) -> u64 {
     // SAFETY: stubs pass records their engine's linker made and keeps for
     // as long as the JIT (so the engine) lives.
     let record = unsafe { &*record };

@@ -8,7 +8,7 @@ use super::{Core, Engine, RunInProgress};
 use crate::error::{Error, Result};
 use crate::link::Batch;
 use crate::llvm::TypeKind;
-use crate::runtime::{self, Outcome};
+use crate::runtime::{self, Outcome, RunThread};
 use crate::Trap;
 use std::ffi::{c_char, c_void, CString};
 use std::time::Instant;
@@ -141,6 +141,7 @@ impl Engine {
         returns_int: bool,
         batches: &[Batch],
     ) -> Option<i32> {
+        let run_thread = RunThread::begin();
         let mut outcome = Outcome::Returned(0);
         'constructors: for batch in batches {
             for constructor in batch.constructors.entries() {
@@ -158,6 +159,10 @@ impl Engine {
         }
         let mut status = match outcome {
             Outcome::Returned(status) | Outcome::Exited(status) => {
+                let status = match run_thread.end(status) {
+                    Outcome::Exited(status) => status,
+                    _ => return None,
+                };
                 match self.core.exit_handlers.run(status) {
                     Outcome::Exited(status) => status,
                     _ => return None,

@@ -157,12 +157,73 @@ impl Module {
                             c"".as_ptr(),
                         )
                     };
+                    // Replaces `replaced` in instruction `user` with an
+                    // address computed just before the use (before the
+                    // incoming block's end for a phi).
+                    let rewrite = |user: LLVMValueRef,
+                                   replaced: LLVMValueRef,
+                                   address_before: &dyn Fn(LLVMValueRef) -> LLVMValueRef| {
+                        if LLVMGetInstructionOpcode(user) == LLVMOpcode::LLVMPHI {
+                            for index in 0..LLVMCountIncoming(user) {
+                                if LLVMGetIncomingValue(user, index) == replaced {
+                                    let block = LLVMGetIncomingBlock(user, index);
+                                    let address =
+                                        address_before(LLVMGetBasicBlockTerminator(block));
+                                    LLVMSetOperand(user, index, address);
+                                }
+                            }
+                        } else {
+                            let address = address_before(user);
+                            for index in 0..LLVMGetNumOperands(user).max(0) as c_uint {
+                                if LLVMGetOperand(user, index) == replaced {
+                                    LLVMSetOperand(user, index, address);
+                                }
+                            }
+                        }
+                    };
+                    let unsupported = || {
+                        format!(
+                            "thread-local variable '{name}' is used in a constant expression, \
+                             which hyperjit cannot lower"
+                        )
+                    };
                     for user in users(variable) {
+                        if !LLVMIsAConstantExpr(user).is_null() {
+                            // A field's address (C++ constructs members of a
+                            // thread_local object so): the same offset from
+                            // this thread's copy, as an instruction.
+                            if LLVMGetConstOpcode(user) != LLVMOpcode::LLVMGetElementPtr {
+                                return Err(unsupported());
+                            }
+                            let source_type = LLVMGetGEPSourceElementType(user);
+                            let in_bounds = LLVMIsInBounds(user);
+                            let indices: Vec<LLVMValueRef> = (1..LLVMGetNumOperands(user))
+                                .map(|index| LLVMGetOperand(user, index as c_uint))
+                                .collect();
+                            let field_before = |instruction: LLVMValueRef| {
+                                let base = call_before(instruction);
+                                let mut indices = indices.clone();
+                                let field = LLVMBuildGEP2(
+                                    builder,
+                                    source_type,
+                                    base,
+                                    indices.as_mut_ptr(),
+                                    indices.len() as c_uint,
+                                    c"".as_ptr(),
+                                );
+                                LLVMSetIsInBounds(field, in_bounds);
+                                field
+                            };
+                            for inner in users(user) {
+                                if LLVMIsAInstruction(inner).is_null() {
+                                    return Err(unsupported());
+                                }
+                                rewrite(inner, user, &field_before);
+                            }
+                            continue;
+                        }
                         if LLVMIsAInstruction(user).is_null() {
-                            return Err(format!(
-                                "thread-local variable '{name}' is used in a constant expression, \
-                                 which hyperjit cannot lower"
-                            ));
+                            return Err(unsupported());
                         }
                         let called = if LLVMIsACallInst(user).is_null() {
                             std::ptr::null_mut()
@@ -176,21 +237,8 @@ impl Module {
                             let address = call_before(user);
                             LLVMReplaceAllUsesWith(user, address);
                             LLVMInstructionEraseFromParent(user);
-                        } else if LLVMGetInstructionOpcode(user) == LLVMOpcode::LLVMPHI {
-                            for index in 0..LLVMCountIncoming(user) {
-                                if LLVMGetIncomingValue(user, index) == variable {
-                                    let block = LLVMGetIncomingBlock(user, index);
-                                    let address = call_before(LLVMGetBasicBlockTerminator(block));
-                                    LLVMSetOperand(user, index, address);
-                                }
-                            }
                         } else {
-                            let address = call_before(user);
-                            for index in 0..LLVMGetNumOperands(user).max(0) as c_uint {
-                                if LLVMGetOperand(user, index) == variable {
-                                    LLVMSetOperand(user, index, address);
-                                }
-                            }
+                            rewrite(user, variable, &call_before);
                         }
                     }
                     LLVMDeleteGlobal(variable);

@@ -25,13 +25,18 @@ fn patchable_entry() -> (&'static [u8; 5], u32) {
 }
 
 impl Module {
-    /// Gives every internal function and global a unique external (hidden)
+    /// Gives every internal function, global and alias (C++'s thread_local
+    /// init functions are internal aliases) a unique external (hidden)
     /// name ending in `suffix` (unnamed ones become `{anonymous}INDEX`), so
     /// that code compiled later on its own (a recompiled or redefined
     /// function) can still reach them. Returns how many were promoted.
     pub(crate) fn promote_internals(&mut self, suffix: &str, anonymous: &str) -> usize {
         let mut promoted = 0;
-        let values: Vec<LLVMValueRef> = self.functions().chain(self.global_variables()).collect();
+        let values: Vec<LLVMValueRef> = self
+            .functions()
+            .chain(self.global_variables())
+            .chain(self.aliases())
+            .collect();
         for (index, value) in values.into_iter().enumerate() {
             // SAFETY: renaming and relinking live globals of this module;
             // intrinsics and `llvm.` globals are left alone.

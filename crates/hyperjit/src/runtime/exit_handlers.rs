@@ -63,3 +63,44 @@ impl Drop for ExitHandlers {
         unsafe { ffi::hj_rt_state_free(self.raw) }
     }
 }
+
+/// The thread a program's run happens on, while it runs: the C++
+/// `thread_local` destructors registered on it are the run's, run when it
+/// ends by returning or `exit()` — before the `atexit` handlers, as glibc's
+/// `exit` does — and dropped otherwise (also if this is dropped unended).
+pub(crate) struct RunThread {
+    ended: bool,
+}
+
+impl RunThread {
+    pub(crate) fn begin() -> RunThread {
+        // SAFETY: sets a flag of this thread's.
+        unsafe { ffi::hj_rt_begin_run() };
+        RunThread { ended: false }
+    }
+
+    /// Ends the run with `status`: runs the thread's destructors; the
+    /// final status, or [`Outcome::Trapped`] if one trapped.
+    pub(crate) fn end(mut self, status: i32) -> Outcome {
+        self.ended = true;
+        let mut status = status;
+        // SAFETY: the destructors are guest functions called through
+        // hj_rt_call, which catches their exit() and traps.
+        let trapped = unsafe { ffi::hj_rt_end_run(1, &mut status) } != 0;
+        if trapped {
+            Outcome::Trapped
+        } else {
+            Outcome::Exited(status)
+        }
+    }
+}
+
+impl Drop for RunThread {
+    fn drop(&mut self) {
+        if !self.ended {
+            let mut status = 0;
+            // SAFETY: drops this thread's list; runs no guest code.
+            unsafe { ffi::hj_rt_end_run(0, &mut status) };
+        }
+    }
+}

@@ -16,7 +16,7 @@ mod call;
 mod exit_handlers;
 
 pub(crate) use call::{abandon_guest, call_entry, call_handler, flush_stdio, Outcome};
-pub(crate) use exit_handlers::ExitHandlers;
+pub(crate) use exit_handlers::{ExitHandlers, RunThread};
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_void};
@@ -45,6 +45,13 @@ mod ffi {
         pub(super) fn hj_rt_run_exit_handlers(state: *mut c_void, status: *mut c_int) -> c_int;
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
+        pub(super) fn hj_rt_cxa_thread_atexit(
+            handler: *const c_void,
+            object: *mut c_void,
+            dso_handle: *mut c_void,
+        ) -> c_int;
+        pub(super) fn hj_rt_begin_run();
+        pub(super) fn hj_rt_end_run(run_them: c_int, status: *mut c_int) -> c_int;
         pub(super) fn hj_rt_tls_address(control: *mut c_void) -> *mut c_void;
         pub(super) fn hj_rt_pthread_atfork(
             prepare: *const c_void,
@@ -77,6 +84,10 @@ pub(crate) struct Functions {
     pub(crate) atexit: usize,
     /// `int __cxa_atexit(state, handler, arg, dso)`.
     pub(crate) cxa_atexit: usize,
+    /// `int __cxa_thread_atexit(dtor, object, dso)`: C++ `thread_local`
+    /// destructors, run when a run ends on its own thread (see
+    /// [`RunThread`]).
+    pub(crate) cxa_thread_atexit: usize,
     /// `ptr tls_address(control)`: a lowered thread-local's address.
     pub(crate) tls_address: usize,
     /// `pthread_atfork` (in libc_nonshared.a, which the process lacks).
@@ -98,6 +109,7 @@ pub(crate) fn functions() -> Functions {
         exit_immediately: ffi::hj_rt__exit as *const () as usize,
         atexit: ffi::hj_rt_atexit as *const () as usize,
         cxa_atexit: ffi::hj_rt_cxa_atexit as *const () as usize,
+        cxa_thread_atexit: ffi::hj_rt_cxa_thread_atexit as *const () as usize,
         tls_address: ffi::hj_rt_tls_address as *const () as usize,
         pthread_atfork: ffi::hj_rt_pthread_atfork as *const () as usize,
         at_quick_exit: ffi::hj_rt_at_quick_exit as *const () as usize,

@@ -173,6 +173,63 @@ void hj_rt_clear_exit_handlers(struct hj_rt_state *state) {
     pthread_mutex_unlock(&state->lock);
 }
 
+/* ---- C++ thread_local destructors (__cxa_thread_atexit) ----
+ *
+ * Natively, exit() runs the main thread's thread_local destructors, then the
+ * atexit handlers. A program's run happens on a host thread that outlives
+ * it, so destructors registered on that thread during the run are kept here
+ * and run (or dropped) when the run ends. Elsewhere — threads the guest
+ * created, host threads calling guest functions outside a run — glibc's own
+ * list runs them when the thread exits. */
+extern int __cxa_thread_atexit_impl(hj_handler_fn fn, void *obj, void *dso_handle);
+
+static __thread int run_in_progress;
+static __thread struct hj_handler *run_thread_dtors;
+static __thread size_t run_thread_dtors_len, run_thread_dtors_cap;
+
+int hj_rt_cxa_thread_atexit(hj_handler_fn fn, void *obj, void *dso_handle) {
+    if (!run_in_progress)
+        return __cxa_thread_atexit_impl(fn, obj, dso_handle);
+    if (run_thread_dtors_len == run_thread_dtors_cap) {
+        size_t cap = run_thread_dtors_cap ? run_thread_dtors_cap * 2 : 16;
+        struct hj_handler *grown = realloc(run_thread_dtors, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        run_thread_dtors = grown;
+        run_thread_dtors_cap = cap;
+    }
+    run_thread_dtors[run_thread_dtors_len].fn = fn;
+    run_thread_dtors[run_thread_dtors_len].arg = obj;
+    run_thread_dtors_len++;
+    return 0;
+}
+
+void hj_rt_begin_run(void) { run_in_progress = 1; }
+
+/* Ends this thread's run: runs its thread_local destructors last-registered
+ * first if `run_them` (those registered meanwhile too), else drops them. A
+ * destructor's exit() sets *status; returns 1 if one trapped (the rest are
+ * dropped), else 0. */
+int hj_rt_end_run(int run_them, int *status) {
+    int trapped = 0;
+    while (run_thread_dtors_len > 0) {
+        struct hj_handler dtor = run_thread_dtors[--run_thread_dtors_len];
+        if (!run_them || trapped)
+            continue;
+        int dtor_status;
+        int outcome = hj_rt_call((void *)dtor.fn, HJ_CALL_HANDLER, dtor.arg, 0, NULL, NULL, &dtor_status);
+        if (outcome == HJ_TRAPPED)
+            trapped = 1;
+        else if (outcome != HJ_RETURNED)
+            *status = dtor_status;
+    }
+    free(run_thread_dtors);
+    run_thread_dtors = NULL;
+    run_thread_dtors_cap = 0;
+    run_in_progress = 0;
+    return trapped;
+}
+
 void hj_rt_flush_stdio(void) { fflush(NULL); }
 
 /* ---- thread-local variables of JIT'd code ---- */

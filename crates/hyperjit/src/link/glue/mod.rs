@@ -22,6 +22,7 @@ const RT_EXIT: &str = "__hyperjit_rt_exit";
 const RT_EXIT_IMMEDIATELY: &str = "__hyperjit_rt__exit";
 const RT_ATEXIT: &str = "__hyperjit_rt_atexit";
 const RT_CXA_ATEXIT: &str = "__hyperjit_rt_cxa_atexit";
+const RT_CXA_THREAD_ATEXIT: &str = "__hyperjit_rt_cxa_thread_atexit";
 const RT_PTHREAD_ATFORK: &str = "__hyperjit_rt_pthread_atfork";
 const RT_AT_QUICK_EXIT: &str = "__hyperjit_rt_at_quick_exit";
 /// Where the stubs of functions not compiled yet jump.
@@ -45,6 +46,7 @@ pub(crate) const INTERPOSED: &[(&str, &str)] = &[
     ("_Exit", RT_EXIT_IMMEDIATELY),
     ("atexit", ATEXIT),
     ("__cxa_atexit", CXA_ATEXIT),
+    ("__cxa_thread_atexit", RT_CXA_THREAD_ATEXIT),
     ("pthread_atfork", RT_PTHREAD_ATFORK),
     ("at_quick_exit", RT_AT_QUICK_EXIT),
 ];
@@ -57,13 +59,14 @@ const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 const GLUE_SYMBOLS: &[&str] = &[ENGINE_SYMBOL, EXIT_HANDLERS_SYMBOL, DISPATCH_SYMBOL];
 
 /// The runtime's functions, defined at fixed addresses in every engine's JIT.
-pub(crate) fn runtime_symbols() -> [(&'static str, usize); 8] {
+pub(crate) fn runtime_symbols() -> [(&'static str, usize); 9] {
     let functions = runtime::functions();
     [
         (RT_EXIT, functions.exit),
         (RT_EXIT_IMMEDIATELY, functions.exit_immediately),
         (RT_ATEXIT, functions.atexit),
         (RT_CXA_ATEXIT, functions.cxa_atexit),
+        (RT_CXA_THREAD_ATEXIT, functions.cxa_thread_atexit),
         (TLS_HELPER, functions.tls_address),
         (RT_PTHREAD_ATFORK, functions.pthread_atfork),
         (RT_AT_QUICK_EXIT, functions.at_quick_exit),
