@@ -165,13 +165,23 @@ int hj_engine_set_cache(hj_engine *engine, const char *dir);
 // `engine` is NULL or a live engine.
 int hj_engine_set_count_callback_calls(hj_engine *engine, int enabled);
 
-// Adds an input: a `.c` file (compiled with clang-19), `.ll` IR text or
-// `.bc` bitcode. It is linked when the program first runs or a symbol is
+// Makes JIT'd code debuggable (non-zero `enabled`): every object is
+// registered with gdb through the GDB JIT interface, and C and C++
+// inputs are compiled with debug information. 0 on success, -1 on
+// failure.
+//
+// # Safety
+// `engine` is NULL or a live engine.
+int hj_engine_set_debug(hj_engine *engine, int enabled);
+
+// Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
+// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the program first runs or a symbol is
 // first looked up. 0 on success, -1 on failure.
 //
 // # Safety
 // `engine` is NULL or a live engine; `path` is NULL or a C string.
-int hj_engine_add_file(hj_engine *engine, const char *path);
+int hj_engine_add_file(hj_engine *engine,
+                       const char *path);
 
 // Adds LLVM IR text held in memory, named `name` in messages. 0 on
 // success, -1 on failure.

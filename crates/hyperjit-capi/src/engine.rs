@@ -36,13 +36,15 @@ struct Settings {
     tier: Option<u64>,
     cache: Option<PathBuf>,
     count_callback_calls: bool,
+    debug: bool,
 }
 
 impl Settings {
     fn builder(&self) -> EngineBuilder {
         let mut builder = Engine::builder()
             .lazy(self.lazy)
-            .count_callback_calls(self.count_callback_calls);
+            .count_callback_calls(self.count_callback_calls)
+            .debug(self.debug);
         if let Some(level) = self.opt_level {
             builder = builder.opt_level(level);
         }
@@ -274,8 +276,26 @@ pub unsafe extern "C" fn hj_engine_set_count_callback_calls(
     }
 }
 
-/// Adds an input: a `.c` file (compiled with clang-19), `.ll` IR text or
-/// `.bc` bitcode. It is linked when the program first runs or a symbol is
+/// Makes JIT'd code debuggable (non-zero `enabled`): every object is
+/// registered with gdb through the GDB JIT interface, and C and C++
+/// inputs are compiled with debug information. 0 on success, -1 on
+/// failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_debug(engine: *mut hj_engine, enabled: c_int) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_debug", engine, -1, |engine| {
+            engine.configure(|settings| settings.debug = enabled != 0)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
+/// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the program first runs or a symbol is
 /// first looked up. 0 on success, -1 on failure.
 ///
 /// # Safety

@@ -67,6 +67,11 @@ struct RunArgs {
     /// Compile everything up front (what lli does), whatever the default.
     #[arg(long)]
     eager: bool,
+    /// Register JIT'd code with gdb (the GDB JIT interface), C and C++
+    /// compiled with -g; compiles up front unless --lazy or --tier is given,
+    /// so that debug information is complete.
+    #[arg(long)]
+    debug: bool,
     /// Load callbacks from a plugin: a shared library exporting
     /// `int hyperjit_plugin_init(hj_engine *)` (include/hyperjit_host.h),
     /// called before the inputs are linked (repeatable).
@@ -105,8 +110,9 @@ fn run(args: RunArgs) -> ExitCode {
         .opt_level(args.opt_level)
         .lazy(args.lazy)
         // The default: the fastest start (BENCHMARKS.md), steady state kept
-        // by tiering up what is hot.
-        .tier(args.tier || !(args.lazy || args.eager))
+        // by tiering up what is hot; under a debugger, everything up front.
+        .tier(args.tier || !(args.lazy || args.eager || args.debug))
+        .debug(args.debug)
         .count_callback_calls(args.stats);
     if let Some(dir) = &args.cache {
         builder = builder.cache(dir);

@@ -146,6 +146,8 @@ pub(crate) struct ClangOptions {
     pub(crate) program: Option<PathBuf>,
     /// `-I`/`-D` arguments, passed through in order.
     pub(crate) args: Vec<String>,
+    /// `-g` (for debuggers) rather than `-g0`.
+    pub(crate) debug_info: bool,
 }
 
 /// Compiles `path` to bitcode at `-O{opt_level}`.
@@ -154,7 +156,8 @@ fn compile_c(options: &ClangOptions, path: &Path, opt_level: u8) -> Result<Vec<u
     let include = guest_include_dir()?;
     let output = Command::new(&program)
         .arg(format!("-O{opt_level}"))
-        .args(["-c", "-emit-llvm", "-g0", "-o", "-"])
+        .args(["-c", "-emit-llvm", "-o", "-"])
+        .arg(if options.debug_info { "-g" } else { "-g0" })
         // External functions stay calls (not inlined into their callers), so
         // that redefining or recompiling one reaches every caller; static
         // functions are inlined as usual.

@@ -35,6 +35,8 @@ pub(super) struct Config {
     pub(super) tier_threshold: Option<u64>,
     /// The object cache's directory and size limit.
     pub(super) cache: Option<(PathBuf, u64)>,
+    /// Register JIT'd code with debuggers; C and C++ get debug info.
+    pub(super) debug: bool,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             lazy: false,
             tier_threshold: None,
             cache: None,
+            debug: false,
         }
     }
 }
@@ -153,6 +156,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Makes JIT'd code debuggable (default off): every object linked is
+    /// registered through the GDB JIT interface, so `gdb` breaks on guest
+    /// functions by name and backtraces through them, and C and C++ inputs
+    /// are compiled with debug information (`-g`) for source lines. Debug
+    /// information is complete for code compiled up front; lazily compiled
+    /// bodies are registered by name.
+    pub fn debug(mut self, enabled: bool) -> Self {
+        self.config.debug = enabled;
+        self.config.clang.debug_info = enabled;
+        self
+    }
+
     /// Counts each callback's calls and time, for [`Engine::stats`]
     /// (default off: then callbacks pay nothing for it).
     pub fn count_callback_calls(mut self, enabled: bool) -> Self {
@@ -192,7 +207,7 @@ impl EngineBuilder {
         if let Some(cache) = &cache {
             codegen.use_cache(Arc::clone(cache));
         }
-        let linker = Linker::new(codegen)?;
+        let linker = Linker::new(codegen, self.config.debug)?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let tiering = self
             .config

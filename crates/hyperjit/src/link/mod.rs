@@ -48,9 +48,13 @@ pub(crate) struct Linker {
 
 impl Linker {
     /// A linker generating code with `codegen`, whose JIT defines the
-    /// runtime's functions.
-    pub(crate) fn new(codegen: Codegen) -> Result<Linker> {
+    /// runtime's functions; with `debugger`, every object it links is
+    /// registered with debuggers (the GDB JIT interface).
+    pub(crate) fn new(codegen: Codegen, debugger: bool) -> Result<Linker> {
         let jit = Jit::new().map_err(Error::llvm("creating the JIT"))?;
+        if debugger {
+            jit.register_with_debugger();
+        }
         jit.define_absolute(&glue::runtime_symbols())
             .map_err(Error::llvm("defining the runtime symbols"))?;
         Ok(Linker {

@@ -189,6 +189,22 @@ impl Jit {
         }
     }
 
+    /// Registers every object linked from now on with debuggers, through
+    /// the GDB JIT interface (`__jit_debug_register_code`): gdb then knows
+    /// JIT'd functions by name (and their source lines, given debug info).
+    pub(crate) fn register_with_debugger(&self) {
+        // SAFETY: the object layer is the RuntimeDyld layer
+        // `create_object_layer` made, alive as long as the JIT; LLVM's GDB
+        // listener is a process-wide singleton that is never freed.
+        unsafe {
+            let layer = LLVMOrcLLJITGetObjLinkingLayer(self.raw);
+            llvm_sys::orc2::ee::LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(
+                layer,
+                llvm_sys::execution_engine::LLVMCreateGDBRegistrationListener(),
+            );
+        }
+    }
+
     /// Bytes of memory committed for JIT'd code and data.
     pub(crate) fn committed_bytes(&self) -> usize {
         // SAFETY: the arena lives as long as the JIT (its layer frees it).
