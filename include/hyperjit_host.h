@@ -174,6 +174,14 @@ int hj_engine_set_count_callback_calls(hj_engine *engine, int enabled);
 // `engine` is NULL or a live engine.
 int hj_engine_set_debug(hj_engine *engine, int enabled);
 
+// Lists every function the engine emits in `/tmp/perf-PID.map` (non-zero
+// `enabled`), so that `perf report` names JIT'd code. 0 on success, -1 on
+// failure.
+//
+// # Safety
+// `engine` is NULL or a live engine.
+int hj_engine_set_perf_map(hj_engine *engine, int enabled);
+
 // Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
 // with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the program first runs or a symbol is
 // first looked up. 0 on success, -1 on failure.

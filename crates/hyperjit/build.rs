@@ -1,8 +1,9 @@
 //! Builds the C and C++ parts: the guest runtime shim (`src/runtime/shim.c`),
 //! the JIT's memory manager (`src/llvm/near_memory.c`) and the reusable code
-//! generation pipeline (`src/llvm/codegen_pipeline.cpp`) and lazy bitcode
-//! reading (`src/llvm/lazy_bitcode.cpp`), against LLVM 19's C++ headers:
-//! what the C API cannot do.
+//! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
+//! reading (`src/llvm/lazy_bitcode.cpp`) and the perf map's JIT event
+//! listener (`src/llvm/perf_map.cpp`), against LLVM 19's C++ headers: what
+//! the C API cannot do.
 fn main() {
     println!("cargo:rerun-if-changed=src/runtime/shim.c");
     println!("cargo:rerun-if-changed=src/llvm/near_memory.c");
@@ -16,6 +17,7 @@ fn main() {
 
     println!("cargo:rerun-if-changed=src/llvm/codegen_pipeline.cpp");
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
     println!("cargo:rerun-if-env-changed=CXX");
     let llvm = std::env::var("LLVM_SYS_191_PREFIX").unwrap_or_else(|_| "/usr/lib/llvm-19".into());
@@ -29,6 +31,7 @@ fn main() {
         .cpp(true)
         .file("src/llvm/codegen_pipeline.cpp")
         .file("src/llvm/lazy_bitcode.cpp")
+        .file("src/llvm/perf_map.cpp")
         // A system include: LLVM's headers' own warnings are not ours.
         .flag("-isystem")
         .flag(format!("{llvm}/include"))

@@ -37,6 +37,7 @@ struct Settings {
     cache: Option<PathBuf>,
     count_callback_calls: bool,
     debug: bool,
+    perf_map: bool,
 }
 
 impl Settings {
@@ -44,7 +45,8 @@ impl Settings {
         let mut builder = Engine::builder()
             .lazy(self.lazy)
             .count_callback_calls(self.count_callback_calls)
-            .debug(self.debug);
+            .debug(self.debug)
+            .perf_map(self.perf_map);
         if let Some(level) = self.opt_level {
             builder = builder.opt_level(level);
         }
@@ -289,6 +291,23 @@ pub unsafe extern "C" fn hj_engine_set_debug(engine: *mut hj_engine, enabled: c_
     unsafe {
         with_engine("hj_engine_set_debug", engine, -1, |engine| {
             engine.configure(|settings| settings.debug = enabled != 0)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Lists every function the engine emits in `/tmp/perf-PID.map` (non-zero
+/// `enabled`), so that `perf report` names JIT'd code. 0 on success, -1 on
+/// failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_perf_map(engine: *mut hj_engine, enabled: c_int) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_set_perf_map", engine, -1, |engine| {
+            engine.configure(|settings| settings.perf_map = enabled != 0)?;
             Ok(0)
         })
     }

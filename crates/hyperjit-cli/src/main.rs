@@ -72,6 +72,9 @@ struct RunArgs {
     /// so that debug information is complete.
     #[arg(long)]
     debug: bool,
+    /// Write /tmp/perf-PID.map, naming every JIT'd function for perf.
+    #[arg(long)]
+    perf_map: bool,
     /// Load callbacks from a plugin: a shared library exporting
     /// `int hyperjit_plugin_init(hj_engine *)` (include/hyperjit_host.h),
     /// called before the inputs are linked (repeatable).
@@ -113,6 +116,7 @@ fn run(args: RunArgs) -> ExitCode {
         // by tiering up what is hot; under a debugger, everything up front.
         .tier(args.tier || !(args.lazy || args.eager || args.debug))
         .debug(args.debug)
+        .perf_map(args.perf_map)
         .count_callback_calls(args.stats);
     if let Some(dir) = &args.cache {
         builder = builder.cache(dir);

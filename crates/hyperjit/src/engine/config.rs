@@ -37,6 +37,8 @@ pub(super) struct Config {
     pub(super) cache: Option<(PathBuf, u64)>,
     /// Register JIT'd code with debuggers; C and C++ get debug info.
     pub(super) debug: bool,
+    /// List JIT'd functions in `/tmp/perf-PID.map`.
+    pub(super) perf_map: bool,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             tier_threshold: None,
             cache: None,
             debug: false,
+            perf_map: false,
         }
     }
 }
@@ -168,6 +171,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Lists every function the engine emits — stubs, bodies compiled on
+    /// first call, recompiled and tiered versions — with its address and
+    /// size in `/tmp/perf-PID.map` (default off), so that `perf report`
+    /// names JIT'd code. Engines in one process share the file.
+    pub fn perf_map(mut self, enabled: bool) -> Self {
+        self.config.perf_map = enabled;
+        self
+    }
+
     /// Counts each callback's calls and time, for [`Engine::stats`]
     /// (default off: then callbacks pay nothing for it).
     pub fn count_callback_calls(mut self, enabled: bool) -> Self {
@@ -207,7 +219,7 @@ impl EngineBuilder {
         if let Some(cache) = &cache {
             codegen.use_cache(Arc::clone(cache));
         }
-        let linker = Linker::new(codegen, self.config.debug)?;
+        let linker = Linker::new(codegen, self.config.debug, self.config.perf_map)?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let tiering = self
             .config

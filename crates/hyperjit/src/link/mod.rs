@@ -49,11 +49,16 @@ pub(crate) struct Linker {
 impl Linker {
     /// A linker generating code with `codegen`, whose JIT defines the
     /// runtime's functions; with `debugger`, every object it links is
-    /// registered with debuggers (the GDB JIT interface).
-    pub(crate) fn new(codegen: Codegen, debugger: bool) -> Result<Linker> {
+    /// registered with debuggers (the GDB JIT interface), with `perf_map`
+    /// listed in `/tmp/perf-PID.map`.
+    pub(crate) fn new(codegen: Codegen, debugger: bool, perf_map: bool) -> Result<Linker> {
         let jit = Jit::new().map_err(Error::llvm("creating the JIT"))?;
         if debugger {
             jit.register_with_debugger();
+        }
+        if perf_map {
+            jit.write_perf_map()
+                .map_err(|message| Error::InvalidSetting(format!("perf map: {message}")))?;
         }
         jit.define_absolute(&glue::runtime_symbols())
             .map_err(Error::llvm("defining the runtime symbols"))?;

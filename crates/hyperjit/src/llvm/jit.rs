@@ -205,6 +205,32 @@ impl Jit {
         }
     }
 
+    /// Lists every function of every object linked from now on in
+    /// `/tmp/perf-PID.map`, for `perf report`.
+    pub(crate) fn write_perf_map(&self) -> Result<(), String> {
+        extern "C" {
+            // perf_map.cpp: the process's listener, NULL if the map cannot
+            // be opened.
+            fn hj_perf_map_listener() -> llvm_sys::prelude::LLVMJITEventListenerRef;
+        }
+        // SAFETY: as for `register_with_debugger`; the perf map listener
+        // is a process-wide singleton that is never freed.
+        unsafe {
+            let listener = hj_perf_map_listener();
+            if listener.is_null() {
+                return Err(format!(
+                    "cannot open /tmp/perf-{}.map for writing",
+                    std::process::id()
+                ));
+            }
+            let layer = LLVMOrcLLJITGetObjLinkingLayer(self.raw);
+            llvm_sys::orc2::ee::LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(
+                layer, listener,
+            );
+        }
+        Ok(())
+    }
+
     /// Bytes of memory committed for JIT'd code and data.
     pub(crate) fn committed_bytes(&self) -> usize {
         // SAFETY: the arena lives as long as the JIT (its layer frees it).
