@@ -75,6 +75,15 @@ unsafe extern "C" fn sum(args: *mut c_void, user_data: *mut c_void) -> isize {
     }
 }
 
+impl Engine {
+    /// Registers `sum` as callback "Sum", counting its calls in `*calls`,
+    /// which must outlive the engine's runs.
+    fn register_sum(&self, calls: *mut u32) -> c_int {
+        // SAFETY: a live engine, a C string, a callback and its counter.
+        unsafe { hj_register_callback(self.0, c"Sum".as_ptr(), Some(sum), calls.cast()) }
+    }
+}
+
 unsafe extern "C" fn refuse(_args: *mut c_void, _user_data: *mut c_void) -> isize {
     // SAFETY: a C string.
     assert_eq!(unsafe { hj_trap(c"not today".as_ptr()) }, 0);
@@ -85,17 +94,7 @@ unsafe extern "C" fn refuse(_args: *mut c_void, _user_data: *mut c_void) -> isiz
 fn a_registered_callback_gets_the_guests_args_and_the_hosts_user_data() {
     let engine = Engine::new();
     let mut calls = 0u32;
-    // SAFETY: a live engine, a C string, a callback and its counter, which
-    // outlive the run.
-    let registered = unsafe {
-        hj_register_callback(
-            engine.0,
-            c"Sum".as_ptr(),
-            Some(sum),
-            (&raw mut calls).cast(),
-        )
-    };
-    assert_eq!(registered, 0);
+    assert_eq!(engine.register_sum(&raw mut calls), 0);
     assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
     assert_eq!(engine.run(), Ok(42));
     assert_eq!(calls, 1);
@@ -219,15 +218,7 @@ fn errors_name_the_file_symbol_or_callback_and_the_engine_stays_usable() {
     assert!(error.contains("Sum"), "{error}");
     // Registering it makes the same engine run the program.
     let mut calls = 0u32;
-    // SAFETY: a live engine, a C string, a callback and its counter.
-    unsafe {
-        hj_register_callback(
-            engine.0,
-            c"Sum".as_ptr(),
-            Some(sum),
-            (&raw mut calls).cast(),
-        );
-    }
+    assert_eq!(engine.register_sum(&raw mut calls), 0);
     assert_eq!(engine.run(), Ok(42));
 }
 
@@ -284,15 +275,7 @@ fn typed_functions_are_checked_against_the_guests_declaration() {
 fn lookups_recompiles_and_stats_work_on_the_linked_program() {
     let engine = Engine::new();
     let mut calls = 0u32;
-    // SAFETY: a live engine, a C string, a callback and its counter.
-    unsafe {
-        hj_register_callback(
-            engine.0,
-            c"Sum".as_ptr(),
-            Some(sum),
-            (&raw mut calls).cast(),
-        );
-    }
+    assert_eq!(engine.register_sum(&raw mut calls), 0);
     assert_eq!(engine.add_ir("sum.ll", CALLS_SUM), 0);
     // SAFETY: a live engine and C strings; `main` has type int(void).
     unsafe {
