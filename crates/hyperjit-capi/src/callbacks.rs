@@ -220,9 +220,14 @@ pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
         if CALLBACK_DEPTH.with(Cell::get) == 0 {
             return -1;
         }
-        // SAFETY: the caller's contract: NULL or a C string.
-        let message = unsafe { text(message, "the trap's message") }
-            .map_or_else(|_| "the callback trapped".to_string(), str::to_string);
+        let message = if message.is_null() {
+            "the callback trapped".to_string()
+        } else {
+            // SAFETY: the caller's contract: a C string.
+            unsafe { std::ffi::CStr::from_ptr(message) }
+                .to_string_lossy()
+                .into_owned()
+        };
         PENDING_TRAP.with(|pending| *pending.borrow_mut() = Some(message));
         0
     })
