@@ -183,13 +183,13 @@ int hj_engine_set_debug(hj_engine *engine, int enabled);
 int hj_engine_set_perf_map(hj_engine *engine, int enabled);
 
 // Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
-// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the program first runs or a symbol is
-// first looked up. 0 on success, -1 on failure.
+// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the
+// program first runs or a symbol is first looked up. 0 on success, -1 on
+// failure.
 //
 // # Safety
 // `engine` is NULL or a live engine; `path` is NULL or a C string.
-int hj_engine_add_file(hj_engine *engine,
-                       const char *path);
+int hj_engine_add_file(hj_engine *engine, const char *path);
 
 // Adds LLVM IR text held in memory, named `name` in messages. 0 on
 // success, -1 on failure.

@@ -5,7 +5,7 @@
 use crate::boundary::{text, with_engine, without_engine, Failure};
 use crate::engine::{built, hj_engine, status};
 use hyperjit::{Signature, Trap, Ty};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 
 /// A C type at the guest/host boundary, for `hj_define_function`: one of
@@ -159,11 +159,19 @@ impl UserData {
     }
 }
 
+/// A thread's place in `hj_register_callback` callbacks: one thread-local,
+/// so a call costs one access on the way in and one on the way out.
+struct InCallback {
+    /// How many such callbacks this thread is inside.
+    depth: u32,
+    /// The message `hj_trap` left for the innermost one's return.
+    trap: Option<String>,
+}
+
 thread_local! {
-    /// How many `hj_register_callback` callbacks this thread is inside.
-    static CALLBACK_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// The message `hj_trap` left for the innermost callback's return.
-    static PENDING_TRAP: RefCell<Option<String>> = const { RefCell::new(None) };
+    static IN_CALLBACK: RefCell<InCallback> = const {
+        RefCell::new(InCallback { depth: 0, trap: None })
+    };
 }
 
 /// Registers `callback` for the guest's `PerformCustomCallback(name, args)`
@@ -192,12 +200,16 @@ pub unsafe extern "C" fn hj_register_callback(
             let user_data = UserData(user_data);
             status(
                 built(engine)?.register_callback(name, move |_caller, args| {
-                    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+                    IN_CALLBACK.with(|state| state.borrow_mut().depth += 1);
                     // SAFETY: the host registered `callback` for exactly these
                     // arguments: the guest's `args` and its own `user_data`.
                     let result = callback(args, user_data.get());
-                    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() - 1));
-                    match PENDING_TRAP.with(|pending| pending.borrow_mut().take()) {
+                    let trap = IN_CALLBACK.with(|state| {
+                        let mut state = state.borrow_mut();
+                        state.depth -= 1;
+                        state.trap.take()
+                    });
+                    match trap {
                         Some(message) => Err(Trap::new(message)),
                         None => Ok(result),
                     }
@@ -217,7 +229,7 @@ pub unsafe extern "C" fn hj_register_callback(
 #[no_mangle]
 pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
     without_engine("hj_trap", -1, || {
-        if CALLBACK_DEPTH.with(Cell::get) == 0 {
+        if IN_CALLBACK.with(|state| state.borrow().depth) == 0 {
             return -1;
         }
         let message = if message.is_null() {
@@ -228,7 +240,7 @@ pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
                 .to_string_lossy()
                 .into_owned()
         };
-        PENDING_TRAP.with(|pending| *pending.borrow_mut() = Some(message));
+        IN_CALLBACK.with(|state| state.borrow_mut().trap = Some(message));
         0
     })
 }

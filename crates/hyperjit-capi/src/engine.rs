@@ -108,12 +108,12 @@ impl hj_engine {
         lock(&self.plugins).push(library);
     }
 
-    fn configure(&self, change: impl FnOnce(&mut Settings)) -> Result<(), Failure> {
+    fn configure(
+        &self,
+        change: impl FnOnce(&mut Settings) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         match lock(&self.settings).as_mut() {
-            Some(settings) => {
-                change(settings);
-                Ok(())
-            }
+            Some(settings) => change(settings),
             None => Err(
                 "settings are made before the engine is first used (an input added, \
                          a callback registered, ...); this engine is in use"
@@ -153,6 +153,24 @@ pub(crate) fn built(engine: &hj_engine) -> Result<&Engine, Failure> {
     engine.engine().map_err(|error| error.to_string())
 }
 
+/// What every `hj_engine_set_*` does: `change` the settings of an engine
+/// not yet in use; 0, or -1 with the reason recorded.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+unsafe fn set(
+    function: &str,
+    engine: *mut hj_engine,
+    change: impl FnOnce(&mut Settings) -> Result<(), Failure>,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine(function, engine, -1, |engine| {
+            engine.configure(change).map(|()| 0)
+        })
+    }
+}
+
 /// A new engine with the defaults: `-O2`, everything compiled before the
 /// program runs, no cache. Change them with `hj_engine_set_*` before the
 /// engine is first used. Never NULL; free it with `hj_engine_free`.
@@ -186,13 +204,13 @@ pub unsafe extern "C" fn hj_engine_free(engine: *mut hj_engine) {
 pub unsafe extern "C" fn hj_engine_set_opt_level(engine: *mut hj_engine, level: c_int) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_opt_level", engine, -1, |engine| {
+        set("hj_engine_set_opt_level", engine, |settings| {
             let level = u8::try_from(level)
                 .ok()
                 .filter(|level| *level <= 3)
                 .ok_or_else(|| format!("opt level {level} is out of range 0..=3"))?;
-            engine.configure(|settings| settings.opt_level = Some(level))?;
-            Ok(0)
+            settings.opt_level = Some(level);
+            Ok(())
         })
     }
 }
@@ -206,9 +224,9 @@ pub unsafe extern "C" fn hj_engine_set_opt_level(engine: *mut hj_engine, level: 
 pub unsafe extern "C" fn hj_engine_set_lazy(engine: *mut hj_engine, enabled: c_int) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_lazy", engine, -1, |engine| {
-            engine.configure(|settings| settings.lazy = enabled != 0)?;
-            Ok(0)
+        set("hj_engine_set_lazy", engine, |settings| {
+            settings.lazy = enabled != 0;
+            Ok(())
         })
     }
 }
@@ -228,9 +246,9 @@ pub unsafe extern "C" fn hj_engine_set_tier(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_tier", engine, -1, |engine| {
-            engine.configure(|settings| settings.tier = (enabled != 0).then_some(threshold))?;
-            Ok(0)
+        set("hj_engine_set_tier", engine, |settings| {
+            settings.tier = (enabled != 0).then_some(threshold);
+            Ok(())
         })
     }
 }
@@ -246,14 +264,13 @@ pub unsafe extern "C" fn hj_engine_set_tier(
 pub unsafe extern "C" fn hj_engine_set_cache(engine: *mut hj_engine, dir: *const c_char) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_cache", engine, -1, |engine| {
-            let dir = if dir.is_null() {
+        set("hj_engine_set_cache", engine, |settings| {
+            settings.cache = if dir.is_null() {
                 None
             } else {
                 Some(path(dir, "the cache directory")?.to_path_buf())
             };
-            engine.configure(|settings| settings.cache = dir)?;
-            Ok(0)
+            Ok(())
         })
     }
 }
@@ -271,9 +288,9 @@ pub unsafe extern "C" fn hj_engine_set_count_callback_calls(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_count_callback_calls", engine, -1, |engine| {
-            engine.configure(|settings| settings.count_callback_calls = enabled != 0)?;
-            Ok(0)
+        set("hj_engine_set_count_callback_calls", engine, |settings| {
+            settings.count_callback_calls = enabled != 0;
+            Ok(())
         })
     }
 }
@@ -289,9 +306,9 @@ pub unsafe extern "C" fn hj_engine_set_count_callback_calls(
 pub unsafe extern "C" fn hj_engine_set_debug(engine: *mut hj_engine, enabled: c_int) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_debug", engine, -1, |engine| {
-            engine.configure(|settings| settings.debug = enabled != 0)?;
-            Ok(0)
+        set("hj_engine_set_debug", engine, |settings| {
+            settings.debug = enabled != 0;
+            Ok(())
         })
     }
 }
@@ -306,16 +323,17 @@ pub unsafe extern "C" fn hj_engine_set_debug(engine: *mut hj_engine, enabled: c_
 pub unsafe extern "C" fn hj_engine_set_perf_map(engine: *mut hj_engine, enabled: c_int) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_set_perf_map", engine, -1, |engine| {
-            engine.configure(|settings| settings.perf_map = enabled != 0)?;
-            Ok(0)
+        set("hj_engine_set_perf_map", engine, |settings| {
+            settings.perf_map = enabled != 0;
+            Ok(())
         })
     }
 }
 
 /// Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
-/// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the program first runs or a symbol is
-/// first looked up. 0 on success, -1 on failure.
+/// with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the
+/// program first runs or a symbol is first looked up. 0 on success, -1 on
+/// failure.
 ///
 /// # Safety
 /// `engine` is NULL or a live engine; `path` is NULL or a C string.
