@@ -67,7 +67,10 @@ int main(void) {\n\
 fn the_perf_map_names_stubs_and_every_body_with_plausible_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let source = write(dir.path(), "profiled.c", PROGRAM);
-    for mode in [&[][..], &["--eager"]] {
+    // Eager and lazy: exactly the first body and the recompiled one. In
+    // the default (tiered) mode a recompile goes live at the baseline and
+    // its optimized version follows from the background, if the run lasts.
+    for (mode, exact) in [(&["--eager"][..], true), (&["--lazy"], true), (&[], false)] {
         let (stdout, entries) = run_with_map(mode, &source);
         let printed: Vec<&str> = stdout.split_whitespace().collect();
         assert_eq!(printed.get(2), Some(&"17"), "{mode:?}: {stdout}");
@@ -82,8 +85,8 @@ fn the_perf_map_names_stubs_and_every_body_with_plausible_sizes() {
                 "{mode:?}: no '{name}' at {at:x}"
             );
         }
-        // leaf's first body and its recompiled one: distinct code, each
-        // of a plausible size, near the rest of the JIT's code.
+        // leaf's first body and its recompiled one (at least): distinct
+        // code, each of a plausible size, near the rest of the JIT's code.
         let bodies: Vec<&Entry> = entries
             .iter()
             .filter(|e| e.name.starts_with("leaf.") || e.name.starts_with("leaf["))
