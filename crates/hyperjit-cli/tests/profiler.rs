@@ -91,13 +91,16 @@ fn the_perf_map_names_stubs_and_every_body_with_plausible_sizes() {
             .iter()
             .filter(|e| e.name.starts_with("leaf.") || e.name.starts_with("leaf["))
             .collect();
-        assert_eq!(
-            bodies.len(),
-            2,
-            "{mode:?}: leaf's bodies: {:?}",
-            names(&entries)
-        );
-        assert_ne!(bodies[0].start, bodies[1].start);
+        let listed = format!("{mode:?}: leaf's bodies: {:?}", names(&entries));
+        if exact {
+            assert_eq!(bodies.len(), 2, "{listed}");
+        } else {
+            assert!(bodies.len() >= 2, "{listed}");
+        }
+        let mut starts: Vec<u64> = bodies.iter().map(|body| body.start).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        assert_eq!(starts.len(), bodies.len(), "{listed}: two at one address");
         for body in bodies
             .iter()
             .copied()
