@@ -651,3 +651,126 @@ void nothing(void) {}
     let nothing = engine.lookup_fn::<extern "C" fn()>("nothing").unwrap();
     nothing.call(()).unwrap();
 }
+
+extern "C" fn add_one(x: i64) -> i64 {
+    x + 1
+}
+
+extern "C" {
+    /// From libc, a shared library mapped far from this executable.
+    fn labs(x: std::ffi::c_long) -> std::ffi::c_long;
+}
+
+/// The machine code at `entry`, after the jump a swappable function's
+/// entry may hold (a 5-byte no-op, then `jmp rel32`), and its address.
+///
+/// # Safety
+/// `entry` is JIT'd code at least `len` bytes long, alive while the result is.
+unsafe fn function_code(entry: usize, len: usize) -> (usize, &'static [u8]) {
+    // SAFETY: per the contract; a stub is at least 10 bytes.
+    let stub = unsafe { std::slice::from_raw_parts(entry as *const u8, 10) };
+    let body = if stub[5] == 0xe9 {
+        let rel = i32::from_le_bytes(stub[6..10].try_into().unwrap());
+        (entry as isize + 10 + rel as isize) as usize
+    } else {
+        entry
+    };
+    // SAFETY: per the contract.
+    (body, unsafe {
+        std::slice::from_raw_parts(body as *const u8, len)
+    })
+}
+
+/// The targets of what decodes as `call rel32` (0xe8) in `code` at `address`.
+fn direct_call_targets((address, code): (usize, &[u8])) -> Vec<usize> {
+    (0..code.len().saturating_sub(5))
+        .filter(|&i| code[i] == 0xe8)
+        .map(|i| {
+            let rel = i32::from_le_bytes(code[i + 1..i + 5].try_into().unwrap());
+            (address as isize + i as isize + 5 + rel as isize) as usize
+        })
+        .collect()
+}
+
+/// Host functions near the JIT's code are called with the instruction a
+/// native direct call uses (`call rel32`), not through a register or a
+/// stub; a far one is still called correctly.
+#[test]
+fn host_functions_near_the_jit_are_called_with_direct_calls() {
+    let engine = Engine::builder()
+        .opt_level(2)
+        .lazy(false)
+        .tier(false)
+        .build()
+        .unwrap();
+    engine
+        .define_symbol(
+            "add_one",
+            add_one as *const () as *const u8,
+            Signature::new([Ty::I64], Ty::I64),
+        )
+        .unwrap();
+    engine
+        .define_symbol(
+            "far_labs",
+            labs as *const () as *const u8,
+            Signature::new([Ty::I64], Ty::I64),
+        )
+        .unwrap();
+    engine.define("typed_add_one", |x: i64| x + 1).unwrap();
+    engine
+        .register_callback("multiplexed_add_one", |_, args| Ok(args as isize + 1))
+        .unwrap();
+    let _dir = add_source(
+        &engine,
+        "loops.c",
+        r#"#include <hyperjit.h>
+long add_one(long);
+long far_labs(long);
+long typed_add_one(long);
+long loop_symbol(long n) { long s = 0; for (long i = 0; i < n; i++) s += add_one(i); return s; }
+long loop_far(long n) { long s = 0; for (long i = 0; i < n; i++) s += far_labs(-i); return s; }
+long loop_typed(long n) { long s = 0; for (long i = 0; i < n; i++) s += typed_add_one(i); return s; }
+long loop_multiplexed(long n) {
+    long s = 0;
+    for (long i = 0; i < n; i++) s += PerformCustomCallback("multiplexed_add_one", (void *)i);
+    return s;
+}
+"#,
+    );
+    let loops = ["loop_symbol", "loop_far", "loop_typed", "loop_multiplexed"];
+    let mut code = Vec::new();
+    for name in loops {
+        let function = engine.lookup_fn::<extern "C" fn(i64) -> i64>(name).unwrap();
+        assert_eq!(
+            function.call(100).unwrap(),
+            if name == "loop_far" { 4950 } else { 5050 }
+        );
+        // SAFETY: the loops are JIT'd functions of more than 64 bytes,
+        // alive as long as the engine.
+        code.push(unsafe { function_code(function.as_raw() as usize, 64) });
+    }
+    let [symbol, far, typed, multiplexed] = [0, 1, 2, 3].map(|i| direct_call_targets(code[i]));
+    assert!(
+        symbol.contains(&(add_one as *const () as usize)),
+        "loop_symbol calls add_one directly: {:02x?}",
+        code[0].1
+    );
+    assert!(
+        !far.contains(&(labs as *const () as usize)),
+        "labs is out of a direct call's reach"
+    );
+    // The trampolines live in this executable, as add_one does.
+    let in_this_executable =
+        |target: &usize| target.abs_diff(add_one as *const () as usize) < 1 << 28;
+    for (name, targets, index) in [
+        ("loop_typed", &typed, 2),
+        ("loop_multiplexed", &multiplexed, 3),
+    ] {
+        assert!(
+            targets.iter().any(in_this_executable),
+            "{name} calls its trampoline directly: {:02x?}",
+            code[index].1
+        );
+    }
+}

@@ -24,10 +24,11 @@ pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
 
-use crate::callback::{Named, Registry};
+use crate::callback::{Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
+use glue::Callee;
 use linked::{FunctionTable, Linked, TableNames};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -384,9 +385,14 @@ impl Linker {
                 message,
             })?;
         }
-        let (thunks, bound_to_host) =
-            link_callback_thunks(&self.context, module, callbacks, calls_multiplexed)
-                .map_err(llvm_error("binding callbacks"))?;
+        let (thunks, bound_to_host) = link_callback_thunks(
+            &self.context,
+            &self.jit,
+            module,
+            callbacks,
+            calls_multiplexed,
+        )
+        .map_err(llvm_error("binding callbacks"))?;
         if thunks > 0 {
             self.codegen
                 .run_passes(module, "always-inline")
@@ -433,10 +439,14 @@ impl Linker {
     /// batches' own (weak) copies of the thunk give way to it.
     pub(crate) fn materialize_callback(&mut self, name: &str, named: &Named) -> Result<()> {
         // A raw symbol was defined as an absolute symbol when registered.
-        let Some(ir) = glue::named(name, named) else {
+        if matches!(named.kind, Kind::Symbol) {
+            return Ok(());
+        }
+        let error = || Error::llvm(format!("compiling the entry of callback '{name}'"));
+        let callee = callee(&self.jit, named.target).map_err(error())?;
+        let Some(ir) = glue::named(name, named, &callee) else {
             return Ok(());
         };
-        let error = || Error::llvm(format!("compiling the entry of callback '{name}'"));
         let mut module = Module::parse(&self.context, "<hyperjit callback thunk>", ir.as_bytes())
             .map_err(error())?;
         self.codegen.retarget(&mut module).map_err(error())?;
@@ -466,14 +476,30 @@ fn link_inputs(inputs: Vec<Input>) -> Result<Option<Module>> {
     Ok(Some(module))
 }
 
+/// How thunks reach host code at `address`: by a near symbol, defined on
+/// first use, if a direct call reaches it.
+fn callee(jit: &Jit, address: usize) -> std::result::Result<Callee, String> {
+    let symbol = glue::near_symbol(address);
+    if jit.is_near(&symbol) {
+        return Ok(Callee::Near(address));
+    }
+    if !jit.within_call_reach(address) {
+        return Ok(Callee::Address(address));
+    }
+    jit.define_absolute(&[(&symbol, address)])?;
+    Ok(Callee::Near(address))
+}
+
 /// Links the thunks of the callbacks `module` uses: constant-name
 /// `PerformCustomCallback` calls (if it `calls_multiplexed`) are rebound
 /// to their callback's thunk, and typed and dynamic callbacks the module
-/// declares get theirs, and calls of raw symbols call their address.
+/// declares get theirs, and calls of raw symbols out of a direct call's
+/// reach call their address (those within reach are direct calls already).
 /// Returns how many thunks were linked, and how many callbacks were bound
 /// in all.
 fn link_callback_thunks(
     context: &Arc<Context>,
+    jit: &Jit,
     module: &mut Module,
     callbacks: &Registry,
     calls_multiplexed: bool,
@@ -491,7 +517,8 @@ fn link_callback_thunks(
     };
     for name in bound {
         if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
-            thunks.push(glue::multiplexed(&name, target.env, target.trampoline));
+            let callee = callee(jit, target.trampoline)?;
+            thunks.push(glue::multiplexed(&name, target.env, &callee));
         }
     }
     let undefined: HashSet<String> = module
@@ -503,12 +530,18 @@ fn link_callback_thunks(
         if !undefined.contains(&name) {
             continue;
         }
-        match glue::named(&name, &named) {
+        let thunk = match named.kind {
+            Kind::Symbol => None,
+            Kind::Typed | Kind::Dynamic => glue::named(&name, &named, &callee(jit, named.target)?),
+        };
+        match thunk {
             Some(thunk) => thunks.push(thunk),
-            // Call sites call the address itself; the symbol stays for
-            // address-taken uses (and for data).
             None => {
-                module.bind_calls_to_address(&name, named.target)?;
+                // Far: call sites call the address itself, not through a
+                // stub; the symbol stays for address-taken uses (and data).
+                if !jit.is_near(&name) {
+                    module.bind_calls_to_address(&name, named.target)?;
+                }
                 addresses_bound += 1;
             }
         }

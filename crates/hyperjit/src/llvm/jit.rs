@@ -11,9 +11,11 @@ use llvm_sys::error::LLVMErrorRef;
 use llvm_sys::orc2::ee::LLVMOrcCreateRTDyldObjectLinkingLayerWithMCJITMemoryManagerLikeCallbacks;
 use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
+use std::collections::HashSet;
 use std::ffi::{c_char, c_uint, c_void};
+use std::sync::RwLock;
 
-use super::near_memory;
+use super::{near_calls, near_memory};
 
 /// Creates LLJIT's object layer: RuntimeDyld with our near-memory manager,
 /// so that JIT'd code lies within 2 GiB of the host's code (see
@@ -96,6 +98,9 @@ pub(crate) struct Jit {
     /// Our memory manager's arena, owned by the object layer: valid while
     /// `raw` is.
     arena: *mut c_void,
+    /// The absolute symbols within a direct call's reach of all JIT'd code
+    /// (`near_calls.rs`).
+    near: RwLock<HashSet<Vec<u8>>>,
 }
 
 /// The code and data of one object added to the JIT, which can be removed
@@ -166,13 +171,20 @@ impl Jit {
                 std::ptr::null_mut(),
             );
             let main = LLVMOrcLLJITGetMainJITDylib(raw);
-            Ok(Jit { raw, main, arena })
+            Ok(Jit {
+                raw,
+                main,
+                arena,
+                near: RwLock::default(),
+            })
         }
     }
 
     /// Links an object file into the main JITDylib. Its symbols resolve
-    /// lazily, at the first lookup that needs them.
+    /// lazily, at the first lookup that needs them. Its calls of near
+    /// absolute symbols become direct calls.
     pub(crate) fn add_object(&self, object: ObjectCode) -> Result<Tracker, String> {
+        let object = self.bind_near_calls(object);
         // SAFETY: the tracker is created for our live JITDylib (we own the
         // returned reference); LLJIT takes ownership of the buffer, which
         // into_raw gave up.
@@ -187,6 +199,40 @@ impl Jit {
             ))?;
             Ok(tracker)
         }
+    }
+
+    fn bind_near_calls(&self, object: ObjectCode) -> ObjectCode {
+        let near = self
+            .near
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if near.is_empty() {
+            return object;
+        }
+        match near_calls::bind_near_calls(object.bytes(), &|name| near.contains(name)) {
+            Some(bytes) => {
+                // SAFETY: the arena lives as long as the JIT.
+                unsafe { near_memory::hj_arena_note_near_calls(self.arena) };
+                ObjectCode::from_bytes(&bytes)
+            }
+            None => object,
+        }
+    }
+
+    /// Whether code at `address` is within a direct call's reach of all
+    /// JIT'd code.
+    pub(crate) fn within_call_reach(&self, address: usize) -> bool {
+        // SAFETY: the arena lives as long as the JIT; the call only reads it.
+        unsafe { near_memory::hj_arena_within_call_reach(self.arena, address) != 0 }
+    }
+
+    /// Whether `name` is an absolute symbol calls reach directly.
+    pub(crate) fn is_near(&self, name: &str) -> bool {
+        let near = self
+            .near
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        near.contains(name.as_bytes())
     }
 
     /// Registers every object linked from now on with debuggers, through
@@ -238,7 +284,8 @@ impl Jit {
     }
 
     /// Defines symbols at fixed addresses in the main JITDylib (callable,
-    /// exported): the C API's `absoluteSymbols`.
+    /// exported): the C API's `absoluteSymbols`. Calls of those within
+    /// reach ([`Jit::within_call_reach`]) will be direct.
     pub(crate) fn define_absolute(&self, symbols: &[(&str, usize)]) -> Result<(), String> {
         if symbols.is_empty() {
             return Ok(());
@@ -271,8 +318,18 @@ impl Jit {
             if result.is_err() {
                 LLVMOrcDisposeMaterializationUnit(unit);
             }
-            result
+            result?;
         }
+        let mut near = self
+            .near
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for &(name, address) in symbols {
+            if self.within_call_reach(address) {
+                near.insert(name.as_bytes().to_vec());
+            }
+        }
+        Ok(())
     }
 
     /// The address of `name` in the main JITDylib (or what it links

@@ -18,6 +18,7 @@ mod extract;
 mod jit;
 mod lower;
 mod module;
+mod near_calls;
 mod near_memory;
 mod patchable;
 mod rebind;

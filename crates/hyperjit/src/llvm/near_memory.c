@@ -8,6 +8,12 @@
  * default allocator maps JIT memory wherever the kernel likes. Address space
  * is reserved in chunks and pages committed as objects need them.
  *
+ * Calls from JIT'd code to the host's functions within reach of every near
+ * chunk (hj_arena_within_call_reach) are direct `call rel32` instructions
+ * (jit.rs rewrites their relocations). Code that had to go to a far chunk,
+ * once the window is full, cannot make them: its object fails to finalize
+ * with an error rather than run a call that lands elsewhere.
+ *
  * Each linked object gets its own allocation context whose sections never
  * share a page with another object's, so finalizing one object (making its
  * code read+execute) never write-protects pages another object still fills.
@@ -24,10 +30,17 @@
  * another chunk. */
 #define CHUNK_SIZE ((size_t)256 << 20)
 
+/* Near chunks lie within CODE_WINDOW of the anchor; a call target within
+ * CALL_REACH of the anchor is then within a rel32's reach of all of them
+ * (CODE_WINDOW + CALL_REACH < 2 GiB, with a page of slack). */
+#define CODE_WINDOW ((intptr_t)3 << 29)
+#define CALL_REACH (((intptr_t)1 << 31) - CODE_WINDOW - ((intptr_t)1 << 16))
+
 struct hj_chunk {
     char *base;
     size_t size;
     size_t used; /* committed so far, from base */
+    int near;    /* within CODE_WINDOW of the anchor */
     struct hj_chunk *prev;
 };
 
@@ -35,6 +48,7 @@ struct hj_arena {
     const void *anchor;
     struct hj_chunk *chunk; /* the newest; older ones stay mapped */
     size_t committed;       /* bytes of pages in use */
+    int near_calls;         /* objects with direct calls to the host were added */
     pthread_mutex_t lock;
 };
 
@@ -56,6 +70,7 @@ struct hj_object_memory {
     } *runs;
     size_t nruns, cap;
     struct hj_run current[KIND_COUNT];
+    int far_code; /* some of its code is in a far chunk */
 };
 
 static size_t page_size(void) {
@@ -80,23 +95,26 @@ static void *reserve(void *hint, size_t size) {
     return p;
 }
 
-/* Reserves `size` bytes of address space near `anchor`: scanning the
- * window of +-1.75 GiB around it in 128 MiB steps, nearest first, then
- * anywhere as a last resort (the code then still works, a little slower). */
+/* Reserves `size` bytes of address space within CODE_WINDOW of `anchor`,
+ * in 128 MiB steps, nearest first; then anywhere as a last resort (a far
+ * chunk: its code works, but cannot call the host directly). */
 static struct hj_chunk *reserve_chunk(const void *anchor, size_t size) {
     struct hj_chunk *chunk = calloc(1, sizeof *chunk);
     if (!chunk)
         return NULL;
-    const intptr_t step = (intptr_t)128 << 20;
-    const intptr_t reach = ((intptr_t)7 << 30) / 4 - (intptr_t)size;
-    uintptr_t at = (uintptr_t)anchor & ~(uintptr_t)(step - 1);
+    const uintptr_t step = (uintptr_t)128 << 20;
+    const uintptr_t origin = (uintptr_t)anchor;
+    const uintptr_t below = origin & ~(step - 1);
+    const uintptr_t above = below + step;
     void *base = NULL;
-    for (intptr_t distance = step; distance <= reach && !base; distance += step) {
-        if (at > (uintptr_t)distance + size)
-            base = reserve((void *)(at - (uintptr_t)distance - size), size);
-        if (!base)
-            base = reserve((void *)(at + (uintptr_t)distance), size);
+    for (uintptr_t distance = 0; distance < (uintptr_t)CODE_WINDOW && !base; distance += step) {
+        /* [start, start + size) must stay within CODE_WINDOW of the anchor. */
+        if (below >= distance + size && origin - (below - distance - size) <= (uintptr_t)CODE_WINDOW)
+            base = reserve((void *)(below - distance - size), size);
+        if (!base && above + distance + size - origin <= (uintptr_t)CODE_WINDOW)
+            base = reserve((void *)(above + distance), size);
     }
+    chunk->near = base != NULL;
     if (!base)
         base = reserve(NULL, size);
     if (!base) {
@@ -106,6 +124,16 @@ static struct hj_chunk *reserve_chunk(const void *anchor, size_t size) {
     chunk->base = base;
     chunk->size = size;
     return chunk;
+}
+
+int hj_arena_within_call_reach(const struct hj_arena *arena, uintptr_t target) {
+    uintptr_t anchor = (uintptr_t)arena->anchor;
+    uintptr_t distance = target > anchor ? target - anchor : anchor - target;
+    return distance <= (uintptr_t)CALL_REACH;
+}
+
+void hj_arena_note_near_calls(struct hj_arena *arena) {
+    __atomic_store_n(&arena->near_calls, 1, __ATOMIC_SEQ_CST);
 }
 
 struct hj_arena *hj_arena_new(const void *anchor) {
@@ -134,8 +162,9 @@ void hj_arena_free(struct hj_arena *arena) {
     free(arena);
 }
 
-/* Commits `pages` fresh read+write pages. */
-static char *take_pages(struct hj_arena *arena, size_t pages) {
+/* Commits `pages` fresh read+write pages; `*near` tells whether they are
+ * in a near chunk. */
+static char *take_pages(struct hj_arena *arena, size_t pages, int *near) {
     size_t bytes = pages * page_size();
     char *start = NULL;
     pthread_mutex_lock(&arena->lock);
@@ -149,6 +178,7 @@ static char *take_pages(struct hj_arena *arena, size_t pages) {
     }
     if (chunk->used + bytes <= chunk->size) {
         start = chunk->base + chunk->used;
+        *near = chunk->near;
         if (mprotect(start, bytes, PROT_READ | PROT_WRITE) == 0) {
             chunk->used += bytes;
             arena->committed += bytes;
@@ -185,9 +215,12 @@ static uint8_t *allocate(struct hj_object_memory *memory, uintptr_t size, unsign
         size_t pages = (size + alignment + page_size() - 1) / page_size();
         if (pages == 0)
             pages = 1;
-        char *start = take_pages(memory->arena, pages);
+        int near = 0;
+        char *start = take_pages(memory->arena, pages, &near);
         if (!start)
             return NULL;
+        if (kind == KIND_CODE && !near)
+            memory->far_code = 1;
         if (memory->nruns == memory->cap) {
             size_t cap = memory->cap ? memory->cap * 2 : 8;
             struct hj_page_run *grown = realloc(memory->runs, cap * sizeof *grown);
@@ -227,6 +260,14 @@ uint8_t *hj_memory_allocate_data(void *memory, uintptr_t size, unsigned alignmen
  * (LLVMBool false), as the callback's contract says. */
 int hj_memory_finalize(void *opaque, char **error) {
     struct hj_object_memory *memory = opaque;
+    /* Conservative: whether this object itself calls the host directly is
+     * not known here, only that some object does. */
+    if (memory && memory->far_code && __atomic_load_n(&memory->arena->near_calls, __ATOMIC_SEQ_CST)) {
+        if (error)
+            *error = strdup("JIT'd code placed out of reach of the host's functions: the address "
+                            "space near the host is used up");
+        return 1;
+    }
     for (size_t i = 0; memory && i < memory->nruns; i++) {
         int protection = memory->runs[i].kind == KIND_CODE     ? PROT_READ | PROT_EXEC
                          : memory->runs[i].kind == KIND_RODATA ? PROT_READ

@@ -26,6 +26,8 @@ extern "C" {
     pub(super) fn hj_memory_finalize(memory: *mut c_void, error: *mut *mut c_char) -> c_int;
     pub(super) fn hj_memory_destroy(memory: *mut c_void);
     pub(super) fn hj_arena_committed(arena: *mut c_void) -> usize;
+    pub(super) fn hj_arena_within_call_reach(arena: *mut c_void, target: usize) -> c_int;
+    pub(super) fn hj_arena_note_near_calls(arena: *mut c_void);
     pub(super) fn hj_redirect_entry(from: *mut c_void, to: *const c_void) -> c_int;
     /// The bytes every patchable function's entry holds.
     pub(super) static hj_patchable_entry: [u8; 5];

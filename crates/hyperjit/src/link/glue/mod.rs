@@ -9,7 +9,7 @@
 
 mod thunk;
 
-pub(crate) use thunk::{multiplexed, multiplexed_thunk_symbol, named};
+pub(crate) use thunk::{multiplexed, multiplexed_thunk_symbol, named, near_symbol, Callee};
 
 use crate::llvm::Module;
 use crate::runtime;
@@ -80,6 +80,7 @@ pub(crate) fn defines(name: &str) -> bool {
         || FIRST_BATCH_SYMBOLS.contains(&name)
         || PLATFORM_SYMBOLS.contains(&name)
         || GLUE_SYMBOLS.contains(&name)
+        || name.starts_with(thunk::NEAR_PREFIX)
 }
 
 /// Whether `name` is a libc function the runtime replaces.

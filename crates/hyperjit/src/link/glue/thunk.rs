@@ -3,9 +3,11 @@
 //! Each thunk is `linkonce_odr` and `alwaysinline`: linked into every batch
 //! that uses the callback and inlined into the call sites, so a guest call
 //! becomes one call of the trampoline, with the environment's address as a
-//! constant first argument. The trampoline is called through its address as
-//! a constant too, not through a symbol: the JIT linker would route a call to
-//! a far symbol through a stub, one more jump per call.
+//! constant first argument. The trampoline is called through a near symbol
+//! (an absolute symbol within a direct call's reach of all JIT'd code, whose
+//! calls the JIT makes direct), or, out of reach, through its address as a
+//! constant: the JIT linker would route a call to a far symbol through a
+//! stub, one more jump per call.
 
 use crate::callback::{AbiType, Kind, Named, Signature, Ty};
 use std::fmt::Write;
@@ -51,26 +53,64 @@ fn call_and_return(result: AbiType, call: &str) -> String {
     }
 }
 
-/// A callee at a fixed address, as an IR constant.
-pub(super) fn address(address: usize) -> String {
-    format!("inttoptr (i64 {address} to ptr)")
+/// What the names of [`near_symbol`]s start with.
+pub(super) const NEAR_PREFIX: &str = "__hyperjit.near.";
+
+/// The symbol that names host code at `address` for direct calls.
+pub(crate) fn near_symbol(address: usize) -> String {
+    format!("{NEAR_PREFIX}{address:x}")
 }
 
-/// The thunk through which the guest calls host function `name`: IR
-/// defining `name`, or `None` for a raw symbol, which call sites call
-/// directly.
-pub(crate) fn named(name: &str, named: &Named) -> Option<String> {
+/// What a thunk calls.
+pub(crate) enum Callee {
+    /// A near symbol ([`near_symbol`]): a direct call.
+    Near(usize),
+    /// A fixed address out of a direct call's reach.
+    Address(usize),
+}
+
+impl Callee {
+    /// The callee operand of the call.
+    fn operand(&self) -> String {
+        match *self {
+            Callee::Near(address) => ir_name(&near_symbol(address)),
+            Callee::Address(address) => format!("inttoptr (i64 {address} to ptr)"),
+        }
+    }
+
+    /// The declaration a near callee needs, of type `result (params)`.
+    fn declaration(&self, result: AbiType, params: &[&str]) -> String {
+        match *self {
+            Callee::Near(address) => format!(
+                "declare {} {}({})\n",
+                result.result_ir(),
+                ir_name(&near_symbol(address)),
+                params.join(", ")
+            ),
+            Callee::Address(_) => String::new(),
+        }
+    }
+}
+
+/// The thunk through which the guest calls host function `name`, which
+/// calls `callee` (its trampoline): IR defining `name`, or `None` for a raw
+/// symbol, which call sites call directly.
+pub(crate) fn named(name: &str, named: &Named, callee: &Callee) -> Option<String> {
     let signature = named.signature.as_ref()?;
     match named.kind {
-        Kind::Typed => Some(typed(name, signature, named.env, named.target)),
-        Kind::Dynamic => Some(dynamic(name, signature, named.env, named.target)),
+        Kind::Typed => Some(typed(name, signature, named.env, callee)),
+        Kind::Dynamic => Some(dynamic(name, signature, named.env, callee)),
         Kind::Symbol => None,
     }
 }
 
 /// `NAME(args)` → `trampoline(env, args)`.
-fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
-    let trampoline = address(trampoline);
+fn typed(name: &str, signature: &Signature, env: usize, callee: &Callee) -> String {
+    let param_types: Vec<String> = signature.params.iter().map(|p| p.ir()).collect();
+    let mut declared = vec!["ptr"];
+    declared.extend(param_types.iter().map(String::as_str));
+    let declaration = callee.declaration(signature.result, &declared);
+    let trampoline = callee.operand();
     let params = params_ir(&signature.params);
     let args = if params.is_empty() {
         format!("ptr inttoptr (i64 {env} to ptr)")
@@ -78,7 +118,7 @@ fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> St
         format!("ptr inttoptr (i64 {env} to ptr), {params}")
     };
     format!(
-        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
+        "{declaration}define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
         ret = signature.result.result_ir(),
         name = ir_name(name),
         body = call_and_return(signature.result, &format!("{trampoline}({args})")),
@@ -87,8 +127,9 @@ fn typed(name: &str, signature: &Signature, env: usize, trampoline: usize) -> St
 
 /// `NAME(args)` → store the arguments in 64-bit slots, call
 /// `trampoline(env, slots, &ret)`, and return the decoded result.
-fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> String {
-    let trampoline = address(trampoline);
+fn dynamic(name: &str, signature: &Signature, env: usize, callee: &Callee) -> String {
+    let declaration = callee.declaration(AbiType::of(Ty::Void), &["ptr", "ptr", "ptr"]);
+    let trampoline = callee.operand();
     let count = signature.params.len();
     let mut body = format!(
         "  %slots = alloca [{} x i64], align 8\n  %ret = alloca i64, align 8\n",
@@ -134,7 +175,7 @@ fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> 
     };
     body.push_str(&decode);
     format!(
-        "define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
+        "{declaration}define linkonce_odr {ret} {name}({params}) alwaysinline nounwind {{\n{body}}}\n",
         ret = result.result_ir(),
         name = ir_name(name),
         params = params_ir(&signature.params),
@@ -143,11 +184,12 @@ fn dynamic(name: &str, signature: &Signature, env: usize, trampoline: usize) -> 
 
 /// `PerformCustomCallback("NAME", args)` bound at link time →
 /// `trampoline(env, args)`; the name argument is ignored.
-pub(crate) fn multiplexed(name: &str, env: usize, trampoline: usize) -> String {
+pub(crate) fn multiplexed(name: &str, env: usize, callee: &Callee) -> String {
     let thunk = ir_name(&multiplexed_thunk_symbol(name));
-    let trampoline = address(trampoline);
+    let declaration = callee.declaration(AbiType::of(Ty::I64), &["ptr", "ptr"]);
+    let trampoline = callee.operand();
     format!(
-        "define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
+        "{declaration}define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
          \x20 %r = call i64 {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %args)\n\
          \x20 ret i64 %r\n}}\n"
     )

@@ -1,0 +1,75 @@
+//! Direct calls to the host's functions.
+//!
+//! The compiler emits a call to an external function as `call rel32` with an
+//! `R_X86_64_PLT32` relocation, and RuntimeDyld, not knowing where the callee
+//! will be, points it at a stub that jumps through a GOT slot. For a callee
+//! the engine knows lies within a rel32's reach of all JIT'd code
+//! (`near_memory.c`), the relocation is rewritten to `R_X86_64_PC32`, which
+//! RuntimeDyld resolves to the callee itself: the guest's call of a host
+//! callback is then the same instruction as a native direct call.
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::{Endianness, LittleEndian};
+use std::mem::size_of;
+
+/// The file offsets of the `r_info` fields of the `R_X86_64_PLT32`
+/// relocations in ELF object `bytes` whose (undefined) symbol `is_near`.
+/// Empty for anything but an x86-64 ELF relocatable object.
+fn near_call_relocations(bytes: &[u8], is_near: &dyn Fn(&[u8]) -> bool) -> Vec<usize> {
+    let mut found = Vec::new();
+    let Ok(header) = elf::FileHeader64::<Endianness>::parse(bytes) else {
+        return found;
+    };
+    let Ok(endian) = header.endian() else {
+        return found;
+    };
+    if header.e_machine(endian) != elf::EM_X86_64 || endian != Endianness::Little {
+        return found;
+    }
+    let Ok(sections) = header.sections(endian, bytes) else {
+        return found;
+    };
+    for section in sections.iter() {
+        let Ok(Some((relocations, symbols_index))) = section.rela(endian, bytes) else {
+            continue;
+        };
+        let Ok(symbols) = sections.symbol_table_by_index(endian, bytes, symbols_index) else {
+            continue;
+        };
+        let first = section.sh_offset(endian) as usize;
+        for (index, relocation) in relocations.iter().enumerate() {
+            if relocation.r_type(endian, false) != elf::R_X86_64_PLT32 {
+                continue;
+            }
+            let Ok(symbol) =
+                symbols.symbol(object::SymbolIndex(relocation.r_sym(endian, false) as usize))
+            else {
+                continue;
+            };
+            if symbol.st_shndx.get(endian) != elf::SHN_UNDEF {
+                continue;
+            }
+            if symbols.symbol_name(endian, symbol).is_ok_and(is_near) {
+                found.push(first + index * size_of::<elf::Rela64<LittleEndian>>() + 8);
+            }
+        }
+    }
+    found
+}
+
+/// `bytes` with the calls of near callees made direct (see the module
+/// docs), or `None` if there are none.
+pub(super) fn bind_near_calls(bytes: &[u8], is_near: &dyn Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    let offsets = near_call_relocations(bytes, is_near);
+    if offsets.is_empty() {
+        return None;
+    }
+    let mut patched = bytes.to_vec();
+    for offset in offsets {
+        let info = &mut patched[offset..offset + 8];
+        let symbol = u64::from_le_bytes(info.try_into().ok()?) >> 32;
+        info.copy_from_slice(&(symbol << 32 | u64::from(elf::R_X86_64_PC32)).to_le_bytes());
+    }
+    Some(patched)
+}
