@@ -2,21 +2,6 @@
  * n times. The callee adds 1 to its argument. */
 #include <hyperjit.h>
 
-/* HJ_PAD shifts the loops below by 16 bytes a step, so the benchmark can
- * measure every loop at several code offsets (see callbacks.rs). */
-#ifndef HJ_PAD
-#define HJ_PAD 0
-#endif
-#if HJ_PAD >= 1
-long hj_pad1(long x) { return x + 11; }
-#endif
-#if HJ_PAD >= 2
-long hj_pad2(long x) { return x + 12; }
-#endif
-#if HJ_PAD >= 3
-long hj_pad3(long x) { return x + 13; }
-#endif
-
 long typed_target(long);
 long symbol_target(long);
 long dynamic_target(long);

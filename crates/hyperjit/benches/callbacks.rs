@@ -1,7 +1,8 @@
-//! Per-call cost of each kind of host callback, beside the limit: a native
-//! direct call to an extern C function in another translation unit
-//! (clang-19 -O2). Criterion measures each; the closing table measures them
-//! again in this same run and prints each as a ratio to the native call.
+//! Per-call cost of each kind of host callback of the Rust API, beside the
+//! limit: a native direct call to an extern C function in another
+//! translation unit (clang-19 -O2). Criterion measures each; the closing
+//! table measures them again in this same run and prints each as a ratio
+//! to the native call. The C API's rows: `cargo bench -p hyperjit-capi`.
 //!
 //! `cargo bench -p hyperjit --bench callbacks`
 
@@ -10,8 +11,8 @@ mod support;
 
 use criterion::Criterion;
 use hyperjit::{Engine, Signature, Ty, Value};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::per_call::{criterion_group, padding, print_table, Case, LAYOUTS};
 use support::{benches_dir, native_baseline, Loop};
 
 type NamedLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
@@ -35,17 +36,12 @@ struct Fixture {
 
 impl Fixture {
     /// A fixture whose guest loops sit `pad` x 16 bytes further into the
-    /// code (HJ_PAD in callback_guest.c).
+    /// code.
     fn new(pad: u32) -> Fixture {
-        let here = benches_dir();
         let dir = tempfile::tempdir().expect("temp dir");
         let (native, native_loop) = native_baseline(dir.path());
 
-        let engine = Engine::builder()
-            .opt_level(2)
-            .c_define(format!("HJ_PAD={pad}"))
-            .build()
-            .expect("engine");
+        let engine = Engine::builder().opt_level(2).build().expect("engine");
         engine
             .define("typed_target", |x: i64| x + 1)
             .expect("define");
@@ -72,8 +68,9 @@ impl Fixture {
                 },
             )
             .expect("define_dynamic");
+        engine.add_file(padding(dir.path(), pad)).expect("padding");
         engine
-            .add_file(here.join("callback_guest.c"))
+            .add_file(benches_dir().join("callback_guest.c"))
             .expect("guest");
         // SAFETY (for every loop): the fixture keeps the engine alive while
         // the loops run, and they neither trap nor exit.
@@ -113,12 +110,12 @@ impl Fixture {
             Case::new("define_symbol", "<= 1.2x", move |n| (self.symbol)(n)),
             Case::new(
                 "PerformCustomCallback, constant name",
-                "<= 1.5x",
+                "<= 1.2x",
                 move |n| (self.multiplexed_constant)(n),
             ),
             Case::new(
                 "PerformCustomCallback, run-time name",
-                "< 15 ns",
+                "< 10 ns",
                 // The loop reads the NUL-terminated name it is given.
                 move |n| (self.multiplexed_runtime)(n, name.as_ptr()),
             ),
@@ -127,106 +124,14 @@ impl Fixture {
     }
 }
 
-/// One benchmark: a loop of `n` calls and the target it is held to.
-struct Case<'a> {
-    name: &'static str,
-    target: &'static str,
-    run: Box<dyn Fn(i64) -> i64 + 'a>,
-}
-
-impl<'a> Case<'a> {
-    fn new(name: &'static str, target: &'static str, run: impl Fn(i64) -> i64 + 'a) -> Case<'a> {
-        Case {
-            name,
-            target,
-            run: Box::new(run),
-        }
-    }
-}
-
-const CALLS_PER_SAMPLE: i64 = 10_000_000;
-const ROUNDS: usize = 9;
-
-/// One run of 10M calls, in ns per call.
-fn ns_per_call(run: &dyn Fn(i64) -> i64) -> f64 {
-    let expected = CALLS_PER_SAMPLE * (CALLS_PER_SAMPLE + 1) / 2;
-    let started = Instant::now();
-    let sum = run(black_box(CALLS_PER_SAMPLE));
-    let elapsed = started.elapsed();
-    assert_eq!(sum, expected, "the loop computed a wrong sum");
-    elapsed.as_secs_f64() * 1e9 / CALLS_PER_SAMPLE as f64
-}
-
-/// Code layouts each case is measured in (see `Fixture::new`).
-const LAYOUTS: u32 = 4;
-
 fn main() {
-    let fixture = Fixture::new(0);
+    let fixtures: Vec<Fixture> = (0..LAYOUTS).map(Fixture::new).collect();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    {
-        let mut group = criterion.benchmark_group("callback per call");
-        for case in fixture.cases() {
-            group.bench_function(case.name, |b| {
-                b.iter_custom(|iters| {
-                    let started = Instant::now();
-                    black_box((case.run)(black_box(iters as i64)));
-                    started.elapsed()
-                })
-            });
-        }
-        group.finish();
-    }
+    criterion_group(&mut criterion, "callback per call", &fixtures[0].cases());
     criterion.final_summary();
-
-    // A loop's cost depends on where its code happens to sit: on this CPU
-    // the same machine code measures 1.0x at one offset and 1.2x at another
-    // (see BENCHMARKS.md). So every case is measured in LAYOUTS layouts
-    // (the guest's loops shifted 16 bytes a step) and the median over
-    // layouts is reported. Within a layout, rounds over all cases keep each
-    // case's best, so a busy moment hurts every case alike.
-    let fixtures: Vec<Fixture> = (0..LAYOUTS).map(Fixture::new).collect();
-    let names: Vec<(&str, &str)> = fixture.cases().iter().map(|c| (c.name, c.target)).collect();
-    let mut per_layout: Vec<Vec<f64>> = Vec::new();
-    for fixture in &fixtures {
-        let cases = fixture.cases();
-        let mut best = vec![f64::INFINITY; cases.len()];
-        for _ in 0..ROUNDS {
-            for (case, best) in cases.iter().zip(&mut best) {
-                *best = best.min(ns_per_call(&*case.run));
-            }
-        }
-        per_layout.push(best);
-    }
-    let median = |case: usize| {
-        let mut values: Vec<f64> = per_layout.iter().map(|layout| layout[case]).collect();
-        values.sort_by(f64::total_cmp);
-        let middle = values.len() / 2;
-        let median = if values.len() % 2 == 0 {
-            (values[middle - 1] + values[middle]) / 2.0
-        } else {
-            values[middle]
-        };
-        (median, values[0], values[values.len() - 1])
-    };
-    let (native, _, _) = median(0);
-    println!(
-        "\nper-call cost: median over {LAYOUTS} code layouts of the best of {ROUNDS} rounds of \
-         {CALLS_PER_SAMPLE} calls, measured in this run"
-    );
-    println!(
-        "{:<40} {:>9} {:>10} {:>17} {:>10}",
-        "callback", "ns/call", "x native", "layouts (min-max)", "target"
-    );
-    for (i, (name, target)) in names.iter().enumerate() {
-        let (ns, low, high) = median(i);
-        println!(
-            "{name:<40} {ns:>9.3} {:>10.2} {:>8.3}-{:<8.3} {target:>10}",
-            ns / native,
-            low,
-            high
-        );
-    }
+    let layouts: Vec<Vec<Case<'_>>> = fixtures.iter().map(Fixture::cases).collect();
+    print_table(&layouts);
 }

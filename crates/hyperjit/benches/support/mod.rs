@@ -1,5 +1,9 @@
 //! What the benchmarks share: clang-19 and the native baseline, a loop
-//! calling an extern function in another translation unit (clang-19 -O2).
+//! calling an extern function in another translation unit (clang-19 -O2),
+//! and per-call cost tables. The C API's benchmark includes it too.
+#![allow(dead_code)] // each benchmark uses a different subset
+
+pub mod per_call;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,9 +11,10 @@ use std::process::Command;
 /// `long loop_native(long n)`: n calls of `native_target`.
 pub type Loop = extern "C" fn(i64) -> i64;
 
-/// This directory (the guests and the native baseline's sources).
+/// hyperjit's benchmark directory (its guests and the native baseline's
+/// sources), from any crate of the workspace.
 pub fn benches_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hyperjit/benches")
 }
 
 /// An LLVM 19 tool: `NAME-19` on the PATH, or Debian's LLVM 19 directory.
@@ -27,7 +32,6 @@ pub fn clang() -> Command {
     llvm_tool("clang")
 }
 
-#[allow(dead_code)] // used by one bench of two
 pub fn llc() -> Command {
     llvm_tool("llc")
 }
