@@ -316,3 +316,60 @@ fn the_rust_plugin_adapter_uses_the_headers_type_codes() {
     assert_eq!(<f64 as CType>::CODE, HJ_F64);
     assert_eq!(<*const u8 as CType>::CODE, HJ_PTR);
 }
+
+const NESTED: &str = r#"
+@outer = private constant [6 x i8] c"Outer\00"
+@inner = private constant [6 x i8] c"Inner\00"
+declare i64 @PerformCustomCallback(ptr, ptr)
+define i64 @inner_entry() {
+  %r = call i64 @PerformCustomCallback(ptr @inner, ptr null)
+  ret i64 %r
+}
+define i32 @main() {
+  %r = call i64 @PerformCustomCallback(ptr @outer, ptr null)
+  %t = trunc i64 %r to i32
+  ret i32 %t
+}
+"#;
+
+unsafe extern "C" fn inner(_args: *mut c_void, _user_data: *mut c_void) -> isize {
+    5
+}
+
+/// Calls back into the guest (whose callback returns normally), then traps.
+unsafe extern "C" fn outer(_args: *mut c_void, engine: *mut c_void) -> isize {
+    // SAFETY: the test passes its live engine; inner_entry is `i64 ()`.
+    let inner_entry: extern "C" fn() -> i64 = unsafe {
+        let address = hj_engine_lookup(engine.cast(), c"inner_entry".as_ptr());
+        assert!(!address.is_null());
+        std::mem::transmute(address)
+    };
+    assert_eq!(inner_entry(), 5);
+    // Still inside this callback after the nested one returned.
+    // SAFETY: a C string.
+    assert_eq!(unsafe { hj_trap(c"after the nested call".as_ptr()) }, 0);
+    1
+}
+
+#[test]
+fn hj_trap_after_a_nested_callback_still_stops_the_guest() {
+    let engine = Engine::new();
+    // SAFETY: a live engine, C strings, callbacks; `outer` gets the engine.
+    unsafe {
+        assert_eq!(
+            hj_register_callback(engine.0, c"Inner".as_ptr(), Some(inner), null_mut()),
+            0
+        );
+        assert_eq!(
+            hj_register_callback(engine.0, c"Outer".as_ptr(), Some(outer), engine.0.cast()),
+            0
+        );
+    }
+    assert_eq!(engine.add_ir("nested.ll", NESTED), 0);
+    assert_eq!(
+        engine.run(),
+        Err("trap in callback 'Outer': after the nested call".to_string())
+    );
+    // SAFETY: a C string.
+    assert_eq!(unsafe { hj_trap(c"late".as_ptr()) }, -1);
+}

@@ -73,3 +73,19 @@ pub(super) fn bind_near_calls(bytes: &[u8], is_near: &dyn Fn(&[u8]) -> bool) -> 
     }
     Some(patched)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_an_x86_64_object_is_left_alone() {
+        let everything_is_near = |_: &[u8]| true;
+        assert_eq!(bind_near_calls(b"", &everything_is_near), None);
+        assert_eq!(
+            bind_near_calls(b"\x7fELF garbage", &everything_is_near),
+            None
+        );
+        assert_eq!(bind_near_calls(&[0u8; 256], &everything_is_near), None);
+    }
+}
