@@ -10,13 +10,11 @@
 #[path = "../../hyperjit/benches/support/mod.rs"]
 mod support;
 
-use criterion::Criterion;
 use hyperjit::Engine;
 use hyperjit_capi::*;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
-use std::time::Duration;
-use support::per_call::{criterion_group, padding, print_table, Case, LAYOUTS};
+use support::per_call::{padding, run, Case, LAYOUTS};
 use support::{native_baseline, Loop};
 
 type NamedLoop = extern "C" fn(i64, *const c_char) -> i64;
@@ -147,16 +145,6 @@ impl Drop for Fixture {
 
 fn main() {
     let fixtures: Vec<Fixture> = (0..LAYOUTS).map(Fixture::new).collect();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    criterion_group(
-        &mut criterion,
-        "C API callback per call",
-        &fixtures[0].cases(),
-    );
-    criterion.final_summary();
     let layouts: Vec<Vec<Case<'_>>> = fixtures.iter().map(Fixture::cases).collect();
-    print_table(&layouts);
+    run("C API callback per call", &layouts);
 }

@@ -9,10 +9,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use criterion::Criterion;
 use hyperjit::{Engine, Signature, Ty, Value};
-use std::time::Duration;
-use support::per_call::{criterion_group, padding, print_table, Case, LAYOUTS};
+use support::per_call::{padding, run, Case, LAYOUTS};
 use support::{benches_dir, native_baseline, Loop};
 
 type NamedLoop = extern "C" fn(i64, *const std::ffi::c_char) -> i64;
@@ -126,12 +124,6 @@ impl Fixture {
 
 fn main() {
     let fixtures: Vec<Fixture> = (0..LAYOUTS).map(Fixture::new).collect();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
-    criterion_group(&mut criterion, "callback per call", &fixtures[0].cases());
-    criterion.final_summary();
     let layouts: Vec<Vec<Case<'_>>> = fixtures.iter().map(Fixture::cases).collect();
-    print_table(&layouts);
+    run("callback per call", &layouts);
 }

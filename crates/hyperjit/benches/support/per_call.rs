@@ -12,7 +12,7 @@
 use criterion::Criterion;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Code layouts each case is measured in.
 pub const LAYOUTS: u32 = 4;
@@ -63,8 +63,20 @@ fn ns_per_call(run: &dyn Fn(i64) -> i64) -> f64 {
     elapsed.as_secs_f64() * 1e9 / CALLS_PER_SAMPLE as f64
 }
 
+/// The benchmark's run: Criterion measures each case of the first layout
+/// in `group`, then the table measures every layout.
+pub fn run(group: &str, layouts: &[Vec<Case<'_>>]) {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    criterion_group(&mut criterion, group, &layouts[0]);
+    criterion.final_summary();
+    print_table(layouts);
+}
+
 /// Criterion's measurement of each case, in `group`.
-pub fn criterion_group(criterion: &mut Criterion, group: &str, cases: &[Case<'_>]) {
+fn criterion_group(criterion: &mut Criterion, group: &str, cases: &[Case<'_>]) {
     let mut group = criterion.benchmark_group(group);
     for case in cases {
         group.bench_function(case.name, |b| {
@@ -81,7 +93,7 @@ pub fn criterion_group(criterion: &mut Criterion, group: &str, cases: &[Case<'_>
 /// Measures the cases of every layout (the same cases in each, the native
 /// loop first) and prints the table: the median over layouts of each
 /// case's best round, as a ratio to the native loop's.
-pub fn print_table(layouts: &[Vec<Case<'_>>]) {
+fn print_table(layouts: &[Vec<Case<'_>>]) {
     let mut per_layout: Vec<Vec<f64>> = Vec::new();
     for cases in layouts {
         let mut best = vec![f64::INFINITY; cases.len()];
