@@ -703,20 +703,15 @@ fn host_functions_near_the_jit_are_called_with_direct_calls() {
         .tier(false)
         .build()
         .unwrap();
-    engine
-        .define_symbol(
-            "add_one",
-            add_one as *const () as *const u8,
-            Signature::new([Ty::I64], Ty::I64),
-        )
-        .unwrap();
-    engine
-        .define_symbol(
-            "far_labs",
-            labs as *const () as *const u8,
-            Signature::new([Ty::I64], Ty::I64),
-        )
-        .unwrap();
+    let symbols = [
+        ("add_one", add_one as *const ()),
+        ("far_labs", labs as *const ()),
+    ];
+    for (name, address) in symbols {
+        engine
+            .define_symbol(name, address.cast(), Signature::new([Ty::I64], Ty::I64))
+            .unwrap();
+    }
     engine.define("typed_add_one", |x: i64| x + 1).unwrap();
     engine
         .register_callback("multiplexed_add_one", |_, args| Ok(args as isize + 1))

@@ -438,13 +438,8 @@ impl Linker {
     /// lookups of callbacks no linked code has taken the address of. Later
     /// batches' own (weak) copies of the thunk give way to it.
     pub(crate) fn materialize_callback(&mut self, name: &str, named: &Named) -> Result<()> {
-        // A raw symbol was defined as an absolute symbol when registered.
-        if matches!(named.kind, Kind::Symbol) {
-            return Ok(());
-        }
         let error = || Error::llvm(format!("compiling the entry of callback '{name}'"));
-        let callee = callee(&self.jit, named.target).map_err(error())?;
-        let Some(ir) = glue::named(name, named, &callee) else {
+        let Some(ir) = callback_thunk(&self.jit, name, named).map_err(error())? else {
             return Ok(());
         };
         let mut module = Module::parse(&self.context, "<hyperjit callback thunk>", ir.as_bytes())
@@ -474,6 +469,19 @@ fn link_inputs(inputs: Vec<Input>) -> Result<Option<Module>> {
             })?;
     }
     Ok(Some(module))
+}
+
+/// The thunk of callback `name`, calling its trampoline; `None` for a raw
+/// symbol, which was defined as an absolute symbol when registered.
+fn callback_thunk(
+    jit: &Jit,
+    name: &str,
+    named: &Named,
+) -> std::result::Result<Option<String>, String> {
+    if matches!(named.kind, Kind::Symbol) {
+        return Ok(None);
+    }
+    Ok(glue::named(name, named, &callee(jit, named.target)?))
 }
 
 /// How thunks reach host code at `address`: by a near symbol, defined on
@@ -530,11 +538,7 @@ fn link_callback_thunks(
         if !undefined.contains(&name) {
             continue;
         }
-        let thunk = match named.kind {
-            Kind::Symbol => None,
-            Kind::Typed | Kind::Dynamic => glue::named(&name, &named, &callee(jit, named.target)?),
-        };
-        match thunk {
+        match callback_thunk(jit, &name, &named)? {
             Some(thunk) => thunks.push(thunk),
             None => {
                 // Far: call sites call the address itself, not through a

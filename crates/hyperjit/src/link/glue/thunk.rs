@@ -79,13 +79,12 @@ impl Callee {
     }
 
     /// The declaration a near callee needs, of type `result (params)`.
-    fn declaration(&self, result: AbiType, params: &[&str]) -> String {
+    fn declaration(&self, result: AbiType, params: &str) -> String {
         match *self {
             Callee::Near(address) => format!(
-                "declare {} {}({})\n",
+                "declare {} {}({params})\n",
                 result.result_ir(),
                 ir_name(&near_symbol(address)),
-                params.join(", ")
             ),
             Callee::Address(_) => String::new(),
         }
@@ -106,10 +105,12 @@ pub(crate) fn named(name: &str, named: &Named, callee: &Callee) -> Option<String
 
 /// `NAME(args)` → `trampoline(env, args)`.
 fn typed(name: &str, signature: &Signature, env: usize, callee: &Callee) -> String {
-    let param_types: Vec<String> = signature.params.iter().map(|p| p.ir()).collect();
-    let mut declared = vec!["ptr"];
-    declared.extend(param_types.iter().map(String::as_str));
-    let declaration = callee.declaration(signature.result, &declared);
+    let param_types: String = signature
+        .params
+        .iter()
+        .map(|p| format!(", {}", p.ir()))
+        .collect();
+    let declaration = callee.declaration(signature.result, &format!("ptr{param_types}"));
     let trampoline = callee.operand();
     let params = params_ir(&signature.params);
     let args = if params.is_empty() {
@@ -128,7 +129,7 @@ fn typed(name: &str, signature: &Signature, env: usize, callee: &Callee) -> Stri
 /// `NAME(args)` → store the arguments in 64-bit slots, call
 /// `trampoline(env, slots, &ret)`, and return the decoded result.
 fn dynamic(name: &str, signature: &Signature, env: usize, callee: &Callee) -> String {
-    let declaration = callee.declaration(AbiType::of(Ty::Void), &["ptr", "ptr", "ptr"]);
+    let declaration = callee.declaration(AbiType::of(Ty::Void), "ptr, ptr, ptr");
     let trampoline = callee.operand();
     let count = signature.params.len();
     let mut body = format!(
@@ -186,7 +187,7 @@ fn dynamic(name: &str, signature: &Signature, env: usize, callee: &Callee) -> St
 /// `trampoline(env, args)`; the name argument is ignored.
 pub(crate) fn multiplexed(name: &str, env: usize, callee: &Callee) -> String {
     let thunk = ir_name(&multiplexed_thunk_symbol(name));
-    let declaration = callee.declaration(AbiType::of(Ty::I64), &["ptr", "ptr"]);
+    let declaration = callee.declaration(AbiType::of(Ty::I64), "ptr, ptr");
     let trampoline = callee.operand();
     format!(
         "{declaration}define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
