@@ -30,6 +30,9 @@ fn near_call_relocations(bytes: &[u8], is_near: &dyn Fn(&[u8]) -> bool) -> Vec<u
     let Ok(sections) = header.sections(endian, bytes) else {
         return found;
     };
+    // Whether each symbol is a near callee, decided once per symbol: an
+    // image has thousands of relocation sections calling the same few.
+    let mut near_symbols: Option<(object::SectionIndex, Vec<Option<bool>>)> = None;
     for section in sections.iter() {
         let Ok(Some((relocations, symbols_index))) = section.rela(endian, bytes) else {
             continue;
@@ -37,20 +40,33 @@ fn near_call_relocations(bytes: &[u8], is_near: &dyn Fn(&[u8]) -> bool) -> Vec<u
         let Ok(symbols) = sections.symbol_table_by_index(endian, bytes, symbols_index) else {
             continue;
         };
+        if near_symbols
+            .as_ref()
+            .is_none_or(|(index, _)| *index != symbols_index)
+        {
+            near_symbols = Some((symbols_index, vec![None; symbols.len()]));
+        }
+        let Some((_, verdicts)) = near_symbols.as_mut() else {
+            continue;
+        };
         let first = section.sh_offset(endian) as usize;
         for (index, relocation) in relocations.iter().enumerate() {
             if relocation.r_type(endian, false) != elf::R_X86_64_PLT32 {
                 continue;
             }
-            let Ok(symbol) =
-                symbols.symbol(object::SymbolIndex(relocation.r_sym(endian, false) as usize))
-            else {
+            let symbol_index = relocation.r_sym(endian, false) as usize;
+            let Some(verdict) = verdicts.get_mut(symbol_index) else {
                 continue;
             };
-            if symbol.st_shndx.get(endian) != elf::SHN_UNDEF {
-                continue;
-            }
-            if symbols.symbol_name(endian, symbol).is_ok_and(is_near) {
+            let near = *verdict.get_or_insert_with(|| {
+                symbols
+                    .symbol(object::SymbolIndex(symbol_index))
+                    .is_ok_and(|symbol| {
+                        symbol.st_shndx.get(endian) == elf::SHN_UNDEF
+                            && symbols.symbol_name(endian, symbol).is_ok_and(is_near)
+                    })
+            });
+            if near {
                 found.push(first + index * size_of::<elf::Rela64<LittleEndian>>() + 8);
             }
         }
