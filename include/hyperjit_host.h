@@ -97,7 +97,8 @@ int hj_define_function(hj_engine *engine,
 //
 // # Safety
 // `engine` is NULL or a live engine; `name` is NULL or a C string;
-// `callback` and what `user_data` points to live as long as the engine.
+// `callback` and what `user_data` points to live as long as the engine;
+// `callback` does not throw (C++).
 int hj_register_callback(hj_engine *engine,
                          const char *name,
                          hj_callback_fn callback,
@@ -105,8 +106,11 @@ int hj_register_callback(hj_engine *engine,
 
 // Called by a callback registered with `hj_register_callback`: when it
 // returns, the guest stops, and the run (or the guest's call) fails with
-// a trap naming the callback and `message`. 0 if called inside such a
-// callback, -1 elsewhere (nothing happens then).
+// a trap naming the callback and `message`. 0 if guest code is running on
+// this thread, -1 elsewhere (nothing happens then). Called from another
+// function the guest calls (one of `hj_define_function`), the guest stops
+// when the next `hj_register_callback` callback returns on this thread,
+// or the request is dropped when the run ends.
 //
 // # Safety
 // `message` is NULL or a C string.

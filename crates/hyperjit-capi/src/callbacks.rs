@@ -4,8 +4,7 @@
 
 use crate::boundary::{text, with_engine, without_engine, Failure};
 use crate::engine::{built, hj_engine, status};
-use hyperjit::{Signature, Trap, Ty};
-use std::cell::{Cell, RefCell};
+use hyperjit::{Signature, Ty};
 use std::ffi::{c_char, c_int, c_void};
 
 /// A C type at the guest/host boundary, for `hj_define_function`: one of
@@ -141,49 +140,6 @@ fn non_null(address: *mut c_void, name: &str) -> Result<*const u8, Failure> {
     }
 }
 
-/// The host's `user_data`, handed back to its callback on whichever thread
-/// the guest calls from.
-struct UserData(*mut c_void);
-
-// SAFETY: the pointer is only passed back to the host's own callback; the
-// header tells the host the callback may run on any thread the guest runs
-// on, so what it points to is the host's to make thread-safe.
-unsafe impl Send for UserData {}
-// SAFETY: as for Send: the engine never dereferences it.
-unsafe impl Sync for UserData {}
-
-impl UserData {
-    // A method, so that closures capture the whole (Send) wrapper.
-    fn get(&self) -> *mut c_void {
-        self.0
-    }
-}
-
-/// A thread's place in `hj_register_callback` callbacks: plain cells, with
-/// no destructor to register, so a call reads and writes them directly.
-/// Only constants are stored on a call's path: a counter would chain each
-/// call to the last through memory (0.7 ns a call measured).
-struct InCallback {
-    /// Inside such a callback (only the outermost clears it).
-    inside: Cell<bool>,
-    /// `hj_trap` was called in the innermost callback.
-    trapped: Cell<bool>,
-}
-
-thread_local! {
-    static IN_CALLBACK: InCallback = const {
-        InCallback { inside: Cell::new(false), trapped: Cell::new(false) }
-    };
-    /// The message of the `hj_trap` call `trapped` tells of.
-    static TRAP_MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// The trap a callback asked for with `hj_trap`.
-#[cold]
-fn requested_trap() -> Trap {
-    Trap::new(TRAP_MESSAGE.with(|message| std::mem::take(&mut *message.borrow_mut())))
-}
-
 /// Registers `callback` for the guest's `PerformCustomCallback(name, args)`
 /// (the seed's `registerCustomCallback`; `user_data` is its `LLVM_args`):
 /// the callback receives `args` and `user_data`, and its result is
@@ -194,7 +150,8 @@ fn requested_trap() -> Trap {
 ///
 /// # Safety
 /// `engine` is NULL or a live engine; `name` is NULL or a C string;
-/// `callback` and what `user_data` points to live as long as the engine.
+/// `callback` and what `user_data` points to live as long as the engine;
+/// `callback` does not throw (C++).
 #[no_mangle]
 pub unsafe extern "C" fn hj_register_callback(
     engine: *mut hj_engine,
@@ -207,47 +164,24 @@ pub unsafe extern "C" fn hj_register_callback(
         with_engine("hj_register_callback", engine, -1, |engine| {
             let name = text(name, "the callback's name")?;
             let callback = callback.ok_or_else(|| format!("callback '{name}' is NULL"))?;
-            let user_data = UserData(user_data);
-            status(
-                built(engine)?.register_callback(name, move |_caller, args| {
-                    let nested = IN_CALLBACK.with(|state| state.inside.replace(true));
-                    // SAFETY: the host registered `callback` for exactly these
-                    // arguments: the guest's `args` and its own `user_data`.
-                    let result = callback(args, user_data.get());
-                    let trapped = IN_CALLBACK.with(|state| {
-                        if !nested {
-                            state.inside.set(false);
-                        }
-                        let trapped = state.trapped.get();
-                        if trapped {
-                            state.trapped.set(false);
-                        }
-                        trapped
-                    });
-                    if trapped {
-                        Err(requested_trap())
-                    } else {
-                        Ok(result)
-                    }
-                }),
-            )
+            status(built(engine)?.register_callback_fn(name, callback, user_data))
         })
     }
 }
 
 /// Called by a callback registered with `hj_register_callback`: when it
 /// returns, the guest stops, and the run (or the guest's call) fails with
-/// a trap naming the callback and `message`. 0 if called inside such a
-/// callback, -1 elsewhere (nothing happens then).
+/// a trap naming the callback and `message`. 0 if guest code is running on
+/// this thread, -1 elsewhere (nothing happens then). Called from another
+/// function the guest calls (one of `hj_define_function`), the guest stops
+/// when the next `hj_register_callback` callback returns on this thread,
+/// or the request is dropped when the run ends.
 ///
 /// # Safety
 /// `message` is NULL or a C string.
 #[no_mangle]
 pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
     without_engine("hj_trap", -1, || {
-        if !IN_CALLBACK.with(|state| state.inside.get()) {
-            return -1;
-        }
         let message = if message.is_null() {
             "the callback trapped".to_string()
         } else {
@@ -256,8 +190,10 @@ pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
                 .to_string_lossy()
                 .into_owned()
         };
-        TRAP_MESSAGE.with(|slot| *slot.borrow_mut() = message);
-        IN_CALLBACK.with(|state| state.trapped.set(true));
-        0
+        if hyperjit::request_trap(message) {
+            0
+        } else {
+            -1
+        }
     })
 }

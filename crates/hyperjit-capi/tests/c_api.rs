@@ -373,3 +373,60 @@ fn hj_trap_after_a_nested_callback_still_stops_the_guest() {
     // SAFETY: a C string.
     assert_eq!(unsafe { hj_trap(c"late".as_ptr()) }, -1);
 }
+
+/// `CALLS_SUM` with a name known only at run time: the call finds "Sum" by
+/// name, through the engine.
+const CALLS_SUM_BY_RUNTIME_NAME: &str = r#"
+@name = private constant [4 x i8] c"Sum\00"
+@which = global ptr @name
+declare i64 @PerformCustomCallback(ptr, ptr)
+define i32 @main() {
+  %args = alloca [2 x i32]
+  store i32 40, ptr %args
+  %second = getelementptr i32, ptr %args, i64 1
+  store i32 2, ptr %second
+  %n = load volatile ptr, ptr @which
+  %r = call i64 @PerformCustomCallback(ptr %n, ptr %args)
+  %t = trunc i64 %r to i32
+  ret i32 %t
+}
+"#;
+
+/// hj_trap stops the guest whichever way the callback was reached: a
+/// constant name (a direct call), a run-time name, and with calls counted
+/// (both through the engine's trampoline).
+#[test]
+fn hj_trap_stops_the_guest_on_every_path_to_the_callback() {
+    for (ir, count_calls) in [
+        (CALLS_SUM, false),
+        (CALLS_SUM_BY_RUNTIME_NAME, false),
+        (CALLS_SUM, true),
+        (CALLS_SUM_BY_RUNTIME_NAME, true),
+    ] {
+        let engine = Engine::new();
+        // SAFETY: a live engine, a C string, a callback without user data.
+        unsafe {
+            assert_eq!(
+                hj_engine_set_count_callback_calls(engine.0, count_calls.into()),
+                0
+            );
+            assert_eq!(
+                hj_register_callback(engine.0, c"Sum".as_ptr(), Some(refuse), null_mut()),
+                0
+            );
+        }
+        assert_eq!(engine.add_ir("sum.ll", ir), 0);
+        assert_eq!(
+            engine.run(),
+            Err("trap in callback 'Sum': not today".to_string()),
+            "counting calls: {count_calls}"
+        );
+        // The request was used up: this thread's next callback returns.
+        let next = Engine::new();
+        let mut calls = 0u32;
+        assert_eq!(next.register_sum(&raw mut calls), 0);
+        assert_eq!(next.add_ir("sum.ll", ir), 0);
+        assert_eq!(next.run(), Ok(42));
+        assert_eq!(calls, 1);
+    }
+}

@@ -35,8 +35,8 @@ mod stats;
 mod trap;
 
 pub use callback::{
-    Caller, FunctionArgs, FunctionPointer, HostReturn, HostType, IntoHostFunction, Signature, Ty,
-    TypedFn, Value, WithCaller,
+    request_trap, CallbackFn, Caller, FunctionArgs, FunctionPointer, HostReturn, HostType,
+    IntoHostFunction, Signature, Ty, TypedFn, Value, WithCaller,
 };
 pub use compile::IrOptimization;
 pub use engine::{Engine, EngineBuilder};

@@ -656,6 +656,10 @@ extern "C" fn add_one(x: i64) -> i64 {
     x + 1
 }
 
+unsafe extern "C" fn c_add_one(args: *mut c_void, _user_data: *mut c_void) -> isize {
+    args as isize + 1
+}
+
 extern "C" {
     /// From libc, a shared library mapped far from this executable.
     fn labs(x: std::ffi::c_long) -> std::ffi::c_long;
@@ -716,6 +720,8 @@ fn host_functions_near_the_jit_are_called_with_direct_calls() {
     engine
         .register_callback("multiplexed_add_one", |_, args| Ok(args as isize + 1))
         .unwrap();
+    // SAFETY: c_add_one takes any args and user data, on any thread.
+    unsafe { engine.register_callback_fn("c_add_one", c_add_one, std::ptr::null_mut()) }.unwrap();
     let _dir = add_source(
         &engine,
         "loops.c",
@@ -723,6 +729,12 @@ fn host_functions_near_the_jit_are_called_with_direct_calls() {
 long add_one(long);
 long far_labs(long);
 long typed_add_one(long);
+/* First: 128 bytes read from its entry stay within the object's code. */
+long loop_c_function(long n) {
+    long s = 0;
+    for (long i = 0; i < n; i++) s += PerformCustomCallback("c_add_one", (void *)i);
+    return s;
+}
 long loop_symbol(long n) { long s = 0; for (long i = 0; i < n; i++) s += add_one(i); return s; }
 long loop_far(long n) { long s = 0; for (long i = 0; i < n; i++) s += far_labs(-i); return s; }
 long loop_typed(long n) { long s = 0; for (long i = 0; i < n; i++) s += typed_add_one(i); return s; }
@@ -733,7 +745,13 @@ long loop_multiplexed(long n) {
 }
 "#,
     );
-    let loops = ["loop_symbol", "loop_far", "loop_typed", "loop_multiplexed"];
+    let loops = [
+        "loop_symbol",
+        "loop_far",
+        "loop_typed",
+        "loop_multiplexed",
+        "loop_c_function",
+    ];
     let mut code = Vec::new();
     for name in loops {
         let function = engine.lookup_fn::<extern "C" fn(i64) -> i64>(name).unwrap();
@@ -741,11 +759,15 @@ long loop_multiplexed(long n) {
             function.call(100).unwrap(),
             if name == "loop_far" { 4950 } else { 5050 }
         );
-        // SAFETY: the loops are JIT'd functions of more than 64 bytes,
-        // alive as long as the engine.
-        code.push(unsafe { function_code(function.as_raw() as usize, 64) });
+        // Enough to reach the loop's calls (loop_c_function's come late).
+        let len = if name == "loop_c_function" { 128 } else { 64 };
+        // SAFETY: the loops are JIT'd functions of more than 64 bytes, and
+        // loop_c_function is followed by the others; alive as long as the
+        // engine.
+        code.push(unsafe { function_code(function.as_raw() as usize, len) });
     }
-    let [symbol, far, typed, multiplexed] = [0, 1, 2, 3].map(|i| direct_call_targets(code[i]));
+    let [symbol, far, typed, multiplexed, c_function] =
+        [0, 1, 2, 3, 4].map(|i| direct_call_targets(code[i]));
     assert!(
         symbol.contains(&(add_one as *const () as usize)),
         "loop_symbol calls add_one directly: {:02x?}",
@@ -754,6 +776,13 @@ long loop_multiplexed(long n) {
     assert!(
         !far.contains(&(labs as *const () as usize)),
         "labs is out of a direct call's reach"
+    );
+    // A C function's constant-name calls call it, not a trampoline (the
+    // engine is called only when a trap was requested).
+    assert!(
+        c_function.contains(&(c_add_one as *const () as usize)),
+        "loop_c_function calls c_add_one directly: {:02x?}",
+        code[4].1
     );
     // The trampolines live in this executable, as add_one does.
     let in_this_executable =
@@ -768,4 +797,110 @@ long loop_multiplexed(long n) {
             code[index].1
         );
     }
+}
+
+/// A C callback that asks for a trap when its argument is negative.
+unsafe extern "C" fn refuse_negative(args: *mut c_void, _user_data: *mut c_void) -> isize {
+    let value = args as isize;
+    if value < 0 {
+        assert!(hyperjit::request_trap(format!("{value} is negative")));
+    }
+    value
+}
+
+/// A C callback stops the guest by asking for a trap before it returns:
+/// on the run's thread, and on a thread the guest created (which the
+/// engine did not enter: it finds the guest's frames on the stack).
+#[test]
+fn a_c_callback_requests_a_trap_on_any_thread_the_guest_runs_on() {
+    for (file, source) in [
+        (
+            "main_thread.c",
+            r#"#include <hyperjit.h>
+int main(void) {
+    long s = 0;
+    for (long i = 5; i > -5; i--) s += PerformCustomCallback("check", (void *)i);
+    return (int)s;
+}
+"#,
+        ),
+        (
+            "guest_thread.c",
+            r#"#include <hyperjit.h>
+#include <pthread.h>
+static void *work(void *arg) { return (void *)PerformCustomCallback("check", arg); }
+int main(void) {
+    pthread_t t;
+    void *r = 0;
+    pthread_create(&t, 0, work, (void *)-3L);
+    pthread_join(t, &r);
+    return r == 0 ? 0 : 1;
+}
+"#,
+        ),
+    ] {
+        let engine = engine();
+        // SAFETY: refuse_negative takes any args, on any thread.
+        unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }
+            .unwrap();
+        let _dir = add_source(&engine, file, source);
+        let error = engine.run_main(&[file]).unwrap_err();
+        let expected = if file == "main_thread.c" { -1 } else { -3 };
+        assert_eq!(
+            error.to_string(),
+            format!("trap in callback 'check': {expected} is negative"),
+            "{file}"
+        );
+    }
+    // Outside guest code, nothing is requested.
+    assert!(!hyperjit::request_trap("too late"));
+}
+
+/// A typed host function asking for a C callback's trap: the guest stops
+/// when the next C callback returns, and a request nothing honored ends
+/// with its run.
+#[test]
+fn a_trap_request_outside_a_c_callback_waits_for_one_or_ends_with_the_run() {
+    let engine = engine();
+    engine
+        .define("ask", |then_call: i32| -> i32 {
+            assert!(hyperjit::request_trap("asked by a typed function"));
+            then_call
+        })
+        .unwrap();
+    // SAFETY: refuse_negative takes any args, on any thread.
+    unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
+    let _dir = add_source(
+        &engine,
+        "ask.c",
+        r#"#include <hyperjit.h>
+int ask(int);
+int main(int argc, char **argv) {
+    if (ask(argc > 1)) PerformCustomCallback("check", (void *)1);
+    return 9;
+}
+"#,
+    );
+    let error = engine.run_main(&["ask", "then call check"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trap in callback 'check': asked by a typed function"
+    );
+    // Unhonored, the request ends with the run: the next run's C callback
+    // returns.
+    assert_eq!(engine.run_main(&["ask"]).unwrap(), 9);
+    let next = engine_with_check();
+    assert_eq!(next.0.run_main(&["check"]).unwrap(), 2);
+}
+
+fn engine_with_check() -> (Engine, tempfile::TempDir) {
+    let engine = engine();
+    // SAFETY: refuse_negative takes any args, on any thread.
+    unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
+    let dir = add_source(
+        &engine,
+        "check.c",
+        "#include <hyperjit.h>\nint main(void) { return (int)PerformCustomCallback(\"check\", (void *)2); }\n",
+    );
+    (engine, dir)
 }

@@ -10,6 +10,10 @@
 //! writes it) is inlined into the call site, so a callback costs one direct
 //! call. A raw address ([`Engine::define_symbol`]) is bound as it is.
 //!
+//! A C function registered for `PerformCustomCallback`
+//! ([`Engine::register_callback_fn`]) is called directly from constant-name
+//! call sites, with no trampoline (`callback_fn.rs`).
+//!
 //! Trampolines catch panics and `Err(Trap)`s and stop the guest
 //! (`raise.rs`): no panic unwinds into guest code. (They are "C-unwind" only
 //! so that `pthread_exit`'s forced unwinding may pass through them when a
@@ -22,7 +26,9 @@
 //! [`Engine::define_dynamic`]: crate::Engine::define_dynamic
 //! [`Engine::register_callback`]: crate::Engine::register_callback
 //! [`Engine::define_symbol`]: crate::Engine::define_symbol
+//! [`Engine::register_callback_fn`]: crate::Engine::register_callback_fn
 
+mod callback_fn;
 mod caller;
 mod dynamic;
 mod env;
@@ -35,6 +41,11 @@ mod signature;
 mod typed;
 mod typed_fn;
 
+pub(crate) use callback_fn::{
+    drop_trap_request, honor_request_address, into_host_function as callback_fn_host_function,
+    requests_address, DirectCall,
+};
+pub use callback_fn::{request_trap, CallbackFn};
 pub use caller::Caller;
 pub(crate) use dynamic::DynamicFunction;
 pub(crate) use env::{Env, HostFunction, OwnedEnv, Shared, TrampolinePair};

@@ -2,7 +2,7 @@
 //! dynamic, raw symbols) and the multiplexed ones `PerformCustomCallback`
 //! finds by name, with the environments they own.
 
-use super::{CallbackStats, EngineServices, HostFunction, OwnedEnv, Signature};
+use super::{CallbackStats, DirectCall, EngineServices, HostFunction, OwnedEnv, Signature};
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -37,6 +37,9 @@ pub(crate) struct Named {
 pub(crate) struct Multiplexed {
     pub(crate) trampoline: usize,
     pub(crate) env: usize,
+    /// A C function's, which constant-name call sites call instead of the
+    /// trampoline (not when calls are counted).
+    pub(crate) direct: Option<DirectCall>,
 }
 
 /// Multiplexed callbacks by name, read without a lock: each registration
@@ -150,11 +153,13 @@ impl Registry {
         self.insert_named(name, named, None);
     }
 
-    /// Registers `function` as the multiplexed callback `name`.
+    /// Registers `function` as the multiplexed callback `name`; a C
+    /// function's `direct` call is used unless calls are `counting`.
     pub(crate) fn register_multiplexed(
         &self,
         name: &str,
         mut function: HostFunction,
+        direct: Option<DirectCall>,
         services: &dyn EngineServices,
         counting: bool,
     ) {
@@ -162,6 +167,7 @@ impl Registry {
         let multiplexed = Multiplexed {
             trampoline: function.trampoline(counting),
             env: function.env.address(),
+            direct: direct.filter(|_| !counting),
         };
         self.multiplexed.insert(name, multiplexed);
         self.keep(Some(function.env));

@@ -5,8 +5,8 @@
 
 use super::{Core, Engine};
 use crate::callback::{
-    Caller, DynamicFunction, HostFunction, IntoHostFunction, Kind, MultiplexedFunction, Signature,
-    Value,
+    callback_fn_host_function, CallbackFn, Caller, DirectCall, DynamicFunction, HostFunction,
+    IntoHostFunction, Kind, MultiplexedFunction, Signature, Value,
 };
 use crate::error::{Error, Result};
 use crate::Trap;
@@ -93,30 +93,63 @@ impl Engine {
             + Sync
             + 'static,
     {
+        self.core
+            .register_multiplexed(name, MultiplexedFunction::into_host_function(handler), None)
+    }
+
+    /// Registers the C function `function` for `PerformCustomCallback(name,
+    /// args)` (the seed's `registerCustomCallback`, `user_data` being its
+    /// `LLVM_args`): it receives the guest's `args` and `user_data`, and
+    /// its result is `PerformCustomCallback`'s. Calls whose name is a
+    /// string constant call `function` itself, as cheap as a native call.
+    /// To stop the guest, `function` calls [`request_trap`] before it
+    /// returns.
+    ///
+    /// # Safety
+    /// `function` is safe to call with any `args` the guest passes and
+    /// `user_data`, on any thread the guest runs on, while the engine
+    /// lives; it never unwinds.
+    ///
+    /// [`request_trap`]: crate::request_trap
+    pub unsafe fn register_callback_fn(
+        &self,
+        name: &str,
+        function: CallbackFn,
+        user_data: *mut c_void,
+    ) -> Result<()> {
+        // SAFETY: the caller's contract.
+        let (function, direct) = unsafe { callback_fn_host_function(function, user_data) };
+        self.core.register_multiplexed(name, function, Some(direct))
+    }
+}
+
+impl Core {
+    /// Registers the multiplexed callback `name`; a C function's `direct`
+    /// call serves constant-name call sites.
+    fn register_multiplexed(
+        &self,
+        name: &str,
+        function: HostFunction,
+        direct: Option<DirectCall>,
+    ) -> Result<()> {
         if name.as_bytes().contains(&0) || name.is_empty() {
             return Err(Error::InvalidName {
                 name: name.to_string(),
                 reason: "callback names are non-empty and have no NUL byte",
             });
         }
-        let _state = self.core.lock();
-        if self.core.callbacks.has_multiplexed(name) {
+        let _state = self.lock();
+        if self.callbacks.has_multiplexed(name) {
             return Err(Error::AlreadyDefined {
                 name: name.to_string(),
                 by: Some("the host".to_string()),
             });
         }
-        self.core.callbacks.register_multiplexed(
-            name,
-            MultiplexedFunction::into_host_function(handler),
-            &*self.core,
-            self.core.config.count_calls,
-        );
+        self.callbacks
+            .register_multiplexed(name, function, direct, self, self.config.count_calls);
         Ok(())
     }
-}
 
-impl Core {
     /// Registers a host function the guest calls by `name`; a `builtin` is
     /// one of the engine's own.
     pub(super) fn define_named(

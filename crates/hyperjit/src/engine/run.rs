@@ -5,6 +5,7 @@
 //! error.
 
 use super::{Core, Engine, RunInProgress};
+use crate::callback;
 use crate::error::{Error, Result};
 use crate::link::Batch;
 use crate::llvm::TypeKind;
@@ -122,6 +123,8 @@ impl Engine {
             unsafe { runtime::call_entry(address, argc, argv.as_ptr(), envp.as_ptr()) }
         };
         let status = self.run_to_exit(&call, entry, returns_int, batches);
+        // A trap request no C callback returned to honor ends with the run.
+        callback::drop_trap_request();
         runtime::flush_stdio();
         // A trap on a thread the guest created ends that thread only; the run
         // still reports it.

@@ -24,11 +24,11 @@ pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
 
-use crate::callback::{Kind, Named, Registry};
+use crate::callback::{self, Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
-use glue::Callee;
+use glue::{Callee, TrapRequests};
 use linked::{FunctionTable, Linked, TableNames};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -524,10 +524,21 @@ fn link_callback_thunks(
         Vec::new()
     };
     for name in bound {
-        if let Some(target) = callbacks.multiplexed(name.as_bytes()) {
-            let callee = callee(jit, target.trampoline)?;
-            thunks.push(glue::multiplexed(&name, target.env, &callee));
-        }
+        let Some(target) = callbacks.multiplexed(name.as_bytes()) else {
+            continue;
+        };
+        let thunk = match target.direct {
+            Some(direct) => {
+                let requests = TrapRequests {
+                    count: callback::requests_address(),
+                    honor: callee(jit, callback::honor_request_address())?,
+                };
+                let function = callee(jit, direct.function)?;
+                glue::multiplexed_direct(&name, target.env, &function, direct.user_data, &requests)
+            }
+            None => glue::multiplexed(&name, target.env, &callee(jit, target.trampoline)?),
+        };
+        thunks.push(thunk);
     }
     let undefined: HashSet<String> = module
         .undefined_symbols()

@@ -101,6 +101,14 @@ pub(crate) fn flush_stdio() {
     unsafe { ffi::hj_rt_flush_stdio() }
 }
 
+/// Whether guest code is running on this thread, further up the stack: a
+/// call entered here, or JIT'd code found by walking the stack (slow).
+pub(crate) fn running_guest() -> bool {
+    // SAFETY: reads this thread's state and walks its stack; no
+    // preconditions.
+    unsafe { ffi::hj_rt_running_guest() != 0 }
+}
+
 /// Abandons the guest code running on this thread: back to the innermost
 /// `call_entry` (which returns [`Outcome::Trapped`]), or, on a thread the
 /// guest created, the end of that thread.

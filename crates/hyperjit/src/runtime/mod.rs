@@ -15,7 +15,9 @@
 mod call;
 mod exit_handlers;
 
-pub(crate) use call::{abandon_guest, call_entry, call_handler, flush_stdio, Outcome};
+pub(crate) use call::{
+    abandon_guest, call_entry, call_handler, flush_stdio, running_guest, Outcome,
+};
 pub(crate) use exit_handlers::{ExitHandlers, RunThread};
 
 mod ffi {
@@ -45,6 +47,7 @@ mod ffi {
         pub(super) fn hj_rt_run_exit_handlers(state: *mut c_void, status: *mut c_int) -> c_int;
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
+        pub(super) fn hj_rt_running_guest() -> c_int;
         pub(super) fn hj_rt_cxa_thread_atexit(
             handler: *const c_void,
             object: *mut c_void,

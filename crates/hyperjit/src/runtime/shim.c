@@ -12,6 +12,8 @@
  * lowered to hj_rt_tls_address() (ELF TLS needs LLVM's ORC runtime, which the
  * C API cannot set up).
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <unwind.h>
 
 enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2, HJ_TRAPPED = 3 };
 
@@ -80,6 +83,40 @@ static _Noreturn void leave(int status, int outcome) {
 
 _Noreturn void hj_rt_exit(int status) { leave(status, HJ_EXITED); }
 _Noreturn void hj_rt__exit(int status) { leave(status, HJ_EXITED_IMMEDIATELY); }
+
+/* ---- is guest code running on this thread? ---- */
+
+struct guest_search {
+    int found;
+    int frames;
+};
+
+/* JIT'd code lies in no loaded object: a frame whose address dladdr() cannot
+ * place is guest code. The walk stops there, or where unwind information
+ * ends (a JIT'd frame is still visited then: it is the frame the unwinder
+ * could not step past). */
+static _Unwind_Reason_Code visit_frame(struct _Unwind_Context *context, void *arg) {
+    struct guest_search *search = arg;
+    uintptr_t ip = _Unwind_GetIP(context);
+    Dl_info info;
+    if (ip != 0 && dladdr((void *)ip, &info) == 0) {
+        search->found = 1;
+        return _URC_END_OF_STACK;
+    }
+    return ++search->frames < 512 ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/* 1 if guest code is running on this thread (further up the stack): a call
+ * the engine entered, or a JIT'd frame found by walking the stack (a thread
+ * the guest created, or a host thread calling JIT'd code by its address).
+ * Slow: for the rare paths that must know. */
+int hj_rt_running_guest(void) {
+    if (current_frame)
+        return 1;
+    struct guest_search search = {0, 0};
+    _Unwind_Backtrace(visit_frame, &search);
+    return search.found;
+}
 
 /* Stops the guest after a callback failed. The caller (a Rust trampoline)
  * has recorded why and holds nothing that needs dropping. */

@@ -9,7 +9,10 @@
 
 mod thunk;
 
-pub(crate) use thunk::{multiplexed, multiplexed_thunk_symbol, named, near_symbol, Callee};
+pub(crate) use thunk::{
+    multiplexed, multiplexed_direct, multiplexed_thunk_symbol, named, near_symbol, Callee,
+    TrapRequests,
+};
 
 use crate::llvm::Module;
 use crate::runtime;

@@ -184,7 +184,8 @@ fn dynamic(name: &str, signature: &Signature, env: usize, callee: &Callee) -> St
 }
 
 /// `PerformCustomCallback("NAME", args)` bound at link time →
-/// `trampoline(env, args)`; the name argument is ignored.
+/// `trampoline(env, args)`; the name argument is ignored. For a C
+/// function's callback, see [`multiplexed_direct`].
 pub(crate) fn multiplexed(name: &str, env: usize, callee: &Callee) -> String {
     let thunk = ir_name(&multiplexed_thunk_symbol(name));
     let declaration = callee.declaration(AbiType::of(Ty::I64), "ptr, ptr");
@@ -193,5 +194,45 @@ pub(crate) fn multiplexed(name: &str, env: usize, callee: &Callee) -> String {
         "{declaration}define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
          \x20 %r = call i64 {trampoline}(ptr inttoptr (i64 {env} to ptr), ptr %args)\n\
          \x20 ret i64 %r\n}}\n"
+    )
+}
+
+/// Where a C function's constant-name call sites look for trap requests
+/// after the call (the callback layer's `callback_fn.rs`).
+pub(crate) struct TrapRequests {
+    /// The count of requests, loaded after every call.
+    pub(crate) count: usize,
+    /// Called with the environment when the count is not zero.
+    pub(crate) honor: Callee,
+}
+
+/// `PerformCustomCallback("NAME", args)` bound at link time to a C
+/// function → `function(args, user_data)`, then, only if some thread holds
+/// a trap request, `honor(env)` (which stops the guest if it is this
+/// thread's).
+pub(crate) fn multiplexed_direct(
+    name: &str,
+    env: usize,
+    function: &Callee,
+    user_data: usize,
+    requests: &TrapRequests,
+) -> String {
+    let thunk = ir_name(&multiplexed_thunk_symbol(name));
+    let declarations = function.declaration(AbiType::of(Ty::I64), "ptr, ptr")
+        + &requests.honor.declaration(AbiType::of(Ty::Void), "ptr");
+    format!(
+        "{declarations}define linkonce_odr i64 {thunk}(ptr %name, ptr %args) alwaysinline nounwind {{\n\
+         \x20 %r = call i64 {function}(ptr %args, ptr inttoptr (i64 {user_data} to ptr))\n\
+         \x20 %n = load atomic i64, ptr inttoptr (i64 {count} to ptr) monotonic, align 8\n\
+         \x20 %requested = icmp ne i64 %n, 0\n\
+         \x20 br i1 %requested, label %honor, label %done\n\
+         honor:\n\
+         \x20 call void {honor}(ptr inttoptr (i64 {env} to ptr)) cold\n\
+         \x20 br label %done\n\
+         done:\n\
+         \x20 ret i64 %r\n}}\n",
+        function = function.operand(),
+        count = requests.count,
+        honor = requests.honor.operand(),
     )
 }
