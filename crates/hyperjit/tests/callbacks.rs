@@ -160,6 +160,58 @@ int main(int argc, char **argv) {
     assert_eq!(engine.run_main(&["names"]).unwrap(), 0);
 }
 
+unsafe extern "C" fn c_times_ten(args: *mut c_void, _user_data: *mut c_void) -> isize {
+    args as isize * 10
+}
+
+/// A run-time name is found by its text, wherever it is and however often
+/// it changes: the same buffer holds names in turn, repeated (the engine
+/// keeps the last one found aside), prefixes of each other, a C
+/// function's among them, and finally names no callback has.
+#[test]
+fn run_time_names_are_found_by_their_text() {
+    let engine = engine();
+    engine
+        .register_callback("first", |_, args| Ok(1 + args as isize))
+        .unwrap();
+    engine
+        .register_callback("first2", |_, args| Ok(2 + args as isize))
+        .unwrap();
+    // SAFETY: c_times_ten takes any args, on any thread.
+    unsafe { engine.register_callback_fn("c_fn", c_times_ten, std::ptr::null_mut()) }.unwrap();
+    let _dir = add_source(
+        &engine,
+        "names.c",
+        r#"#include <hyperjit.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    char name[16];
+    const char *order[] = {"first", "first", "first2", "first2", "c_fn", "c_fn", "first"};
+    long total = 0;
+    for (int i = 0; i < 7; i++) {
+        strcpy(name, order[i]);
+        total = total * 100 + PerformCustomCallback(name, (void *)(long)(i % 2));
+    }
+    if (argc > 1) {
+        strcpy(name, argv[1]);
+        PerformCustomCallback(name, 0);
+    }
+    return total == 1020203001001L ? 0 : 1;
+}
+"#,
+    );
+    // Two digits a call: "first" gives 1 + i%2, "first2" 2 + i%2, c_fn
+    // 10 * (i%2): 01 02 02 03 00 10 01.
+    assert_eq!(engine.run_main(&["names"]).unwrap(), 0);
+    for unknown in ["firs", "first23", "c_f", ""] {
+        let error = engine.run_main(&["names", unknown]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("trap: unknown callback '{unknown}'")
+        );
+    }
+}
+
 #[test]
 fn an_unknown_callback_name_traps() {
     let engine = engine();

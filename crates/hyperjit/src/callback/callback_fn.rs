@@ -115,6 +115,27 @@ pub(crate) fn honor_request_address() -> usize {
     honor_request as *const () as usize
 }
 
+/// Calls a C function's callback as its constant-name call sites do: the
+/// function, then the engine only if some thread requested a trap.
+///
+/// # Safety
+/// `direct` and `env` are one callback's, registered with the engine whose
+/// guest code is calling, directly or through `PerformCustomCallback`.
+#[inline(always)]
+pub(crate) unsafe fn call_direct(direct: DirectCall, env: usize, args: *mut c_void) -> isize {
+    // SAFETY: `direct.function` is a `CallbackFn`, per this function's
+    // contract.
+    let function: CallbackFn = unsafe { std::mem::transmute(direct.function) };
+    // SAFETY: registered for the guest's `args` and this `user_data`.
+    let result = unsafe { function(args, direct.user_data as *mut c_void) };
+    if REQUESTS.load(Ordering::Relaxed) != 0 {
+        // SAFETY: `env` is the callback's environment, which starts with
+        // its `Shared`.
+        unsafe { honor_request(env as *const Shared) };
+    }
+    result
+}
+
 /// Stops the guest if this thread requested a trap; else returns (the
 /// request was another thread's).
 ///

@@ -4,6 +4,7 @@
 //! callback's own thunk (no lookup per call); any other goes through
 //! [`dispatch`], which finds the callback in a hash map by name.
 
+use super::callback_fn::call_direct;
 use super::raise::{finish, raise_with};
 use super::{Caller, EngineServices, Env, HostFunction, Signature, TrampolinePair, Ty};
 use crate::Trap;
@@ -72,22 +73,24 @@ unsafe extern "C-unwind" fn dispatch<S: EngineServices>(
         );
     }
     // SAFETY: `name` is a C string, per this function's contract.
-    let name_bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-    match engine.callbacks().multiplexed(name_bytes) {
-        Some(target) => {
-            // SAFETY: the registry pairs each trampoline with its own
-            // environment; both live as long as the engine.
-            let trampoline: unsafe extern "C-unwind" fn(usize, *mut c_void) -> isize =
-                unsafe { std::mem::transmute(target.trampoline) };
-            // SAFETY: as above.
-            unsafe { trampoline(target.env, args) }
-        }
+    match unsafe { engine.callbacks().multiplexed_by_c_name(name) } {
+        Some(target) => match target.direct {
+            // SAFETY: the registry keeps a C function's direct call with
+            // its environment; both live as long as the engine.
+            Some(direct) => unsafe { call_direct(direct, target.env, args) },
+            None => {
+                // SAFETY: the registry pairs each trampoline with its own
+                // environment; both live as long as the engine.
+                let trampoline: unsafe extern "C-unwind" fn(usize, *mut c_void) -> isize =
+                    unsafe { std::mem::transmute(target.trampoline) };
+                // SAFETY: as above.
+                unsafe { trampoline(target.env, args) }
+            }
+        },
         None => {
-            let trap = Trap::new(format!(
-                "unknown callback '{}'",
-                String::from_utf8_lossy(name_bytes)
-            ));
-            raise_with(engine, trap)
+            // SAFETY: as above.
+            let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+            raise_with(engine, Trap::new(format!("unknown callback '{name}'")))
         }
     }
 }

@@ -4,8 +4,9 @@
 
 use super::{CallbackStats, DirectCall, EngineServices, HostFunction, OwnedEnv, Signature};
 use rustc_hash::FxHashMap;
+use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// How a guest-visible callback is bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,39 +47,101 @@ pub(crate) struct Multiplexed {
 /// publishes a new map, and every map stays alive (and unchanged) until the
 /// engine is dropped, so a reader's map can never be freed under it.
 /// Registrations are rare; `PerformCustomCallback` with a run-time name
-/// reads this on every call.
+/// reads this on every call, so the entry found last is kept aside: a call
+/// with the same name compares it with `strcmp` and skips measuring and
+/// hashing the name (10.4 -> 6.2 ns a call; a byte-by-byte comparison in
+/// Rust was slower than hashing, 13.2 ns, for an 18-byte name).
 struct MultiplexedMaps {
     current: AtomicPtr<NameMap>,
+    /// The entry a run-time name found last (null before the first), owned
+    /// by the maps.
+    last: AtomicPtr<Entry>,
     // Boxed: readers hold the maps' addresses while the Vec grows.
     #[allow(clippy::vec_box)]
     all: Mutex<Vec<Box<NameMap>>>,
 }
 
-type NameMap = FxHashMap<Box<[u8]>, Multiplexed>;
+/// A multiplexed callback and its name, NUL-terminated.
+struct Entry {
+    c_name: Box<[u8]>,
+    target: Multiplexed,
+}
+
+impl Entry {
+    /// Whether the C string at `name` is this entry's name.
+    ///
+    /// # Safety
+    /// `name` is a C string.
+    #[inline(always)]
+    unsafe fn is_named(&self, name: *const c_char) -> bool {
+        // SAFETY: two C strings: strcmp reads neither past its NUL.
+        unsafe { libc::strcmp(name, self.c_name.as_ptr().cast()) == 0 }
+    }
+}
+
+type NameMap = FxHashMap<Box<[u8]>, Arc<Entry>>;
 
 impl Default for MultiplexedMaps {
     fn default() -> Self {
         let mut first = Box::<NameMap>::default();
         MultiplexedMaps {
             current: AtomicPtr::new(&mut *first),
+            last: AtomicPtr::new(std::ptr::null_mut()),
             all: Mutex::new(vec![first]),
         }
     }
 }
 
 impl MultiplexedMaps {
-    fn get(&self, name: &[u8]) -> Option<Multiplexed> {
+    fn map(&self) -> &NameMap {
         // SAFETY: `current` always points at a map owned by `all`, which
         // only grows while the registry lives, and a published map is never
         // modified.
-        let map = unsafe { &*self.current.load(Ordering::Acquire) };
-        map.get(name).copied()
+        unsafe { &*self.current.load(Ordering::Acquire) }
+    }
+
+    fn get(&self, name: &[u8]) -> Option<Multiplexed> {
+        self.map().get(name).map(|entry| entry.target)
+    }
+
+    /// # Safety
+    /// `name` is a C string.
+    #[inline(always)]
+    unsafe fn get_c(&self, name: *const c_char) -> Option<Multiplexed> {
+        // SAFETY: null, or an entry of one of the maps, which live as long
+        // as the registry.
+        if let Some(last) = unsafe { self.last.load(Ordering::Acquire).as_ref() } {
+            // SAFETY: per this function's contract.
+            if unsafe { last.is_named(name) } {
+                return Some(last.target);
+            }
+        }
+        // SAFETY: per this function's contract.
+        unsafe { self.get_c_slow(name) }
+    }
+
+    /// # Safety
+    /// `name` is a C string.
+    #[cold]
+    unsafe fn get_c_slow(&self, name: *const c_char) -> Option<Multiplexed> {
+        // SAFETY: per this function's contract.
+        let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+        let entry = self.map().get(name)?;
+        self.last
+            .store(Arc::as_ptr(entry).cast_mut(), Ordering::Release);
+        Some(entry.target)
     }
 
     fn insert(&self, name: &str, multiplexed: Multiplexed) {
         let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = Box::new(all.last().map(|map| (**map).clone()).unwrap_or_default());
-        next.insert(name.as_bytes().into(), multiplexed);
+        let mut c_name = name.as_bytes().to_vec();
+        c_name.push(0);
+        let entry = Entry {
+            c_name: c_name.into(),
+            target: multiplexed,
+        };
+        next.insert(name.as_bytes().into(), Arc::new(entry));
         self.current.store(&mut *next, Ordering::Release);
         all.push(next);
     }
@@ -110,6 +173,17 @@ impl Registry {
 
     pub(crate) fn multiplexed(&self, name: &[u8]) -> Option<Multiplexed> {
         self.multiplexed.get(name)
+    }
+
+    /// The multiplexed callback named by the C string at `name`: what
+    /// `PerformCustomCallback` with a run-time name calls.
+    ///
+    /// # Safety
+    /// `name` is a C string.
+    #[inline(always)]
+    pub(crate) unsafe fn multiplexed_by_c_name(&self, name: *const c_char) -> Option<Multiplexed> {
+        // SAFETY: per this function's contract.
+        unsafe { self.multiplexed.get_c(name) }
     }
 
     pub(crate) fn is_named(&self, name: &str) -> bool {
