@@ -892,9 +892,7 @@ int main(void) {
         ),
     ] {
         let engine = engine();
-        // SAFETY: refuse_negative takes any args, on any thread.
-        unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }
-            .unwrap();
+        register_check(&engine);
         let _dir = add_source(&engine, file, source);
         let error = engine.run_main(&[file]).unwrap_err();
         let expected = if file == "main_thread.c" { -1 } else { -3 };
@@ -920,8 +918,7 @@ fn a_trap_request_outside_a_c_callback_waits_for_one_or_ends_with_the_run() {
             then_call
         })
         .unwrap();
-    // SAFETY: refuse_negative takes any args, on any thread.
-    unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
+    register_check(&engine);
     let _dir = add_source(
         &engine,
         "ask.c",
@@ -941,18 +938,18 @@ int main(int argc, char **argv) {
     // Unhonored, the request ends with the run: the next run's C callback
     // returns.
     assert_eq!(engine.run_main(&["ask"]).unwrap(), 9);
-    let next = engine_with_check();
-    assert_eq!(next.0.run_main(&["check"]).unwrap(), 2);
-}
-
-fn engine_with_check() -> (Engine, tempfile::TempDir) {
-    let engine = engine();
-    // SAFETY: refuse_negative takes any args, on any thread.
-    unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
-    let dir = add_source(
-        &engine,
+    let next = support::engine();
+    register_check(&next);
+    let _next_dir = add_source(
+        &next,
         "check.c",
         "#include <hyperjit.h>\nint main(void) { return (int)PerformCustomCallback(\"check\", (void *)2); }\n",
     );
-    (engine, dir)
+    assert_eq!(next.run_main(&["check"]).unwrap(), 2);
+}
+
+/// Registers `refuse_negative` as the C callback "check".
+fn register_check(engine: &Engine) {
+    // SAFETY: refuse_negative takes any args, on any thread.
+    unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
 }
