@@ -91,11 +91,16 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let status = if error.use_stderr() { ERROR_STATUS } else { 0 };
-            // Printing help or a usage error; nothing else to do if it fails.
+        // Help and --version, on stdout; nothing else to do if it fails.
+        Err(error) if !error.use_stderr() => {
             let _ = error.print();
-            return ExitCode::from(status);
+            return ExitCode::SUCCESS;
+        }
+        // A usage error: clap's text starts with "error: ", and reads as
+        // every other error of hyperjit's own.
+        Err(error) => {
+            eprint!("hyperjit: {}", error.render());
+            return ExitCode::from(ERROR_STATUS);
         }
     };
     match cli.command {

@@ -102,6 +102,17 @@ pub enum Error {
         /// The host's triple.
         host: String,
     },
+    /// A module whose data layout gives types other sizes or alignments
+    /// than the host's (its offsets would mean something else).
+    #[error("{file}: data layout '{found}' is not the host's: {difference}")]
+    DataLayoutMismatch {
+        /// The input.
+        file: String,
+        /// The module's data layout.
+        found: String,
+        /// What differs, e.g. "i64 is aligned to 4 bytes, not the host's 8".
+        difference: String,
+    },
     /// The IR linker rejected the inputs (e.g. a symbol defined twice).
     #[error("{file}: link error: {message}")]
     Link {

@@ -36,6 +36,11 @@ impl Codegen {
         self.machine.triple()
     }
 
+    /// The host's data layout, which every module is given.
+    pub(crate) fn data_layout(&self) -> &str {
+        self.machine.data_layout()
+    }
+
     /// Gives `module` the host's triple and data layout.
     pub(crate) fn retarget(&self, module: &mut Module) -> Result<(), String> {
         module.set_target(self.machine.triple(), self.machine.data_layout())

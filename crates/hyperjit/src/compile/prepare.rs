@@ -74,6 +74,16 @@ pub(crate) fn prepare(
             host,
         });
     }
+    let difference = module
+        .data_layout_difference(codegen.data_layout())
+        .map_err(Error::llvm(file.clone()))?;
+    if let Some(difference) = difference {
+        return Err(Error::DataLayoutMismatch {
+            file: file.clone(),
+            found: module.data_layout(),
+            difference,
+        });
+    }
     codegen
         .retarget(&mut module)
         .map_err(Error::llvm(file.clone()))?;

@@ -9,13 +9,15 @@
 //! or lazily with `lazy_bitcode.cpp` —, verify, link, queries), `types`
 //! and `values` (read-only views), `rebind`,
 //! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
-//! `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
+//! `layout` (an input's data layout against the host's), `target` (pass
+//! pipelines, object code), `jit` (ORC's LLJIT) and
 //! `near_memory` (the JIT's memory manager, in C).
 
 mod context;
 mod counters;
 mod extract;
 mod jit;
+mod layout;
 mod lower;
 mod module;
 mod near_calls;
