@@ -297,6 +297,73 @@ define i32 @main() {
     );
 }
 
+/// Bitcode assembled from `ir` (by llvm-as-19) with each `from` name's
+/// bytes replaced by `to`'s, as a corrupt or crafted file may hold them
+/// (the text form cannot spell a NUL in a name).
+fn bitcode_with_names(
+    dir: &std::path::Path,
+    name: &str,
+    ir: &str,
+    names: &[(&str, &[u8])],
+) -> std::path::PathBuf {
+    let source = write(dir, &format!("{name}.ll"), ir);
+    let assembled = dir.join(format!("{name}.assembled.bc"));
+    must(
+        std::process::Command::new(llvm_tool("llvm-as"))
+            .arg(&source)
+            .arg("-o")
+            .arg(&assembled),
+    );
+    let mut bytes = std::fs::read(&assembled).unwrap();
+    for (from, to) in names {
+        assert_eq!(from.len(), to.len());
+        let at = bytes
+            .windows(from.len())
+            .position(|window| window == from.as_bytes())
+            .expect("the name is in the string table");
+        bytes[at..at + to.len()].copy_from_slice(to);
+    }
+    write(dir, &format!("{name}.bc"), bytes)
+}
+
+/// Two local functions whose names differ only after a NUL byte stay two
+/// functions in every mode (an object file's symbol table would cut both
+/// names at the NUL: the JIT'd main called one of them twice); an
+/// external name with a NUL byte is refused, naming it.
+#[test]
+fn names_with_a_nul_byte_never_link_to_another_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = bitcode_with_names(
+        dir.path(),
+        "two",
+        "define internal i32 @hAa() noinline {\n  ret i32 3\n}\n\
+         define internal i32 @hAb() noinline {\n  ret i32 4\n}\n\
+         define i32 @main() {\n  %a = call i32 @hAa()\n  %b = call i32 @hAb()\n\
+         \x20 %m = mul i32 %a, 10\n  %r = add i32 %m, %b\n  ret i32 %r\n}\n",
+        &[("hAa", b"h\0a"), ("hAb", b"h\0b")],
+    );
+    for mode in MODES {
+        let outcome = run(hyperjit_run(mode).arg(&two));
+        assert_eq!(outcome.status, Some(34), "{mode:?}: {}", outcome.stderr);
+    }
+    let external = bitcode_with_names(
+        dir.path(),
+        "external",
+        "declare i32 @putsAx(ptr)\n\
+         define i32 @main() {\n  %r = call i32 @putsAx(ptr null)\n  ret i32 %r\n}\n",
+        &[("putsAx", b"puts\0x")],
+    );
+    let outcome = run_failing(&[external.as_os_str()]);
+    assert!(
+        outcome.stderr.contains(&format!(
+            "{}: symbol names an object file cannot hold (a NUL byte, or not UTF-8): 'puts\\x00x'",
+            external.display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+}
+
 #[test]
 fn out_of_range_opt_level_is_a_usage_error() {
     let outcome = run_failing(&["-O".as_ref(), "7".as_ref(), "prog.c".as_ref()]);

@@ -65,6 +65,16 @@ pub(crate) fn prepare(
         file: file.clone(),
         message,
     })?;
+    let unlinkable = module.unlinkable_names();
+    if !unlinkable.is_empty() {
+        return Err(Error::Unsupported {
+            file: file.clone(),
+            message: format!(
+                "symbol names an object file cannot hold (a NUL byte, or not UTF-8): '{}'",
+                unlinkable.join("', '")
+            ),
+        });
+    }
     let triple = module.target_triple();
     let host = codegen.triple().to_string();
     if !triple.is_empty() && triple.split('-').next() != host.split('-').next() {

@@ -4,7 +4,10 @@
 //! `rebind.rs`, `lower.rs`, `patchable.rs`, `extract.rs`.
 
 use super::types::function_signature;
-use super::values::{attribute_kind, has_function_attribute, iterate, value_name};
+use super::values::{
+    attribute_kind, has_function_attribute, is_object_file_name, iterate, value_name,
+    value_name_bytes,
+};
 use super::{c_string, take_message, Context, FunctionSignature};
 use llvm_sys::analysis::{LLVMVerifierFailureAction, LLVMVerifyModule};
 use llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2;
@@ -438,6 +441,27 @@ impl Module {
                 name: value_name(v),
                 weak: weak(v),
             })
+            .collect()
+    }
+
+    /// Externally visible names (defined or referenced) that an object
+    /// file cannot hold, escaped: a local one is renamed when it is
+    /// promoted, but a symbol cut at a NUL byte would link to another.
+    pub(crate) fn unlinkable_names(&self) -> Vec<String> {
+        self.functions()
+            .chain(self.global_variables())
+            .chain(self.aliases())
+            .filter(|&value| {
+                // SAFETY: `value` is a live global value of this module.
+                let linkage = unsafe { LLVMGetLinkage(value) };
+                !matches!(
+                    linkage,
+                    LLVMLinkage::LLVMInternalLinkage | LLVMLinkage::LLVMPrivateLinkage
+                )
+            })
+            .map(value_name_bytes)
+            .filter(|name| !is_object_file_name(name))
+            .map(|name| name.escape_ascii().to_string())
             .collect()
     }
 

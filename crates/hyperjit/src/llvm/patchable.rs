@@ -6,7 +6,10 @@
 //! this side reads them from there, so the two cannot disagree.
 
 use super::near_memory;
-use super::values::{attribute_kind, copy_target_attributes, set_value_name, users, value_name};
+use super::values::{
+    attribute_kind, copy_target_attributes, is_object_file_name, set_value_name, users, value_name,
+    value_name_bytes,
+};
 use super::{Jit, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
@@ -50,14 +53,16 @@ impl Module {
                 ) {
                     continue;
                 }
-                let name = value_name(value);
-                if name.starts_with("llvm.") {
+                let name = value_name_bytes(value);
+                if name.starts_with(b"llvm.") {
                     continue;
                 }
-                let base = if name.is_empty() {
+                // A name an object file cannot hold (bitcode allows a NUL:
+                // cut there, two names could become one) is replaced.
+                let base = if name.is_empty() || !is_object_file_name(&name) {
                     format!("{anonymous}{index}")
                 } else {
-                    name
+                    String::from_utf8_lossy(&name).into_owned()
                 };
                 set_value_name(value, &format!("{base}{suffix}"));
                 LLVMSetLinkage(value, LLVMLinkage::LLVMExternalLinkage);

@@ -20,16 +20,27 @@ pub(super) fn iterate(
 
 /// The name of a global value, or "" for an unnamed one.
 pub(super) fn value_name(value: LLVMValueRef) -> String {
+    String::from_utf8_lossy(&value_name_bytes(value)).into_owned()
+}
+
+/// The name of a global value as its bytes (bitcode may hold any).
+pub(super) fn value_name_bytes(value: LLVMValueRef) -> Vec<u8> {
     let mut len = 0usize;
     // SAFETY: `value` is a live value; the returned pointer is valid for `len`
     // bytes while the value lives, and we copy it at once.
     unsafe {
         let ptr = LLVMGetValueName2(value, &mut len);
         if ptr.is_null() {
-            return String::new();
+            return Vec::new();
         }
-        String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).into_owned()
+        std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec()
     }
+}
+
+/// Whether an object file can hold `name` as it is: no NUL byte (symbol
+/// tables are C strings), and UTF-8 (the engine's tables are `String`s).
+pub(super) fn is_object_file_name(name: &[u8]) -> bool {
+    !name.contains(&0) && std::str::from_utf8(name).is_ok()
 }
 
 /// Renames a live value (LLVM copies the name).
