@@ -364,6 +364,48 @@ fn names_with_a_nul_byte_never_link_to_another_symbol() {
     );
 }
 
+/// Globals no process can hold are refused before LLVM lays them out
+/// (`align 4294967296` made it write 7 GB of padding; a 32 GiB array is
+/// memory the JIT would commit and clear).
+#[test]
+fn absurd_alignments_and_sizes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, ir, expected) in [
+        (
+            "aligned.ll",
+            "@big = global i32 5, align 4294967296\n",
+            "'big' asks for alignment 4294967296 bytes",
+        ),
+        (
+            "huge.ll",
+            "@huge = global [4294967296 x i64] zeroinitializer\n",
+            "'huge' takes 34359738368 bytes",
+        ),
+        (
+            "function.ll",
+            "define void @f() align 1073741824 {\n  ret void\n}\n",
+            "function 'f' asks for alignment 1073741824 bytes",
+        ),
+    ] {
+        let ir = format!("{ir}define i32 @main() {{\n  ret i32 0\n}}\n");
+        let path = write(dir.path(), name, ir);
+        for mode in [&["--eager"][..], &["--lazy"]] {
+            let mut args: Vec<&std::ffi::OsStr> = mode.iter().map(|arg| arg.as_ref()).collect();
+            args.push(path.as_os_str());
+            let outcome = run_failing(&args);
+            assert!(
+                outcome.stderr.contains(&format!(
+                    "{}: {expected}; hyperjit allows alignments up to 16777216 bytes and \
+                     globals up to 4294967296 bytes",
+                    path.display()
+                )),
+                "{}",
+                outcome.stderr
+            );
+        }
+    }
+}
+
 #[test]
 fn out_of_range_opt_level_is_a_usage_error() {
     let outcome = run_failing(&["-O".as_ref(), "7".as_ref(), "prog.c".as_ref()]);

@@ -32,6 +32,7 @@ mod values;
 pub(crate) use context::Context;
 pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
+pub(crate) use layout::{MAX_ALIGNMENT, MAX_GLOBAL_SIZE};
 pub(crate) use module::{Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
