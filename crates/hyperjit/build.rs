@@ -1,8 +1,9 @@
 //! Builds the C and C++ parts: the guest runtime shim (`src/runtime/shim.c`),
 //! the JIT's memory manager (`src/llvm/near_memory.c`) and the reusable code
 //! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
-//! reading (`src/llvm/lazy_bitcode.cpp`), global alignments
-//! (`src/llvm/layout.cpp`) and the perf map's JIT event
+//! reading (`src/llvm/lazy_bitcode.cpp`), what code generation refuses
+//! (`src/llvm/limits.cpp`), allocation failures (`src/llvm/fatal.cpp`) and
+//! the perf map's JIT event
 //! listener (`src/llvm/perf_map.cpp`), against LLVM 19's C++ headers: what
 //! the C API cannot do.
 fn main() {
@@ -18,7 +19,8 @@ fn main() {
 
     println!("cargo:rerun-if-changed=src/llvm/codegen_pipeline.cpp");
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
-    println!("cargo:rerun-if-changed=src/llvm/layout.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/limits.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
     println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
     println!("cargo:rerun-if-env-changed=CXX");
@@ -33,7 +35,8 @@ fn main() {
         .cpp(true)
         .file("src/llvm/codegen_pipeline.cpp")
         .file("src/llvm/lazy_bitcode.cpp")
-        .file("src/llvm/layout.cpp")
+        .file("src/llvm/limits.cpp")
+        .file("src/llvm/fatal.cpp")
         .file("src/llvm/perf_map.cpp")
         // A system include: LLVM's headers' own warnings are not ours.
         .flag("-isystem")

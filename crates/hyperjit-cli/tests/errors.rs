@@ -374,17 +374,19 @@ fn absurd_alignments_and_sizes_are_refused() {
         (
             "aligned.ll",
             "@big = global i32 5, align 4294967296\n",
-            "'big' asks for alignment 4294967296 bytes",
+            "'big' asks for alignment 4294967296 bytes, more than the 16777216 hyperjit allows",
         ),
         (
             "huge.ll",
             "@huge = global [4294967296 x i64] zeroinitializer\n",
-            "'huge' takes 34359738368 bytes",
+            "'huge' takes 34359738368 bytes, more than the 4294967296 hyperjit allows for one \
+             global",
         ),
         (
             "function.ll",
             "define void @f() align 1073741824 {\n  ret void\n}\n",
-            "function 'f' asks for alignment 1073741824 bytes",
+            "function 'f' asks for alignment 1073741824 bytes, more than the 16777216 hyperjit \
+             allows",
         ),
     ] {
         let ir = format!("{ir}define i32 @main() {{\n  ret i32 0\n}}\n");
@@ -394,16 +396,106 @@ fn absurd_alignments_and_sizes_are_refused() {
             args.push(path.as_os_str());
             let outcome = run_failing(&args);
             assert!(
-                outcome.stderr.contains(&format!(
-                    "{}: {expected}; hyperjit allows alignments up to 16777216 bytes and \
-                     globals up to 4294967296 bytes",
-                    path.display()
-                )),
+                outcome
+                    .stderr
+                    .contains(&format!("{}: {expected}", path.display())),
                 "{}",
                 outcome.stderr
             );
         }
     }
+}
+
+/// IR the verifier accepts but LLVM's code generator would end the
+/// process over ("LLVM ERROR: ...", exit 134) is refused naming the
+/// function or global.
+#[test]
+fn what_code_generation_refuses_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = "define i32 @main() #0 {\n  ret i32 0\n}\n";
+    for (name, ir, expected) in [
+        (
+            "cpu.ll",
+            format!("{main}attributes #0 = {{ \"target-cpu\"=\"no-such-cpu\" }}\n"),
+            "function 'main' is for target-cpu 'no-such-cpu', which LLVM does not know",
+        ),
+        (
+            "i386.ll",
+            format!("{main}attributes #0 = {{ \"target-cpu\"=\"i386\" }}\n"),
+            "function 'main' is for target-cpu 'i386' with target-features '', which cannot \
+             generate 64-bit code",
+        ),
+        (
+            "appending.ll",
+            format!("@things = appending global [1 x i32] [i32 1]\n{main}attributes #0 = {{ nounwind }}\n"),
+            "'things' has appending linkage, which only LLVM's own arrays (llvm.*) have",
+        ),
+        (
+            "scalable.ll",
+            format!(
+                "define <vscale x 4 x i32> @f() {{\n  ret <vscale x 4 x i32> zeroinitializer\n}}\n\
+                 {main}attributes #0 = {{ nounwind }}\n"
+            ),
+            "function 'f' passes a scalable vector, which x86-64 code cannot hold",
+        ),
+    ] {
+        let path = write(dir.path(), name, ir);
+        for mode in [&["--eager"][..], &["--lazy"]] {
+            let mut args: Vec<&std::ffi::OsStr> = mode.iter().map(|arg| arg.as_ref()).collect();
+            args.push(path.as_os_str());
+            let outcome = run_failing(&args);
+            assert!(
+                outcome
+                    .stderr
+                    .contains(&format!("{}: {expected}", path.display())),
+                "{}",
+                outcome.stderr
+            );
+        }
+    }
+}
+
+/// What still reaches one of LLVM's fatal errors, or runs it out of
+/// memory, ends the process as hyperjit's own error, not with an abort.
+#[test]
+fn llvm_fatal_errors_and_allocation_failures_are_hyperjits_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_body = write(
+        dir.path(),
+        "scalable_body.ll",
+        "define i32 @main() {\n  %p = alloca <vscale x 4 x i32>\n\
+         \x20 store <vscale x 4 x i32> zeroinitializer, ptr %p\n  ret i32 0\n}\n",
+    );
+    for mode in [&["--eager"][..], &["--lazy"]] {
+        let mut args: Vec<&std::ffi::OsStr> = mode.iter().map(|arg| arg.as_ref()).collect();
+        args.push(in_body.as_os_str());
+        let outcome = run_failing(&args);
+        assert_eq!(
+            outcome.stderr,
+            "hyperjit: error: LLVM: Invalid size request on a scalable vector.\n"
+        );
+    }
+    // 3 GB of initialized data, under a 2 GB address-space limit.
+    let big = write(
+        dir.path(),
+        "big_data.ll",
+        "@big = global <{ i8, [3000000000 x i8] }> <{ i8 1, [3000000000 x i8] zeroinitializer }>\n\
+         define i32 @main() {\n  ret i32 0\n}\n",
+    );
+    let hyperjit = hyperjit();
+    let outcome = run(std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2000000 && exec \"$0\" run --eager \"$1\"")
+        .arg(hyperjit.get_program())
+        .arg(&big));
+    assert_eq!(outcome.status, ERROR_STATUS, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .starts_with("hyperjit: error: LLVM ran out of memory: "),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]

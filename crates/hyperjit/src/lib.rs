@@ -13,6 +13,16 @@
 //! # Ok::<(), hyperjit::Error>(())
 //! ```
 //!
+//! # When LLVM cannot go on
+//!
+//! Inputs that LLVM's code generator would refuse by ending the process
+//! are refused with an [`Error`] naming the file and the function or global
+//! (README: "Using the CLI"). What still reaches one of LLVM's fatal errors
+//! ends the process with status 125 after printing `hyperjit: error: LLVM:
+//! REASON`: LLVM's state is unusable after one, and hyperjit installs
+//! LLVM's fatal-error handlers (replacing any the host installed) when the
+//! first engine is built.
+//!
 //! The modules are layers, each depending only on those below it (checked
 //! by `tests/layers.rs`): `engine` → `link` → `compile` → `callback` →
 //! `runtime` → `llvm`, with `error`, `trap` and `stats` beneath them all.

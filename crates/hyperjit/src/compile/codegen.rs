@@ -36,6 +36,12 @@ impl Codegen {
         self.machine.triple()
     }
 
+    /// Why code generation would refuse `module`, naming each function or
+    /// global; empty if it would not.
+    pub(crate) fn refusals(&self, module: &Module) -> Vec<String> {
+        module.codegen_refusals(&self.machine)
+    }
+
     /// The host's data layout, which every module is given.
     pub(crate) fn data_layout(&self) -> &str {
         self.machine.data_layout()

@@ -4,7 +4,7 @@
 
 use super::{Codegen, Source};
 use crate::error::{Error, Result};
-use crate::llvm::{Context, Module, MAX_ALIGNMENT, MAX_GLOBAL_SIZE};
+use crate::llvm::{Context, Module};
 use crate::stats::Stats;
 use std::sync::Arc;
 use std::time::Instant;
@@ -97,15 +97,11 @@ pub(crate) fn prepare(
     codegen
         .retarget(&mut module)
         .map_err(Error::llvm(file.clone()))?;
-    let oversized = module.oversized_globals();
-    if !oversized.is_empty() {
+    let refusals = codegen.refusals(&module);
+    if !refusals.is_empty() {
         return Err(Error::Unsupported {
             file: file.clone(),
-            message: format!(
-                "{}; hyperjit allows alignments up to {MAX_ALIGNMENT} bytes and globals up to \
-                 {MAX_GLOBAL_SIZE} bytes",
-                oversized.join(", ")
-            ),
+            message: refusals.join("; "),
         });
     }
     stats.parse += started.elapsed();

@@ -1,5 +1,4 @@
-//! Whether an input's data layout is the host's, and whether its globals
-//! fit any layout at all.
+//! Whether an input's data layout is the host's.
 //!
 //! Code is generated with the host's layout; a module written for another
 //! (`i64:32`, big-endian, 32-bit pointers) has offsets and sizes in its IR
@@ -7,23 +6,11 @@
 //! mean something else. So the two layouts are compared on what they decide:
 //! byte order, symbol mangling, and the size and ABI alignment of every
 //! scalar, pointer, vector and aggregate type the x86-64 ABI has.
-//!
-//! A global may also ask for what no process can give: `align 4294967296`
-//! makes LLVM write gigabytes of padding into the object (7 GB resident,
-//! then "out of memory"), and a 32 GiB zero-initialized array, free in a
-//! native `.bss` until touched, is memory the JIT commits and clears. Such
-//! globals are refused before code generation.
 
-use super::values::value_name;
 use super::{c_string, take_message, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMContextRef, LLVMTypeRef};
 use llvm_sys::target::*;
-
-extern "C" {
-    // src/llvm/layout.cpp
-    fn hj_global_alignment(global: llvm_sys::prelude::LLVMValueRef) -> u64;
-}
 
 /// A layout as LLVM reads it, disposed of once.
 struct Layout(LLVMTargetDataRef);
@@ -88,52 +75,7 @@ fn probe_types(context: LLVMContextRef) -> Vec<(String, LLVMTypeRef)> {
     }
 }
 
-/// The largest alignment a global or function may ask for: 16 MiB, past
-/// every page size but 1 GiB pages (clang allows 256 MiB, which costs
-/// LLVM a gigabyte of padding and 0.7 s here).
-pub(crate) const MAX_ALIGNMENT: u64 = 1 << 24;
-
-/// The largest global: 4 GiB of memory the JIT commits and clears.
-pub(crate) const MAX_GLOBAL_SIZE: u64 = 1 << 32;
-
 impl Module {
-    /// Globals and functions asking for more than [`MAX_ALIGNMENT`], and
-    /// globals larger than [`MAX_GLOBAL_SIZE`] by this module's layout:
-    /// each with what it asks for.
-    pub(crate) fn oversized_globals(&self) -> Vec<String> {
-        // SAFETY: the module is live; its layout is owned by it.
-        let layout = unsafe { LLVMGetModuleDataLayout(self.raw()) };
-        let mut found = Vec::new();
-        for function in self.functions() {
-            // SAFETY: a live function of this module (a global object).
-            let alignment = unsafe { hj_global_alignment(function) };
-            if alignment > MAX_ALIGNMENT {
-                found.push(format!(
-                    "function '{}' asks for alignment {alignment} bytes",
-                    value_name(function)
-                ));
-            }
-        }
-        for global in self.global_variables() {
-            // SAFETY: a live global variable of this module; its value type
-            // is sized (the verifier checked), and the layout is live.
-            let (alignment, size) = unsafe {
-                (
-                    hj_global_alignment(global),
-                    LLVMABISizeOfType(layout, LLVMGlobalGetValueType(global)),
-                )
-            };
-            let name = value_name(global);
-            if alignment > MAX_ALIGNMENT {
-                found.push(format!("'{name}' asks for alignment {alignment} bytes"));
-            }
-            if size > MAX_GLOBAL_SIZE {
-                found.push(format!("'{name}' takes {size} bytes"));
-            }
-        }
-        found
-    }
-
     /// The data layout the input states; empty if it states none.
     pub(crate) fn data_layout(&self) -> String {
         // SAFETY: the string is owned by the live module; copied at once.

@@ -9,15 +9,17 @@
 //! or lazily with `lazy_bitcode.cpp` —, verify, link, queries), `types`
 //! and `values` (read-only views), `rebind`,
 //! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
-//! `layout` (an input's data layout against the host's), `target` (pass
-//! pipelines, object code), `jit` (ORC's LLJIT) and
+//! `layout` (an input's data layout against the host's), `limits` (what
+//! code generation refuses), `fatal` (LLVM's fatal errors), `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
 //! `near_memory` (the JIT's memory manager, in C).
 
 mod context;
 mod counters;
 mod extract;
+mod fatal;
 mod jit;
 mod layout;
+mod limits;
 mod lower;
 mod module;
 mod near_calls;
@@ -32,7 +34,6 @@ mod values;
 pub(crate) use context::Context;
 pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
-pub(crate) use layout::{MAX_ALIGNMENT, MAX_GLOBAL_SIZE};
 pub(crate) use module::{Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
@@ -45,6 +46,7 @@ use std::sync::OnceLock;
 fn initialize_native_target() -> Result<(), String> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
+        fatal::install_handler();
         // SAFETY: the LLVM_Initialize* functions only register target
         // descriptions in LLVM's global registry; OnceLock runs them once.
         let failed = unsafe {

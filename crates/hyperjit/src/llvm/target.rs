@@ -99,6 +99,10 @@ impl TargetMachine {
         &self.triple
     }
 
+    pub(super) fn raw(&self) -> LLVMTargetMachineRef {
+        self.raw
+    }
+
     pub(crate) fn data_layout(&self) -> &str {
         &self.data_layout
     }
