@@ -186,6 +186,17 @@ int hj_engine_set_debug(hj_engine *engine, int enabled);
 // `engine` is NULL or a live engine.
 int hj_engine_set_perf_map(hj_engine *engine, int enabled);
 
+// Reports a guest's death by a signal (non-zero `enabled`): the signal,
+// the faulting address and the JIT'd function + offset go to stderr, then
+// the process dies by that signal; a crash inside LLVM while an input is
+// read or compiled exits with status 125, naming it. The handlers are the
+// process's: they replace the host's own for SIGSEGV, SIGBUS, SIGFPE,
+// SIGILL and SIGABRT. 0 on success, -1 on failure.
+//
+// # Safety
+// `engine` is NULL or a live engine.
+int hj_engine_set_fault_reports(hj_engine *engine, int enabled);
+
 // Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
 // with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the
 // program first runs or a symbol is first looked up. 0 on success, -1 on

@@ -1,16 +1,19 @@
-//! Builds the C and C++ parts: the guest runtime shim (`src/runtime/shim.c`),
-//! the JIT's memory manager (`src/llvm/near_memory.c`) and the reusable code
+//! Builds the C and C++ parts, against LLVM 19's C++ headers where they
+//! use LLVM: what the C API cannot do. The guest runtime shim
+//! (`src/runtime/shim.c`) and its fault reports (`src/runtime/faults.c`);
+//! the JIT's memory manager (`src/llvm/near_memory.c`); the reusable code
 //! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
 //! reading (`src/llvm/lazy_bitcode.cpp`), what code generation refuses
-//! (`src/llvm/limits.cpp`), allocation failures (`src/llvm/fatal.cpp`) and
-//! the perf map's JIT event
-//! listener (`src/llvm/perf_map.cpp`), against LLVM 19's C++ headers: what
-//! the C API cannot do.
+//! (`src/llvm/limits.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
+//! code map fault reports read (`src/llvm/code_map.cpp`) and the perf map's
+//! JIT event listener (`src/llvm/perf_map.cpp`).
 fn main() {
     println!("cargo:rerun-if-changed=src/runtime/shim.c");
+    println!("cargo:rerun-if-changed=src/runtime/faults.c");
     println!("cargo:rerun-if-changed=src/llvm/near_memory.c");
     cc::Build::new()
         .file("src/runtime/shim.c")
+        .file("src/runtime/faults.c")
         .file("src/llvm/near_memory.c")
         .flag_if_supported("-std=c11")
         .warnings(true)
@@ -21,6 +24,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
     println!("cargo:rerun-if-changed=src/llvm/limits.cpp");
     println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/code_map.cpp");
     println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
     println!("cargo:rerun-if-env-changed=CXX");
@@ -37,6 +41,7 @@ fn main() {
         .file("src/llvm/lazy_bitcode.cpp")
         .file("src/llvm/limits.cpp")
         .file("src/llvm/fatal.cpp")
+        .file("src/llvm/code_map.cpp")
         .file("src/llvm/perf_map.cpp")
         // A system include: LLVM's headers' own warnings are not ours.
         .flag("-isystem")

@@ -38,6 +38,7 @@ struct Settings {
     count_callback_calls: bool,
     debug: bool,
     perf_map: bool,
+    fault_reports: bool,
 }
 
 impl Settings {
@@ -46,7 +47,8 @@ impl Settings {
             .lazy(self.lazy)
             .count_callback_calls(self.count_callback_calls)
             .debug(self.debug)
-            .perf_map(self.perf_map);
+            .perf_map(self.perf_map)
+            .fault_reports(self.fault_reports);
         if let Some(level) = self.opt_level {
             builder = builder.opt_level(level);
         }
@@ -325,6 +327,29 @@ pub unsafe extern "C" fn hj_engine_set_perf_map(engine: *mut hj_engine, enabled:
     unsafe {
         set("hj_engine_set_perf_map", engine, |settings| {
             settings.perf_map = enabled != 0;
+            Ok(())
+        })
+    }
+}
+
+/// Reports a guest's death by a signal (non-zero `enabled`): the signal,
+/// the faulting address and the JIT'd function + offset go to stderr, then
+/// the process dies by that signal; a crash inside LLVM while an input is
+/// read or compiled exits with status 125, naming it. The handlers are the
+/// process's: they replace the host's own for SIGSEGV, SIGBUS, SIGFPE,
+/// SIGILL and SIGABRT. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_fault_reports(
+    engine: *mut hj_engine,
+    enabled: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        set("hj_engine_set_fault_reports", engine, |settings| {
+            settings.fault_reports = enabled != 0;
             Ok(())
         })
     }

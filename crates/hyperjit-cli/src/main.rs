@@ -122,6 +122,8 @@ fn run(args: RunArgs) -> ExitCode {
         .tier(args.tier || !(args.lazy || args.eager || args.debug))
         .debug(args.debug)
         .perf_map(args.perf_map)
+        // A guest killed by a signal says where, as DESIGN.md promises.
+        .fault_reports(true)
         .count_callback_calls(args.stats);
     if let Some(dir) = &args.cache {
         builder = builder.cache(dir);

@@ -43,6 +43,8 @@ pub struct Outcome {
     pub stderr: String,
     /// The exit status, or None if a signal ended it.
     pub status: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
 }
 
 impl Outcome {
@@ -68,6 +70,7 @@ pub fn run_with_stdin(command: &mut Command, stdin: Option<&Path>) -> Outcome {
         stdout: output.stdout,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         status: output.status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&output.status),
     }
 }
 

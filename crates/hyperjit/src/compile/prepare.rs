@@ -5,6 +5,7 @@
 use super::{Codegen, Source};
 use crate::error::{Error, Result};
 use crate::llvm::{Context, Module};
+use crate::runtime;
 use crate::stats::Stats;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +51,7 @@ pub(crate) fn prepare(
     stats: &mut Stats,
 ) -> Result<Prepared> {
     let file = &source.file;
+    let _phase = runtime::Phase::enter(&format!("reading {file}"));
     let started = Instant::now();
     let parse_error = |message| Error::Parse {
         file: file.clone(),

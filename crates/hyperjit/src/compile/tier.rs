@@ -7,6 +7,7 @@
 
 use super::{optimize_for, Codegen};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Module, ObjectCode};
+use crate::runtime;
 use std::sync::Arc;
 
 /// Below this many IR instructions a function with a loop is compiled at
@@ -70,6 +71,7 @@ impl BackgroundCompiler {
         ir_level: Option<u8>,
         level: u8,
     ) -> Result<CompiledBody, String> {
+        let _phase = runtime::Phase::enter(&format!("compiling {body}"));
         let mut module = source.extract_function(&self.context, body, version)?;
         let ir_level = optimize_for(&mut self.codegen, &mut module, ir_level, level)?;
         let kept = module.to_bitcode();

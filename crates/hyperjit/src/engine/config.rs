@@ -4,8 +4,8 @@ use super::{hypercalls, Core, Engine, State};
 use crate::callback::Registry;
 use crate::compile::{ClangOptions, Codegen, IrOptimization, ObjectCache, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
-use crate::link::Linker;
-use crate::runtime::ExitHandlers;
+use crate::link::{Linker, Observers};
+use crate::runtime::{self, ExitHandlers};
 use crate::stats::Stats;
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,8 @@ pub(super) struct Config {
     pub(super) debug: bool,
     /// List JIT'd functions in `/tmp/perf-PID.map`.
     pub(super) perf_map: bool,
+    /// Report a guest's death by a signal, and LLVM's crashes.
+    pub(super) fault_reports: bool,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             cache: None,
             debug: false,
             perf_map: false,
+            fault_reports: false,
         }
     }
 }
@@ -180,6 +183,21 @@ impl EngineBuilder {
         self
     }
 
+    /// Reports a guest's death by a signal (default off): SIGSEGV, SIGBUS,
+    /// SIGFPE, SIGILL or SIGABRT in guest code prints the signal, the
+    /// faulting address and the JIT'd function + offset (or the library
+    /// function and its nearest JIT'd caller) to stderr, then the process
+    /// dies by that signal, as the native program would; a stack overflow
+    /// on the thread that builds the engine is reported too. A crash inside
+    /// LLVM while an input is read or compiled prints `hyperjit: error:
+    /// LLVM crashed while reading FILE` (or compiling it) and exits with
+    /// status 125. The handlers are the process's: they replace the host's
+    /// own for those signals.
+    pub fn fault_reports(mut self, enabled: bool) -> Self {
+        self.config.fault_reports = enabled;
+        self
+    }
+
     /// Counts each callback's calls and time, for [`Engine::stats`]
     /// (default off: then callbacks pay nothing for it).
     pub fn count_callback_calls(mut self, enabled: bool) -> Self {
@@ -219,7 +237,15 @@ impl EngineBuilder {
         if let Some(cache) = &cache {
             codegen.use_cache(Arc::clone(cache));
         }
-        let linker = Linker::new(codegen, self.config.debug, self.config.perf_map)?;
+        if self.config.fault_reports {
+            runtime::install_fault_reports().map_err(Error::InvalidSetting)?;
+        }
+        let observers = Observers {
+            debugger: self.config.debug,
+            perf_map: self.config.perf_map,
+            code_map: self.config.fault_reports,
+        };
+        let linker = Linker::new(codegen, observers)?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let tiering = self
             .config

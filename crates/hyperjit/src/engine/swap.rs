@@ -8,6 +8,7 @@ use super::{Core, Engine, State};
 use crate::compile::{optimize_for, Prepared};
 use crate::error::{Error, Result};
 use crate::link::{glue, Input, Keep};
+use crate::runtime;
 use std::path::Path;
 use std::time::Instant;
 
@@ -144,6 +145,7 @@ impl Core {
         input: Input,
         level: Option<u8>,
     ) -> Result<u64> {
+        let _phase = runtime::Phase::enter(&format!("compiling {function}"));
         let started = Instant::now();
         let result = state.linker.replace_body(
             function,

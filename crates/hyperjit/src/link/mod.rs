@@ -28,6 +28,7 @@ use crate::callback::{self, Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
+use crate::runtime;
 use glue::{Callee, TrapRequests};
 use linked::{FunctionTable, Linked, TableNames};
 use std::collections::{HashMap, HashSet};
@@ -36,6 +37,17 @@ use std::sync::Arc;
 /// Above this much bitcode a dropped module leaves enough free memory to be
 /// worth returning (returning it costs ~12 ms for sqlite3.c's 80 MB).
 const LARGE_MODULE_BITCODE: usize = 1 << 20;
+
+/// Who hears of every object the JIT links.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Observers {
+    /// Debuggers, through the GDB JIT interface.
+    pub(crate) debugger: bool,
+    /// `perf`, through `/tmp/perf-PID.map`.
+    pub(crate) perf_map: bool,
+    /// The process's code map, which fault reports read.
+    pub(crate) code_map: bool,
+}
 
 /// The context, code generator, JIT and linked-symbol table of one engine.
 pub(crate) struct Linker {
@@ -49,17 +61,18 @@ pub(crate) struct Linker {
 
 impl Linker {
     /// A linker generating code with `codegen`, whose JIT defines the
-    /// runtime's functions; with `debugger`, every object it links is
-    /// registered with debuggers (the GDB JIT interface), with `perf_map`
-    /// listed in `/tmp/perf-PID.map`.
-    pub(crate) fn new(codegen: Codegen, debugger: bool, perf_map: bool) -> Result<Linker> {
+    /// runtime's functions and tells `observers` of every object it links.
+    pub(crate) fn new(codegen: Codegen, observers: Observers) -> Result<Linker> {
         let jit = Jit::new().map_err(Error::llvm("creating the JIT"))?;
-        if debugger {
+        if observers.debugger {
             jit.register_with_debugger();
         }
-        if perf_map {
+        if observers.perf_map {
             jit.write_perf_map()
                 .map_err(|message| Error::InvalidSetting(format!("perf map: {message}")))?;
+        }
+        if observers.code_map {
+            jit.map_code();
         }
         jit.define_absolute(&glue::runtime_symbols())
             .map_err(Error::llvm("defining the runtime symbols"))?;
@@ -159,6 +172,7 @@ impl Linker {
         let batch = self.linked.batches.len();
         let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
         let all_files = files.join(", ");
+        let _phase = runtime::Phase::enter(&format!("compiling {all_files}"));
         let ir_level = inputs
             .iter()
             .map(|input| input.ir_level)

@@ -251,6 +251,24 @@ impl Jit {
         }
     }
 
+    /// Records every function of every object linked from now on in the
+    /// process's code map (`code_map.cpp`), which fault reports read.
+    pub(crate) fn map_code(&self) {
+        extern "C" {
+            // code_map.cpp: the process's listener.
+            fn hj_code_map_listener() -> llvm_sys::prelude::LLVMJITEventListenerRef;
+        }
+        // SAFETY: as for `register_with_debugger`; the code map listener
+        // is a process-wide singleton that is never freed.
+        unsafe {
+            let layer = LLVMOrcLLJITGetObjLinkingLayer(self.raw);
+            llvm_sys::orc2::ee::LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(
+                layer,
+                hj_code_map_listener(),
+            );
+        }
+    }
+
     /// Lists every function of every object linked from now on in
     /// `/tmp/perf-PID.map`, for `perf report`.
     pub(crate) fn write_perf_map(&self) -> Result<(), String> {

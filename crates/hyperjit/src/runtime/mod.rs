@@ -1,6 +1,7 @@
 //! The guest's C runtime: entering guest code, `exit`/`atexit`, static
-//! destructors, thread-locals — the second FFI area of the crate, after the
-//! LLVM layer: `shim.c` and the declarations of it below.
+//! destructors, thread-locals, fault reports — the second FFI area of the
+//! crate, after the LLVM layer: `shim.c`, `faults.c` and the declarations
+//! of them below.
 //!
 //! A native program gets these from crt0 and libc; a JIT'd program running
 //! inside a host must not end the host's process when it calls `exit`, and
@@ -14,11 +15,13 @@
 
 mod call;
 mod exit_handlers;
+mod faults;
 
 pub(crate) use call::{
     abandon_guest, call_entry, call_handler, flush_stdio, running_guest, Outcome,
 };
 pub(crate) use exit_handlers::{ExitHandlers, RunThread};
+pub(crate) use faults::{install_fault_reports, Phase};
 
 mod ffi {
     use std::ffi::{c_char, c_int, c_void};
@@ -48,6 +51,8 @@ mod ffi {
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
         pub(super) fn hj_rt_running_guest() -> c_int;
+        pub(super) fn hj_rt_install_fault_reports() -> c_int;
+        pub(super) fn hj_rt_set_phase(what: *const c_char) -> *const c_char;
         pub(super) fn hj_rt_cxa_thread_atexit(
             handler: *const c_void,
             object: *mut c_void,

@@ -1,0 +1,132 @@
+//! Fault reports: a guest killed by a signal is reported with the signal,
+//! the address and the JIT'd function + offset, and dies by the signal the
+//! native build dies by; a crash inside LLVM is hyperjit's own error.
+
+mod support;
+
+use support::*;
+
+/// One program, five ways to die, chosen by its first argument.
+const FAULTS: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int zero = 0;
+__attribute__((noinline)) int crash_here(int *p) { return *p + 1; }
+__attribute__((noinline)) int divide(int a, int b) { return a / b; }
+__attribute__((noinline)) int recurse(int n) {
+    volatile char pad[256];
+    pad[0] = n;
+    return recurse(n + 1) + pad[0];
+}
+__attribute__((noinline)) void give_up(void) { abort(); }
+__attribute__((noinline)) size_t measure(const char *s) { return strlen(s) + 1; }
+int main(int argc, char **argv) {
+    puts("before");
+    fflush(stdout);
+    switch (argc > 1 ? argv[1][0] : 0) {
+    case 's': return crash_here(0);
+    case 'd': return divide(7, zero);
+    case 'r': return recurse(0);
+    case 'a': give_up(); return 0;
+    case 'l': return (int)measure((const char *)(long)zero);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_guest_killed_by_a_signal_is_reported_and_dies_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(dir.path(), "faults.c", FAULTS);
+    let native = dir.path().join("faults");
+    build_native(&source, &native);
+    for (how, report) in [
+        (
+            "s",
+            &["killed by SIGSEGV at address 0x0\n  in crash_here+0x"][..],
+        ),
+        (
+            "d",
+            &[
+                "killed by SIGFPE (arithmetic error) at 0x",
+                "\n  in divide+0x",
+            ],
+        ),
+        (
+            "r",
+            &[
+                "killed by SIGSEGV (stack overflow) at address 0x",
+                "\n  in recurse+0x",
+            ],
+        ),
+        (
+            "a",
+            &[
+                "killed by SIGABRT\n  in ",
+                "libc.so.6",
+                "\n  called from give_up+0x",
+            ],
+        ),
+        (
+            "l",
+            &[
+                "killed by SIGSEGV at address 0x0\n  in ",
+                "libc.so.6",
+                "\n  called from ",
+            ],
+        ),
+    ] {
+        let expected = run(std::process::Command::new(&native).arg(how));
+        assert!(
+            expected.signal.is_some(),
+            "the native build dies by a signal"
+        );
+        for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
+            let outcome = run(hyperjit_run(mode).arg(&source).arg("--").arg(how));
+            let what = format!("{how} {mode:?}: {}", outcome.stderr);
+            assert_eq!(outcome.signal, expected.signal, "{what}");
+            assert_eq!(outcome.stdout_text(), "before\n", "{what}");
+            assert!(
+                outcome
+                    .stderr
+                    .starts_with("hyperjit: the program was killed by "),
+                "{what}"
+            );
+            for part in report {
+                assert!(outcome.stderr.contains(part), "{part:?} in {what}");
+            }
+        }
+    }
+}
+
+/// A function LLVM's instruction selector crashes on (a `naked` function
+/// that uses its argument, compiled at -O1 and above): the CLI reports the
+/// crash as its own error, naming what it was compiling.
+#[test]
+fn a_crash_inside_llvm_is_hyperjits_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "naked.ll",
+        "define i32 @f(i32 %x) naked noinline {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n\
+         define i32 @main() {\n  %r = call i32 @f(i32 2)\n  ret i32 %r\n}\n",
+    );
+    for (mode, compiling) in [
+        (&["--eager"][..], "naked.ll".to_string()),
+        (&["--lazy"], "f".to_string()),
+    ] {
+        let outcome = run(hyperjit_run(mode).arg(&path));
+        let file = path.display().to_string();
+        let what = if compiling == "f" {
+            "f".to_string()
+        } else {
+            file
+        };
+        assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!("hyperjit: error: LLVM crashed while compiling {what} (SIGSEGV)\n"),
+            "{mode:?}"
+        );
+    }
+}

@@ -1,0 +1,224 @@
+/* Fault reports: when guest code dies by a signal, say where, then die by
+ * that signal as the native program would.
+ *
+ * The handlers (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) run on an
+ * alternate stack, so that a stack overflow is reported too. A report names
+ * the signal, the faulting address, and the JIT'd function + offset where
+ * it happened (from the code map, src/llvm/code_map.cpp), or the library
+ * function and the nearest JIT'd caller on the stack (abort() is called by
+ * the guest, but the signal comes from libc). Then the signal's default
+ * action is restored and the signal raised again: the process ends as the
+ * native program's would (status, core dump).
+ *
+ * A thread that is reading or compiling an input names what it is doing
+ * (hj_rt_set_phase); a crash there outside JIT'd code is LLVM's, reported
+ * as hyperjit's own error with exit status 125.
+ *
+ * Everything the handler calls is async-signal-safe or reads memory that
+ * is immutable once published, but for dladdr() and the stack walk, which
+ * run only once the process is dying anyway.
+ */
+#define _GNU_SOURCE /* dladdr, REG_RIP */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <unwind.h>
+
+/* src/llvm/code_map.cpp */
+int hj_code_map_find(uint64_t address, const char **name, uint64_t *offset);
+
+/* What this thread is doing with an input ("reading prog.bc"), or NULL. */
+static __thread const char *phase;
+
+/* Sets this thread's phase; returns the one it replaces. */
+const char *hj_rt_set_phase(const char *what) {
+    const char *previous = phase;
+    phase = what;
+    return previous;
+}
+
+/* ---- a report, built without allocating ---- */
+
+struct text {
+    char bytes[1024];
+    size_t len;
+};
+
+static void add(struct text *text, const char *part) {
+    while (*part && text->len < sizeof text->bytes)
+        text->bytes[text->len++] = *part++;
+}
+
+static void add_hex(struct text *text, uint64_t value) {
+    char digits[19] = "0x";
+    int len = 2;
+    int shift = 60;
+    while (shift > 0 && ((value >> shift) & 0xf) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        digits[len++] = "0123456789abcdef"[(value >> shift) & 0xf];
+    digits[len] = '\0';
+    add(text, digits);
+}
+
+/* A JIT'd function's name as the guest wrote it: without the suffixes the
+ * engine gives bodies (".hj.first", ".hj.v2"). */
+static void add_function(struct text *text, const char *name) {
+    const char *suffix = strstr(name, ".hj.");
+    size_t len = suffix ? (size_t)(suffix - name) : strlen(name);
+    for (size_t i = 0; i < len && text->len < sizeof text->bytes; i++)
+        text->bytes[text->len++] = name[i];
+}
+
+/* "FUNCTION+0xOFF" for JIT'd code; 0 if `address` is not JIT'd. */
+static int add_jit_place(struct text *text, uint64_t address) {
+    const char *name;
+    uint64_t offset;
+    if (!hj_code_map_find(address, &name, &offset))
+        return 0;
+    add_function(text, name);
+    add(text, "+");
+    add_hex(text, offset);
+    return 1;
+}
+
+/* The first JIT'd frame on this thread's stack, walked from the handler
+ * (through the signal frame, which has unwind information). */
+struct jit_caller {
+    uint64_t address;
+    int frames;
+};
+
+static _Unwind_Reason_Code find_jit_caller(struct _Unwind_Context *context, void *arg) {
+    struct jit_caller *caller = arg;
+    uint64_t ip = _Unwind_GetIP(context);
+    const char *name;
+    uint64_t offset;
+    if (ip != 0 && hj_code_map_find(ip - 1, &name, &offset)) {
+        caller->address = ip - 1;
+        return _URC_END_OF_STACK;
+    }
+    return ++caller->frames < 256 ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+static const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    case SIGABRT:
+        return "SIGABRT";
+    default:
+        return "a signal";
+    }
+}
+
+static const int reported[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+
+static void on_fault(int sig, siginfo_t *info, void *context) {
+    ucontext_t *uc = context;
+    uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+    uint64_t address = (uint64_t)(uintptr_t)info->si_addr;
+    const char *name;
+    uint64_t offset;
+    int in_jit = hj_code_map_find(ip, &name, &offset);
+    struct text text = {.len = 0};
+    if (phase && !in_jit) {
+        add(&text, "hyperjit: error: LLVM crashed while ");
+        add(&text, phase);
+        add(&text, " (");
+        add(&text, signal_name(sig));
+        add(&text, ")\n");
+        (void)!write(STDERR_FILENO, text.bytes, text.len);
+        _exit(125);
+    }
+    int hardware = info->si_code > 0 && sig != SIGABRT;
+    /* A fault just below the stack pointer: the guard page past the stack. */
+    int overflow = sig == SIGSEGV && hardware && address + 65536 >= sp && address <= sp + 4096;
+    add(&text, "hyperjit: the program was killed by ");
+    add(&text, signal_name(sig));
+    if (overflow)
+        add(&text, " (stack overflow)");
+    if (hardware && sig != SIGILL) {
+        add(&text, sig == SIGFPE ? " (arithmetic error) at " : " at address ");
+        add_hex(&text, sig == SIGFPE ? ip : address);
+    }
+    add(&text, "\n  in ");
+    if (!in_jit) {
+        Dl_info where = {0};
+        if (dladdr((void *)(uintptr_t)ip, &where) && where.dli_sname) {
+            add(&text, where.dli_sname);
+            add(&text, "+");
+            add_hex(&text, ip - (uint64_t)(uintptr_t)where.dli_saddr);
+            add(&text, " (");
+            add(&text, where.dli_fname);
+            add(&text, ")");
+        } else if (where.dli_fname) {
+            /* A function the library does not export (libc's strlen
+             * variants, pthread_kill): the library and the offset. */
+            add(&text, where.dli_fname);
+            add(&text, "+");
+            add_hex(&text, ip - (uint64_t)(uintptr_t)where.dli_fbase);
+        } else {
+            add(&text, "code at ");
+            add_hex(&text, ip);
+        }
+        struct jit_caller caller = {0, 0};
+        if (!overflow)
+            _Unwind_Backtrace(find_jit_caller, &caller);
+        if (caller.address) {
+            add(&text, "\n  called from ");
+            add_jit_place(&text, caller.address);
+        }
+    } else {
+        add_jit_place(&text, ip);
+    }
+    add(&text, "\n");
+    (void)!write(STDERR_FILENO, text.bytes, text.len);
+    /* Die as the native program would: the default action, raised again
+     * (pending until this handler returns; a fault would recur anyway). */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Gives the calling thread an alternate signal stack (once): a stack
+ * overflow leaves no stack to run the handler on. */
+static int give_alternate_stack(void) {
+    static __thread int given;
+    if (given)
+        return 0;
+    stack_t stack;
+    stack.ss_size = 64 * 1024;
+    stack.ss_sp = malloc(stack.ss_size);
+    stack.ss_flags = 0;
+    if (!stack.ss_sp || sigaltstack(&stack, NULL) != 0)
+        return -1;
+    given = 1;
+    return 0;
+}
+
+/* Installs the fault handlers for the process and an alternate stack for
+ * the calling thread. 0, or -1 if either failed. */
+int hj_rt_install_fault_reports(void) {
+    if (give_alternate_stack() != 0)
+        return -1;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_fault;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof reported / sizeof reported[0]; i++)
+        if (sigaction(reported[i], &action, NULL) != 0)
+            return -1;
+    return 0;
+}
