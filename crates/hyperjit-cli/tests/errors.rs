@@ -498,6 +498,47 @@ fn llvm_fatal_errors_and_allocation_failures_are_hyperjits_errors() {
     );
 }
 
+/// Inline assembly the assembler rejects is an error, as clang makes it
+/// natively, whether compiled up front or on the function's first call
+/// (it was dropped, and the program ran).
+#[test]
+fn invalid_inline_assembly_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = write(
+        dir.path(),
+        "asm.c",
+        "int main(void) {\n    int x = 1;\n\
+         \x20   __asm__ volatile(\"movl $5, %0\\n\\tbogusinstr %0\" : \"=r\"(x));\n\
+         \x20   return x;\n}\n",
+    );
+    let ll = write(
+        dir.path(),
+        "asm.ll",
+        "define i32 @main() {\n  %r = call i32 asm \"movl $$7, $0\\0A\\09nosuchop\", \"=r\"()\n\
+         \x20 ret i32 %r\n}\n",
+    );
+    for (path, mnemonic) in [(&c, "bogusinstr"), (&ll, "nosuchop")] {
+        for (mode, place) in [
+            ("--eager", format!("{}: generating code", path.display())),
+            (
+                "--lazy",
+                "trap: function 'main' (compiled on its first call): generating code".to_string(),
+            ),
+        ] {
+            let outcome = run_failing(&[mode.as_ref(), path.as_os_str()]);
+            let expected = format!(
+                "hyperjit: error: {place}: error: <inline asm>:2:2: invalid instruction mnemonic \
+                 '{mnemonic}'"
+            );
+            assert!(
+                outcome.stderr.starts_with(&expected),
+                "{mode}: {}",
+                outcome.stderr
+            );
+        }
+    }
+}
+
 #[test]
 fn out_of_range_opt_level_is_a_usage_error() {
     let outcome = run_failing(&["-O".as_ref(), "7".as_ref(), "prog.c".as_ref()]);

@@ -132,7 +132,7 @@ impl Linker {
             )))?;
         }
         Ok(Input::new(
-            format!("<first call of {function}>"),
+            format!("function '{function}' (compiled on its first call)"),
             moved,
             *ir_level,
         ))

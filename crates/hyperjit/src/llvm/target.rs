@@ -146,6 +146,9 @@ impl TargetMachine {
             }
             slot.set(pipeline);
         }
+        // Only this emission's: code generation reports errors (invalid
+        // inline assembly) as diagnostics, and still emits an object.
+        module.context.take_diagnostics();
         // SAFETY: the pipeline is live and used by one thread at a time (a
         // TargetMachine is not Sync), which is also what lets it set the
         // machine's level for the run; the module is live; the buffer
@@ -154,7 +157,19 @@ impl TargetMachine {
         if raw.is_null() {
             return Err("LLVM generated no object".to_string());
         }
-        Ok(ObjectCode { raw })
+        let object = ObjectCode { raw };
+        let errors: Vec<String> = module
+            .context
+            .take_diagnostics()
+            .into_iter()
+            .filter(|diagnostic| diagnostic.starts_with("error"))
+            .map(|diagnostic| diagnostic.trim_end().to_string())
+            .collect();
+        if errors.is_empty() {
+            Ok(object)
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 }
 
