@@ -213,6 +213,14 @@ int hj_engine_add_file(hj_engine *engine, const char *path);
 // `engine` is NULL or a live engine; `name` and `ir` are NULL or C strings.
 int hj_engine_add_ir(hj_engine *engine, const char *name, const char *ir);
 
+// Drops the inputs added but not linked yet (a program that cannot be
+// completed); what is linked stays. How many were dropped, or -1 on
+// failure.
+//
+// # Safety
+// `engine` is NULL or a live engine.
+int hj_engine_discard_pending(hj_engine *engine);
+
 // Links a `.c`, `.ll` or `.bc` file into the program now, while it runs
 // or between runs (the guest's `hj_load`). 0 on success, -1 on failure.
 //

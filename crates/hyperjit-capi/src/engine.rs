@@ -394,6 +394,23 @@ pub unsafe extern "C" fn hj_engine_add_ir(
     }
 }
 
+/// Drops the inputs added but not linked yet (a program that cannot be
+/// completed); what is linked stays. How many were dropped, or -1 on
+/// failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_discard_pending(engine: *mut hj_engine) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_discard_pending", engine, -1, |engine| {
+            let dropped = built(engine)?.discard_pending();
+            Ok(c_int::try_from(dropped).unwrap_or(c_int::MAX))
+        })
+    }
+}
+
 /// Links a `.c`, `.ll` or `.bc` file into the program now, while it runs
 /// or between runs (the guest's `hj_load`). 0 on success, -1 on failure.
 ///

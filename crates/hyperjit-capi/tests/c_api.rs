@@ -430,3 +430,25 @@ fn hj_trap_stops_the_guest_on_every_path_to_the_callback() {
         assert_eq!(calls, 1);
     }
 }
+
+/// Inputs that cannot be linked stay pending, failing every run with the
+/// same error, until the host discards them.
+#[test]
+fn pending_inputs_can_be_discarded() {
+    let engine = Engine::new();
+    let main = |value: i32| format!("define i32 @main() {{\n  ret i32 {value}\n}}\n");
+    assert_eq!(engine.add_ir("a.ll", &main(1)), 0);
+    assert_eq!(engine.add_ir("b.ll", &main(2)), 0);
+    for _ in 0..2 {
+        assert_eq!(
+            engine.run(),
+            Err("b.ll: link error: 'main' is defined in a.ll and again here".to_string())
+        );
+    }
+    // SAFETY: a live engine.
+    assert_eq!(unsafe { hj_engine_discard_pending(engine.0) }, 2);
+    assert_eq!(engine.add_ir("c.ll", &main(3)), 0);
+    assert_eq!(engine.run(), Ok(3));
+    // SAFETY: NULL engines are allowed.
+    assert_eq!(unsafe { hj_engine_discard_pending(null_mut()) }, -1);
+}

@@ -138,6 +138,14 @@ pub enum Error {
     /// `run_main` before any input was added.
     #[error("no program to run: no input was added")]
     NoProgram,
+    /// `run_main` after the only inputs failed to link: LLVM's IR linker
+    /// consumed them (a symbol defined twice is found before, and leaves
+    /// them pending).
+    #[error("no program to run: {files} failed to link and were dropped; add them again")]
+    InputsDropped {
+        /// The inputs, comma-separated.
+        files: String,
+    },
     /// The entry function does not exist.
     #[error("entry function '{name}' is not defined by the program")]
     EntryNotFound {

@@ -276,3 +276,109 @@ fn engines_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Engine>();
 }
+
+/// A load that fails (it redefines a linked function) leaves the engine as
+/// it was: lookups, recompiles, other loads and runs still work.
+#[test]
+fn a_failed_load_leaves_the_engine_as_it_was() {
+    let engine = engine();
+    engine
+        .add_ir(
+            "prog.ll",
+            "define i32 @f() {\n  ret i32 4\n}\ndefine i32 @main() {\n  %r = call i32 @f()\n  ret i32 %r\n}\n",
+        )
+        .unwrap();
+    assert_eq!(engine.run_main(&["prog"]).unwrap(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let again = write(
+        dir.path(),
+        "again.ll",
+        "define i32 @f() {\n  ret i32 5\n}\n",
+    );
+    let error = engine.load(&again).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "'f' is already defined by the program (again in {})",
+            again.display()
+        )
+    );
+    assert!(!engine.lookup("f").unwrap().is_null());
+    engine.recompile("f", 1).unwrap();
+    let other = write(
+        dir.path(),
+        "other.ll",
+        "define i32 @g() {\n  ret i32 6\n}\n",
+    );
+    engine.load(&other).unwrap();
+    assert!(!engine.lookup("g").unwrap().is_null());
+    assert_eq!(engine.run_main(&["prog"]).unwrap(), 4);
+}
+
+/// Two inputs defining one symbol fail before they are linked, naming
+/// both, and stay pending (the same error again) until the host discards
+/// them; then the engine takes a program anew.
+#[test]
+fn a_symbol_defined_twice_is_found_before_linking_and_the_inputs_can_be_discarded() {
+    let engine = engine();
+    engine
+        .add_ir("a.ll", "define i32 @main() {\n  ret i32 1\n}\n")
+        .unwrap();
+    engine
+        .add_ir("b.ll", "define i32 @main() {\n  ret i32 2\n}\n")
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            engine.run_main(&["x"]).unwrap_err().to_string(),
+            "b.ll: link error: 'main' is defined in a.ll and again here"
+        );
+    }
+    assert_eq!(engine.discard_pending(), 2);
+    assert!(matches!(engine.run_main(&["x"]), Err(Error::NoProgram)));
+    engine
+        .add_ir("c.ll", "define i32 @main() {\n  ret i32 3\n}\n")
+        .unwrap();
+    assert_eq!(engine.run_main(&["x"]).unwrap(), 3);
+}
+
+/// An input that cannot be completed (what defines its callee failed to
+/// parse) can be discarded; a link error LLVM finds only while linking
+/// says the inputs were dropped, and so does the next run.
+#[test]
+fn incomplete_and_unlinkable_inputs_say_what_became_of_them() {
+    let engine = engine();
+    engine
+        .add_ir(
+            "a.ll",
+            "declare i32 @helper()\ndefine i32 @main() {\n  %r = call i32 @helper()\n  ret i32 %r\n}\n",
+        )
+        .unwrap();
+    assert!(engine.add_ir("b.ll", "define i32 @helper( {\n").is_err());
+    assert!(matches!(
+        engine.run_main(&["x"]),
+        Err(Error::UnresolvedSymbols { .. })
+    ));
+    assert_eq!(engine.discard_pending(), 1);
+    // COMDAT selection kinds that disagree: only the IR linker knows.
+    engine
+        .add_ir(
+            "c.ll",
+            "$c = comdat exactmatch\n@x = global i32 1, comdat($c)\ndefine i32 @main() {\n  ret i32 1\n}\n",
+        )
+        .unwrap();
+    engine
+        .add_ir(
+            "d.ll",
+            "$c = comdat largest\n@y = global i32 2, comdat($c)\n",
+        )
+        .unwrap();
+    assert_eq!(
+        engine.run_main(&["x"]).unwrap_err().to_string(),
+        "d.ll: link error: error: Linking COMDATs named 'c': invalid selection kinds! \
+         (the inputs c.ll, d.ll were dropped: add them again)"
+    );
+    assert_eq!(
+        engine.run_main(&["x"]).unwrap_err().to_string(),
+        "no program to run: c.ll, d.ll failed to link and were dropped; add them again"
+    );
+}

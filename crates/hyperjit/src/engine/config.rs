@@ -256,6 +256,7 @@ impl EngineBuilder {
             state: Mutex::new(State {
                 pending: Vec::new(),
                 image_sources: Vec::new(),
+                dropped: None,
                 stats: Stats::default(),
                 linker,
             }),

@@ -27,6 +27,17 @@ impl Engine {
         self.core.add(Source::in_memory(name, text))
     }
 
+    /// Drops the inputs added but not linked yet (a program that cannot be
+    /// completed: the file defining what they use failed to read, say);
+    /// returns how many. What is linked stays.
+    pub fn discard_pending(&self) -> usize {
+        let mut state = self.core.lock();
+        let count = state.pending.len().max(state.image_sources.len());
+        state.pending.clear();
+        state.image_sources.clear();
+        count
+    }
+
     /// Adds the module in `path` (.c, .ll or .bc) to the program and links
     /// it at once, so its symbols can be looked up. Called while the program
     /// runs (from a callback, or as the guest's `hj_load`), the module's
@@ -47,11 +58,15 @@ impl Core {
     /// Adds `source` to the program, parsed now — unless a program image
     /// may replace it (`image.rs`).
     pub(super) fn add(&self, source: Source) -> Result<()> {
-        let mut state = self.lock();
-        if self.tracks_image(&state) {
-            return self.add_toward_image(&mut state, source);
+        self.add_locked(&mut self.lock(), source)
+    }
+
+    /// [`add`](Self::add) under the lock.
+    fn add_locked(&self, state: &mut State, source: Source) -> Result<()> {
+        if self.tracks_image(state) {
+            return self.add_toward_image(state, source);
         }
-        let prepared = self.prepare(&mut state, &source)?;
+        let prepared = self.prepare(state, &source)?;
         state.pending.push(pending_input(&source, prepared));
         Ok(())
     }
@@ -83,14 +98,21 @@ impl Core {
 
     /// Adds and links the file at `path` (the `load` service). During a run
     /// its static constructors run at once, as `dlopen` would run them;
-    /// otherwise they run with the next run's.
+    /// otherwise they run with the next run's. A load that fails leaves the
+    /// engine as it was: the file is not left pending, where it would fail
+    /// every later link.
     pub(super) fn load(&self, path: &Path) -> Result<()> {
         let source = self.read(path)?;
-        self.add(source)?;
         let constructors = {
             let mut state = self.lock();
+            let pending = (state.pending.len(), state.image_sources.len());
+            self.add_locked(&mut state, source)?;
             let before = state.linker.batches().len();
-            self.link_pending(&mut state)?;
+            if let Err(error) = self.link_pending(&mut state) {
+                state.pending.truncate(pending.0);
+                state.image_sources.truncate(pending.1);
+                return Err(error);
+            }
             state.linker.batches()[before..]
                 .iter()
                 .flat_map(|batch| batch.constructors.entries())

@@ -30,7 +30,7 @@ pub use config::EngineBuilder;
 
 use crate::callback::{dispatch_address, Registry};
 use crate::compile::Source;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::link::{EngineGlue, Input, Linker};
 use crate::runtime::ExitHandlers;
 use crate::stats::Stats;
@@ -82,6 +82,9 @@ struct State {
     /// `pending`'s length are deferred: not parsed, as an image of them
     /// may be loaded instead.
     image_sources: Vec<Source>,
+    /// The inputs a failed link consumed (LLVM's IR linker takes them as
+    /// it goes): what a run with nothing else to run names.
+    dropped: Option<String>,
     stats: Stats,
     /// Declared last: it owns all JIT'd code.
     linker: Linker,
@@ -178,6 +181,8 @@ impl Core {
             .linker
             .check_resolved(&state.pending, &self.callbacks)?;
         let inputs = std::mem::take(&mut state.pending);
+        let files: Vec<&str> = inputs.iter().map(|input| input.file.as_str()).collect();
+        let files = files.join(", ");
         state.image_sources.clear();
         let started = Instant::now();
         // Batches stay for good: their trackers are dropped, not removed.
@@ -193,7 +198,14 @@ impl Core {
             )
             .map(drop);
         state.stats.codegen_link += started.elapsed();
-        linked
+        state.dropped = linked.is_err().then(|| files.clone());
+        linked.map_err(|error| match error {
+            Error::Link { file, message } => Error::Link {
+                file,
+                message: format!("{message} (the inputs {files} were dropped: add them again)"),
+            },
+            other => other,
+        })
     }
 
     /// The next version number for a function's new bodies.

@@ -32,7 +32,10 @@ impl Engine {
         let (address, returns_int, batches, compiling_before) = {
             let mut state = self.core.lock();
             if !state.has_unlinked() && state.linker.batches().is_empty() {
-                return Err(Error::NoProgram);
+                return Err(match state.dropped.clone() {
+                    Some(files) => Error::InputsDropped { files },
+                    None => Error::NoProgram,
+                });
             }
             self.core.link_pending(&mut state)?;
             let signature = state

@@ -9,7 +9,7 @@ use super::linked::{Input, Linked};
 use crate::callback::Registry;
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::UndefinedSymbol;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
@@ -55,6 +55,7 @@ pub(super) fn check_resolved(
     callbacks: &Registry,
 ) -> Result<()> {
     check_callbacks(inputs, linked, callbacks)?;
+    check_defined_once(inputs)?;
     // What the inputs define for each other; everything else is checked
     // by `check_imports`.
     let known: HashSet<&str> = inputs
@@ -99,6 +100,26 @@ pub(super) fn check_imports<'a>(
             })
             .collect(),
     })
+}
+
+/// No two inputs may both define a symbol strongly: the IR linker would
+/// fail after the inputs left `pending`, and they would be lost.
+fn check_defined_once(inputs: &[Input]) -> Result<()> {
+    if inputs.len() < 2 {
+        return Ok(());
+    }
+    let mut defined_by: HashMap<String, &str> = HashMap::new();
+    for input in inputs {
+        for name in input.module.strong_definitions() {
+            if let Some(first) = defined_by.insert(name.clone(), &input.file) {
+                return Err(Error::Link {
+                    file: input.file.clone(),
+                    message: format!("'{name}' is defined in {first} and again here"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each input's declarations of host callbacks must have the registered

@@ -465,6 +465,24 @@ impl Module {
             .collect()
     }
 
+    /// Names of the functions, variables and aliases defined here that no
+    /// other definition may join (external linkage: not weak, `linkonce`
+    /// or common): two of them are a link error.
+    pub(crate) fn strong_definitions(&self) -> Vec<String> {
+        self.functions()
+            .chain(self.global_variables())
+            .chain(self.aliases())
+            .filter(|&value| {
+                // SAFETY: `value` is a live global value of this module.
+                unsafe {
+                    LLVMIsDeclaration(value) == 0
+                        && LLVMGetLinkage(value) == LLVMLinkage::LLVMExternalLinkage
+                }
+            })
+            .map(value_name)
+            .collect()
+    }
+
     /// Names of the externally visible functions, variables and aliases
     /// defined here.
     pub(crate) fn defined_symbols(&self) -> Vec<String> {
