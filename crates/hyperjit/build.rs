@@ -4,7 +4,8 @@
 //! the JIT's memory manager (`src/llvm/near_memory.c`); the reusable code
 //! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
 //! reading (`src/llvm/lazy_bitcode.cpp`), what code generation refuses
-//! (`src/llvm/limits.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
+//! (`src/llvm/limits.cpp`), globals' alignments and `dso_local`
+//! (`src/llvm/globals.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
 //! code map fault reports read (`src/llvm/code_map.cpp`) and the perf map's
 //! JIT event listener (`src/llvm/perf_map.cpp`).
 fn main() {
@@ -23,6 +24,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/llvm/codegen_pipeline.cpp");
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
     println!("cargo:rerun-if-changed=src/llvm/limits.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/globals.cpp");
     println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
     println!("cargo:rerun-if-changed=src/llvm/code_map.cpp");
     println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
@@ -40,6 +42,7 @@ fn main() {
         .file("src/llvm/codegen_pipeline.cpp")
         .file("src/llvm/lazy_bitcode.cpp")
         .file("src/llvm/limits.cpp")
+        .file("src/llvm/globals.cpp")
         .file("src/llvm/fatal.cpp")
         .file("src/llvm/code_map.cpp")
         .file("src/llvm/perf_map.cpp")

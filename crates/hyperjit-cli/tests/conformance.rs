@@ -132,6 +132,14 @@ fn exit_atexit() {
 }
 
 #[test]
+fn ifuncs() {
+    check(
+        "ifuncs",
+        Lli::Departs("lli-19 leaves ifuncs undefined (\"Missing definitions\")"),
+    );
+}
+
+#[test]
 fn varargs() {
     check("varargs", Lli::Same);
 }

@@ -382,3 +382,42 @@ fn incomplete_and_unlinkable_inputs_say_what_became_of_them() {
         "no program to run: c.ll, d.ll failed to link and were dropped; add them again"
     );
 }
+
+/// `main` may be an ifunc (it was "not defined by the program"): the
+/// program's entry is what its resolver returns, in every mode.
+#[test]
+fn an_ifunc_entry_runs_what_its_resolver_returns() {
+    for lazy in [false, true] {
+        let engine = Engine::builder().lazy(lazy).build().unwrap();
+        engine
+            .add_ir(
+                "ifunc.ll",
+                "define i32 @real_main() {\n  ret i32 8\n}\n\
+                 define ptr @resolve_main() {\n  ret ptr @real_main\n}\n\
+                 @main = ifunc i32 (), ptr @resolve_main\n",
+            )
+            .unwrap();
+        assert_eq!(engine.run_main(&["ifunc"]).unwrap(), 8, "lazy: {lazy}");
+    }
+}
+
+/// Code compiled without -fPIC marks external declarations `dso_local`
+/// and addresses them directly, which cannot reach libc's data from JIT'd
+/// memory (the program read a wild address): they are reached through the
+/// GOT instead.
+#[test]
+fn dso_local_declarations_of_library_data_are_reached() {
+    for lazy in [false, true] {
+        let engine = Engine::builder().lazy(lazy).build().unwrap();
+        engine
+            .add_ir(
+                "stdout.ll",
+                "@stdout = external dso_local global ptr\n\
+                 define i32 @main() {\n  %s = load ptr, ptr @stdout\n\
+                 \x20 %null = icmp eq ptr %s, null\n  %r = select i1 %null, i32 1, i32 7\n\
+                 \x20 ret i32 %r\n}\n",
+            )
+            .unwrap();
+        assert_eq!(engine.run_main(&["stdout"]).unwrap(), 7, "lazy: {lazy}");
+    }
+}

@@ -38,7 +38,8 @@ pub(crate) struct Prepared {
 }
 
 /// Parses, verifies, targets and (by the IR rule) optimizes `source` at the
-/// engine's level, counting the work in `stats`. With `lazily`, bitcode's
+/// engine's level, counting the work in `stats`; ifuncs become functions
+/// keeping their target in `NAME{ifunc_suffix}`. With `lazily`, bitcode's
 /// function bodies are left to be read when each is compiled (a lazy run
 /// compiles a function on its first call): a body never called is never
 /// read, and it is verified when it is read.
@@ -48,6 +49,7 @@ pub(crate) fn prepare(
     source: &Source,
     policy: IrOptimization,
     lazily: bool,
+    ifunc_suffix: &str,
     stats: &mut Stats,
 ) -> Result<Prepared> {
     let file = &source.file;
@@ -99,6 +101,13 @@ pub(crate) fn prepare(
     codegen
         .retarget(&mut module)
         .map_err(Error::llvm(file.clone()))?;
+    module.clear_dso_local_declarations();
+    module
+        .lower_ifuncs(ifunc_suffix)
+        .map_err(|message| Error::Unsupported {
+            file: file.clone(),
+            message,
+        })?;
     let refusals = codegen.refusals(&module);
     if !refusals.is_empty() {
         return Err(Error::Unsupported {
@@ -203,6 +212,7 @@ mod tests {
             &source,
             IrOptimization::Auto,
             false,
+            ".ifunc",
             &mut stats,
         )
         .unwrap();
@@ -243,8 +253,16 @@ mod tests {
             let mut codegen = Codegen::new(level).unwrap();
             codegen.retarget(&mut retargeted).unwrap();
             let mut stats = Stats::default();
-            let prepared =
-                prepare(&context, &mut codegen, source, policy, false, &mut stats).unwrap();
+            let prepared = prepare(
+                &context,
+                &mut codegen,
+                source,
+                policy,
+                false,
+                ".ifunc",
+                &mut stats,
+            )
+            .unwrap();
             assert_eq!(stats.modules_optimized, 0, "{policy:?} at -O{level}");
             assert_eq!(prepared.ir_level, ir_level, "{policy:?} at -O{level}");
             let unchanged = prepared.module.to_ir_string() == retargeted.to_ir_string();

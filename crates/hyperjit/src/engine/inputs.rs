@@ -7,7 +7,7 @@
 use super::{Core, Engine, State};
 use crate::compile::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
-use crate::link::{Input, Linker};
+use crate::link::{glue, Input, Linker};
 use crate::runtime::{self, Outcome};
 use crate::stats::Stats;
 use std::path::Path;
@@ -92,6 +92,7 @@ impl Core {
             source,
             self.config.ir_optimization,
             self.config.lazy,
+            glue::IFUNC_SUFFIX,
             stats,
         )
     }

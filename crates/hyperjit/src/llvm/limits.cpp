@@ -1,12 +1,9 @@
 // What the C API cannot tell about an input before code generation refuses
-// it (src/llvm/limits.rs): a global object's alignment in full
-// (LLVMGetAlignment returns an `unsigned`, which LLVM's largest alignment,
-// 2^32, does not fit: it reads as 0, "none"), and whether a function's
-// target CPU and features make a subtarget that can generate 64-bit code.
+// it (src/llvm/limits.rs): whether a function's target CPU and features
+// make a subtarget that can generate 64-bit code.
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
-#include <llvm/IR/GlobalObject.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Target/TargetMachine.h>
@@ -15,14 +12,6 @@
 #include <memory>
 
 extern "C" {
-
-// `global`'s alignment in bytes, or 0 if it states none.
-uint64_t hj_global_alignment(LLVMValueRef global) {
-    if (auto align = llvm::unwrap<llvm::GlobalObject>(global)->getAlign()) {
-        return align->value();
-    }
-    return 0;
-}
 
 // 1 if `machine`'s target knows `cpu` and, with `features`, it generates
 // 64-bit code: LLVM aborts on a function whose subtarget cannot. 0 if it

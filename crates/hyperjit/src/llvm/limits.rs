@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_int};
 
 extern "C" {
-    // src/llvm/limits.cpp
+    // src/llvm/globals.cpp
     fn hj_global_alignment(global: LLVMValueRef) -> u64;
+    // src/llvm/limits.cpp
     fn hj_subtarget_supported(
         machine: LLVMTargetMachineRef,
         cpu: *const c_char,

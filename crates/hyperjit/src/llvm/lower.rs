@@ -1,16 +1,23 @@
 //! Lowering what a native program gets from its C runtime and the ORC C API
 //! cannot give a JIT'd one: static constructor and destructor lists become
 //! tables the engine calls, thread-local variables become calls of the
-//! runtime's TLS helper. The names of what is created are the caller's
+//! runtime's TLS helper, and ifuncs (which the dynamic loader resolves
+//! natively) become functions that call their resolver once. The names of what is created are the caller's
 //! (the engine's glue owns every name it defines).
 
-use super::values::{users, value_name};
+use super::values::{iterate, set_value_name, users, value_name};
 use super::{c_string, Module};
 use llvm_sys::core::*;
 use llvm_sys::prelude::LLVMValueRef;
 use llvm_sys::target::{LLVMABIAlignmentOfType, LLVMABISizeOfType, LLVMGetModuleDataLayout};
 use llvm_sys::{LLVMLinkage, LLVMOpcode};
 use std::ffi::c_uint;
+
+extern "C" {
+    // src/llvm/globals.cpp: the C API cannot read or set `dso_local`.
+    fn hj_is_dso_local(global: LLVMValueRef) -> std::ffi::c_int;
+    fn hj_clear_dso_local(global: LLVMValueRef);
+}
 
 impl Module {
     /// Replaces the appending list `list` (`llvm.global_ctors` or
@@ -57,6 +64,151 @@ impl Module {
             LLVMSetInitializer(table_global, array);
             LLVMSetGlobalConstant(table_global, 1);
             Ok(entries.len())
+        }
+    }
+
+    /// Clears `dso_local` on every declaration: code compiled without
+    /// `-fPIC` assumes such a symbol is linked beside it, and addresses
+    /// it directly (`sym(%rip)`, a 32-bit displacement), which cannot reach
+    /// a library's data (libc's `stdout`) from JIT'd memory: the program
+    /// read a wild address. Without it, the address comes from a GOT entry.
+    /// Returns how many declarations were changed.
+    pub(crate) fn clear_dso_local_declarations(&mut self) -> usize {
+        let declarations: Vec<LLVMValueRef> = self
+            .functions()
+            .chain(self.global_variables())
+            // SAFETY: `value` is a live global value of this module.
+            .filter(|&value| unsafe {
+                LLVMIsDeclaration(value) != 0
+                    && hj_is_dso_local(value) != 0
+                    // Hidden (`__dso_handle`): the verifier wants dso_local,
+                    // and it is the program's own, so near.
+                    && LLVMGetVisibility(value) == llvm_sys::LLVMVisibility::LLVMDefaultVisibility
+            })
+            .collect();
+        for &declaration in &declarations {
+            // SAFETY: as above; the flag only changes how it is addressed.
+            unsafe { hj_clear_dso_local(declaration) };
+        }
+        declarations.len()
+    }
+
+    /// Replaces every ifunc (`@f = ifunc T, ptr @resolver`, what clang's
+    /// `target_clones` and `__attribute__((ifunc))` make) with a function
+    /// `@f` of type `T` that calls the resolver on its first call, keeps
+    /// its answer in a private global `@f{suffix}`, and tail-calls it: the
+    /// dynamic loader's job natively, which RuntimeDyld does not do (it
+    /// leaves the symbol undefined). Returns the number of ifuncs.
+    pub(crate) fn lower_ifuncs(&mut self, suffix: &str) -> Result<usize, String> {
+        let raw = self.raw();
+        // SAFETY: `raw` is live; the list is collected before it changes.
+        let ifuncs: Vec<LLVMValueRef> =
+            unsafe { iterate(LLVMGetFirstGlobalIFunc(raw), LLVMGetNextGlobalIFunc) }.collect();
+        let ptr = self.pointer_type();
+        // SAFETY: all values come from this live module and its context; the
+        // builder is created and disposed here; each ifunc is replaced and
+        // erased once, after its uses point at the new function.
+        unsafe {
+            let context = LLVMGetModuleContext(raw);
+            let builder = LLVMCreateBuilderInContext(context);
+            let result = (|| {
+                for &ifunc in &ifuncs {
+                    let name = value_name(ifunc);
+                    let function_type = LLVMGlobalGetValueType(ifunc);
+                    if LLVMIsFunctionVarArg(function_type) != 0 {
+                        return Err(format!(
+                            "ifunc '{name}' is variadic; hyperjit resolves ifuncs of fixed \
+                             arity only"
+                        ));
+                    }
+                    let resolver = LLVMGetGlobalIFuncResolver(ifunc);
+                    let linkage = LLVMGetLinkage(ifunc);
+                    let visibility = LLVMGetVisibility(ifunc);
+                    set_value_name(ifunc, &format!("{name}{suffix}.ifunc"));
+                    let c_name = c_string(&name)?;
+                    let function = LLVMAddFunction(raw, c_name.as_ptr(), function_type);
+                    LLVMSetLinkage(function, linkage);
+                    LLVMSetVisibility(function, visibility);
+                    let c_slot = c_string(&format!("{name}{suffix}"))?;
+                    let slot = LLVMAddGlobal(raw, ptr, c_slot.as_ptr());
+                    LLVMSetInitializer(slot, LLVMConstNull(ptr));
+                    LLVMSetLinkage(slot, LLVMLinkage::LLVMPrivateLinkage);
+
+                    let entry = LLVMAppendBasicBlockInContext(context, function, c"entry".as_ptr());
+                    let resolve =
+                        LLVMAppendBasicBlockInContext(context, function, c"resolve".as_ptr());
+                    let call = LLVMAppendBasicBlockInContext(context, function, c"call".as_ptr());
+                    LLVMPositionBuilderAtEnd(builder, entry);
+                    let known = LLVMBuildLoad2(builder, ptr, slot, c"known".as_ptr());
+                    LLVMSetOrdering(
+                        known,
+                        llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingAcquire,
+                    );
+                    LLVMSetAlignment(known, 8);
+                    let unknown = LLVMBuildIsNull(builder, known, c"unknown".as_ptr());
+                    LLVMBuildCondBr(builder, unknown, resolve, call);
+
+                    LLVMPositionBuilderAtEnd(builder, resolve);
+                    // The resolver's own type: x86-64 resolvers take
+                    // nothing, but one that declares parameters gets zeros.
+                    let resolver_type = LLVMGlobalGetValueType(resolver);
+                    let mut resolver_args: Vec<LLVMValueRef> = {
+                        let count = LLVMCountParamTypes(resolver_type) as usize;
+                        let mut types = vec![std::ptr::null_mut(); count];
+                        LLVMGetParamTypes(resolver_type, types.as_mut_ptr());
+                        types.into_iter().map(|ty| LLVMConstNull(ty)).collect()
+                    };
+                    let resolved = LLVMBuildCall2(
+                        builder,
+                        resolver_type,
+                        resolver,
+                        resolver_args.as_mut_ptr(),
+                        resolver_args.len() as c_uint,
+                        c"resolved".as_ptr(),
+                    );
+                    let store = LLVMBuildStore(builder, resolved, slot);
+                    LLVMSetOrdering(
+                        store,
+                        llvm_sys::LLVMAtomicOrdering::LLVMAtomicOrderingRelease,
+                    );
+                    LLVMSetAlignment(store, 8);
+                    LLVMBuildBr(builder, call);
+
+                    LLVMPositionBuilderAtEnd(builder, call);
+                    let target = LLVMBuildPhi(builder, ptr, c"target".as_ptr());
+                    let mut values = [known, resolved];
+                    let mut blocks = [entry, resolve];
+                    LLVMAddIncoming(target, values.as_mut_ptr(), blocks.as_mut_ptr(), 2);
+                    let count = LLVMCountParams(function);
+                    let mut args: Vec<LLVMValueRef> = (0..count)
+                        .map(|index| LLVMGetParam(function, index))
+                        .collect();
+                    let returned = LLVMBuildCall2(
+                        builder,
+                        function_type,
+                        target,
+                        args.as_mut_ptr(),
+                        count,
+                        c"".as_ptr(),
+                    );
+                    LLVMSetTailCallKind(
+                        returned,
+                        llvm_sys::LLVMTailCallKind::LLVMTailCallKindMustTail,
+                    );
+                    if LLVMGetTypeKind(LLVMGetReturnType(function_type))
+                        == llvm_sys::LLVMTypeKind::LLVMVoidTypeKind
+                    {
+                        LLVMBuildRetVoid(builder);
+                    } else {
+                        LLVMBuildRet(builder, returned);
+                    }
+                    LLVMReplaceAllUsesWith(ifunc, function);
+                    LLVMEraseGlobalIFunc(ifunc);
+                }
+                Ok(ifuncs.len())
+            })();
+            LLVMDisposeBuilder(builder);
+            result
         }
     }
 

@@ -51,6 +51,11 @@ mod ffi {
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
         pub(super) fn hj_rt_running_guest() -> c_int;
+        pub(super) fn hj_rt_cpu_symbols(
+            model: *mut *mut c_void,
+            indicator_init: *mut *mut c_void,
+            features2: *mut *mut c_void,
+        );
         pub(super) fn hj_rt_install_fault_reports() -> c_int;
         pub(super) fn hj_rt_set_phase(what: *const c_char) -> *const c_char;
         pub(super) fn hj_rt_cxa_thread_atexit(
@@ -108,6 +113,17 @@ pub(crate) struct Functions {
     /// its code's address (or traps). Called with every argument register
     /// saved, it enters that code as if called directly.
     pub(crate) lazy_entry: usize,
+}
+
+/// The CPU model clang's `target_clones` resolvers read:
+/// `__cpu_model`, `__cpu_indicator_init` and `__cpu_features2` (libgcc's,
+/// or stand-ins that report no feature).
+pub(crate) fn cpu_symbols() -> [usize; 3] {
+    let mut addresses = [std::ptr::null_mut(); 3];
+    let [model, init, features2] = &mut addresses;
+    // SAFETY: writes three pointers; looks symbols up, no other effect.
+    unsafe { ffi::hj_rt_cpu_symbols(model, init, features2) };
+    addresses.map(|address| address as usize)
 }
 
 /// The addresses of the runtime's functions.

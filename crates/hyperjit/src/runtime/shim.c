@@ -430,3 +430,29 @@ const struct hj_rt_contract hj_rt_contract = {
     offsetof(struct hj_tls_var, init),
     offsetof(struct hj_tls_var, key),
 };
+
+/* ---- the CPU model `target_clones` resolvers read ---- */
+
+/* clang's ifunc resolvers (target_clones, __builtin_cpu_supports) call
+ * __cpu_indicator_init and read __cpu_model and __cpu_features2, which a
+ * native link takes from libgcc.a. libgcc_s.so.1, which every Rust program
+ * loads, has the first two, under a version dlsym() does not see. Where it
+ * does not, or for __cpu_features2 (not exported), these stand in: no
+ * feature is present, so a resolver picks its default version. */
+static struct {
+    unsigned int vendor, type, subtype;
+    unsigned int features[1];
+} fallback_cpu_model;
+static unsigned int fallback_cpu_features2[3];
+
+static void fallback_cpu_indicator_init(void) {}
+
+void hj_rt_cpu_symbols(void **model, void **indicator_init, void **features2) {
+    *model = dlvsym(RTLD_DEFAULT, "__cpu_model", "GCC_4.8.0");
+    *indicator_init = dlvsym(RTLD_DEFAULT, "__cpu_indicator_init", "GCC_4.8.0");
+    if (!*model || !*indicator_init) {
+        *model = &fallback_cpu_model;
+        *indicator_init = (void *)fallback_cpu_indicator_init;
+    }
+    *features2 = fallback_cpu_features2;
+}

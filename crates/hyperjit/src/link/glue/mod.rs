@@ -36,6 +36,8 @@ pub(crate) const TLS_HELPER: &str = "__hyperjit_rt_tls_address";
 pub(crate) const TLS_PREFIX: &str = "__hyperjit.tls.";
 /// The base of a promoted unnamed internal symbol's name.
 pub(crate) const ANONYMOUS_PREFIX: &str = "__hyperjit.anon.";
+/// What an ifunc's resolved target is kept in: `NAME{IFUNC_SUFFIX}`.
+pub(crate) const IFUNC_SUFFIX: &str = ".hj.ifunc";
 const ATEXIT: &str = "__hyperjit.atexit";
 const CXA_ATEXIT: &str = "__hyperjit.__cxa_atexit";
 /// The functions [`define_first_batch`] defines.
@@ -62,9 +64,13 @@ const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 const GLUE_SYMBOLS: &[&str] = &[ENGINE_SYMBOL, EXIT_HANDLERS_SYMBOL, DISPATCH_SYMBOL];
 
 /// The runtime's functions, defined at fixed addresses in every engine's JIT.
-pub(crate) fn runtime_symbols() -> [(&'static str, usize); 9] {
+pub(crate) fn runtime_symbols() -> [(&'static str, usize); 12] {
     let functions = runtime::functions();
+    let [cpu_model, cpu_indicator_init, cpu_features2] = runtime::cpu_symbols();
     [
+        ("__cpu_model", cpu_model),
+        ("__cpu_indicator_init", cpu_indicator_init),
+        ("__cpu_features2", cpu_features2),
         (RT_EXIT, functions.exit),
         (RT_EXIT_IMMEDIATELY, functions.exit_immediately),
         (RT_ATEXIT, functions.atexit),
