@@ -5,7 +5,8 @@
 //! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
 //! reading (`src/llvm/lazy_bitcode.cpp`), what code generation refuses
 //! (`src/llvm/limits.cpp`), globals' alignments and `dso_local`
-//! (`src/llvm/globals.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
+//! (`src/llvm/globals.cpp`), the JIT's process symbols
+//! (`src/llvm/process_symbols.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
 //! code map fault reports read (`src/llvm/code_map.cpp`) and the perf map's
 //! JIT event listener (`src/llvm/perf_map.cpp`).
 fn main() {
@@ -25,6 +26,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
     println!("cargo:rerun-if-changed=src/llvm/limits.cpp");
     println!("cargo:rerun-if-changed=src/llvm/globals.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/process_symbols.cpp");
     println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
     println!("cargo:rerun-if-changed=src/llvm/code_map.cpp");
     println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
@@ -43,6 +45,7 @@ fn main() {
         .file("src/llvm/lazy_bitcode.cpp")
         .file("src/llvm/limits.cpp")
         .file("src/llvm/globals.cpp")
+        .file("src/llvm/process_symbols.cpp")
         .file("src/llvm/fatal.cpp")
         .file("src/llvm/code_map.cpp")
         .file("src/llvm/perf_map.cpp")

@@ -5,7 +5,7 @@
 //! two apart.
 
 use clap::{Parser, Subcommand};
-use hyperjit::Engine;
+use hyperjit::{Engine, SymbolPolicy};
 use hyperjit_capi::hj_engine;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +80,19 @@ struct RunArgs {
     /// called before the inputs are linked (repeatable).
     #[arg(long, value_name = "LIB.so")]
     plugin: Vec<PathBuf>,
+    /// Link only registered callbacks, hyperjit's own functions and the
+    /// symbols --allow names (not libc as a whole); refuse inline assembly.
+    /// It controls linking; it is not memory isolation.
+    #[arg(long)]
+    sandbox: bool,
+    /// A host symbol the program may link against under --sandbox
+    /// (repeatable).
+    #[arg(long, value_name = "NAME", requires = "sandbox")]
+    allow: Vec<String>,
+    /// A file of symbols the program may link against under --sandbox:
+    /// one a line; blank lines and lines starting with # are skipped.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    allow_file: Vec<PathBuf>,
     /// Print phase times and per-callback call counts to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -128,6 +141,12 @@ fn run(args: RunArgs) -> ExitCode {
     if let Some(dir) = &args.cache {
         builder = builder.cache(dir);
     }
+    if args.sandbox {
+        match allowed_symbols(&args) {
+            Ok(names) => builder = builder.symbol_policy(SymbolPolicy::allow(names)),
+            Err(message) => return fail(&message, None),
+        }
+    }
     if let Some(threshold) = args.tier_threshold {
         builder = builder.tier_threshold(threshold);
     }
@@ -167,6 +186,22 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(status) => exit_now(status as u8),
         Err(error) => fail(&error, None),
     }
+}
+
+/// The symbols `--allow` and `--allow-file` name.
+fn allowed_symbols(args: &RunArgs) -> Result<Vec<String>, String> {
+    let mut names = args.allow.clone();
+    for file in &args.allow_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("--allow-file {}: {error}", file.display()))?;
+        names.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(names)
 }
 
 /// Ends the process with `status` without dropping the engine, which would

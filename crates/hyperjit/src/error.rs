@@ -113,6 +113,22 @@ pub enum Error {
         /// What differs, e.g. "i64 is aligned to 4 bytes, not the host's 8".
         difference: String,
     },
+    /// Symbols the program uses that the symbol policy does not allow,
+    /// with the inputs that use them (all of them, before anything links).
+    #[error("symbols the symbol policy does not allow:{}", list(.symbols))]
+    DeniedSymbols {
+        /// Each denied symbol.
+        symbols: Vec<UnresolvedSymbol>,
+    },
+    /// Something in an input the symbol policy refuses (inline assembly
+    /// under an allow list).
+    #[error("{file}: {what} is not allowed by the symbol policy")]
+    Denied {
+        /// The input.
+        file: String,
+        /// What it holds, naming the function.
+        what: String,
+    },
     /// The IR linker rejected the inputs (e.g. a symbol defined twice).
     #[error("{file}: link error: {message}")]
     Link {

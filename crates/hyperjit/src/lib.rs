@@ -51,5 +51,6 @@ pub use callback::{
 pub use compile::IrOptimization;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result, UnresolvedSymbol};
+pub use link::SymbolPolicy;
 pub use stats::{CallbackStats, Stats, TierUp};
 pub use trap::Trap;

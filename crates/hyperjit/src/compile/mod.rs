@@ -16,6 +16,6 @@ mod tier;
 pub(crate) use cache::{Key, ObjectCache, DEFAULT_LIMIT};
 pub(crate) use codegen::Codegen;
 pub use prepare::IrOptimization;
-pub(crate) use prepare::{optimize_for, prepare, Prepared};
+pub(crate) use prepare::{optimize_for, prepare, PrepareOptions, Prepared};
 pub(crate) use source::{ClangOptions, Source};
 pub(crate) use tier::{starts_at_baseline, BackgroundCompiler, CompiledBody};

@@ -37,19 +37,27 @@ pub(crate) struct Prepared {
     pub(crate) ir_level: Option<u8>,
 }
 
+/// How inputs are prepared: the engine's settings.
+pub(crate) struct PrepareOptions<'a> {
+    /// When the IR pipeline runs.
+    pub(crate) ir_optimization: IrOptimization,
+    /// Leave bitcode's function bodies to be read when each is compiled (a
+    /// lazy run compiles a function on its first call): a body never called
+    /// is never read, and it is verified when it is read.
+    pub(crate) lazily: bool,
+    /// Ifuncs become functions keeping their target in `NAME{suffix}`.
+    pub(crate) ifunc_suffix: &'a str,
+    /// Refuse inline assembly (the symbol policy's allow list).
+    pub(crate) refuse_inline_assembly: bool,
+}
+
 /// Parses, verifies, targets and (by the IR rule) optimizes `source` at the
-/// engine's level, counting the work in `stats`; ifuncs become functions
-/// keeping their target in `NAME{ifunc_suffix}`. With `lazily`, bitcode's
-/// function bodies are left to be read when each is compiled (a lazy run
-/// compiles a function on its first call): a body never called is never
-/// read, and it is verified when it is read.
+/// engine's level, as `options` say, counting the work in `stats`.
 pub(crate) fn prepare(
     context: &Arc<Context>,
     codegen: &mut Codegen,
     source: &Source,
-    policy: IrOptimization,
-    lazily: bool,
-    ifunc_suffix: &str,
+    options: &PrepareOptions<'_>,
     stats: &mut Stats,
 ) -> Result<Prepared> {
     let file = &source.file;
@@ -59,7 +67,7 @@ pub(crate) fn prepare(
         file: file.clone(),
         message,
     };
-    let mut module = if lazily {
+    let mut module = if options.lazily {
         Module::read_lazily(context, file, &source.bytes)
     } else {
         Module::parse(context, file, &source.bytes)
@@ -103,11 +111,19 @@ pub(crate) fn prepare(
         .map_err(Error::llvm(file.clone()))?;
     module.clear_dso_local_declarations();
     module
-        .lower_ifuncs(ifunc_suffix)
+        .lower_ifuncs(options.ifunc_suffix)
         .map_err(|message| Error::Unsupported {
             file: file.clone(),
             message,
         })?;
+    if options.refuse_inline_assembly {
+        if let Some(place) = module.inline_assembly().map_err(parse_error)? {
+            return Err(Error::Denied {
+                file: file.clone(),
+                what: format!("inline assembly (in {place})"),
+            });
+        }
+    }
     let refusals = codegen.refusals(&module);
     if !refusals.is_empty() {
         return Err(Error::Unsupported {
@@ -121,7 +137,7 @@ pub(crate) fn prepare(
     let level = codegen.level();
     let optimize = level > 0
         && !source.optimized_by_clang
-        && match policy {
+        && match options.ir_optimization {
             IrOptimization::Auto => module.count_optnone_functions() > 0,
             IrOptimization::Always => true,
             IrOptimization::Never => false,
@@ -172,6 +188,15 @@ mod tests {
     use crate::compile::ClangOptions;
     use std::path::Path;
 
+    fn options(ir_optimization: IrOptimization) -> PrepareOptions<'static> {
+        PrepareOptions {
+            ir_optimization,
+            lazily: false,
+            ifunc_suffix: ".ifunc",
+            refuse_inline_assembly: false,
+        }
+    }
+
     fn compute_c() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/compute.c")
     }
@@ -210,9 +235,7 @@ mod tests {
             &context,
             &mut codegen,
             &source,
-            IrOptimization::Auto,
-            false,
-            ".ifunc",
+            &options(IrOptimization::Auto),
             &mut stats,
         )
         .unwrap();
@@ -253,16 +276,8 @@ mod tests {
             let mut codegen = Codegen::new(level).unwrap();
             codegen.retarget(&mut retargeted).unwrap();
             let mut stats = Stats::default();
-            let prepared = prepare(
-                &context,
-                &mut codegen,
-                source,
-                policy,
-                false,
-                ".ifunc",
-                &mut stats,
-            )
-            .unwrap();
+            let prepared =
+                prepare(&context, &mut codegen, source, &options(policy), &mut stats).unwrap();
             assert_eq!(stats.modules_optimized, 0, "{policy:?} at -O{level}");
             assert_eq!(prepared.ir_level, ir_level, "{policy:?} at -O{level}");
             let unchanged = prepared.module.to_ir_string() == retargeted.to_ir_string();

@@ -4,7 +4,7 @@ use super::{hypercalls, Core, Engine, State};
 use crate::callback::Registry;
 use crate::compile::{ClangOptions, Codegen, IrOptimization, ObjectCache, DEFAULT_LIMIT};
 use crate::error::{Error, Result};
-use crate::link::{Linker, Observers};
+use crate::link::{Linker, Observers, SymbolPolicy};
 use crate::runtime::{self, ExitHandlers};
 use crate::stats::Stats;
 use std::any::Any;
@@ -41,6 +41,8 @@ pub(super) struct Config {
     pub(super) perf_map: bool,
     /// Report a guest's death by a signal, and LLVM's crashes.
     pub(super) fault_reports: bool,
+    /// What the program may link against.
+    pub(super) symbol_policy: SymbolPolicy,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             debug: false,
             perf_map: false,
             fault_reports: false,
+            symbol_policy: SymbolPolicy::Process,
         }
     }
 }
@@ -183,6 +186,20 @@ impl EngineBuilder {
         self
     }
 
+    /// Which of the host process's symbols programs may link against
+    /// (default [`SymbolPolicy::Process`]: any, as under `lli`). With
+    /// [`SymbolPolicy::AllowList`], only registered callbacks, hyperjit's
+    /// own functions and the listed names; a program using anything else is
+    /// refused before it links, listing every denied symbol with the input
+    /// that uses it, and inline assembly is refused, naming the function.
+    /// It controls linking; it is not memory isolation (JIT'd code runs in
+    /// the host's process). Program images (`cache`) are not used with an
+    /// allow list.
+    pub fn symbol_policy(mut self, policy: SymbolPolicy) -> Self {
+        self.config.symbol_policy = policy;
+        self
+    }
+
     /// Reports a guest's death by a signal (default off): SIGSEGV, SIGBUS,
     /// SIGFPE, SIGILL or SIGABRT in guest code prints the signal, the
     /// faulting address and the JIT'd function + offset (or the library
@@ -245,7 +262,7 @@ impl EngineBuilder {
             perf_map: self.config.perf_map,
             code_map: self.config.fault_reports,
         };
-        let linker = Linker::new(codegen, observers)?;
+        let linker = Linker::new(codegen, observers, self.config.symbol_policy.clone())?;
         let exit_handlers = ExitHandlers::new().map_err(Error::llvm("starting the runtime"))?;
         let tiering = self
             .config

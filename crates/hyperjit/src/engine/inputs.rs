@@ -5,7 +5,7 @@
 //! runs.
 
 use super::{Core, Engine, State};
-use crate::compile::{prepare, Prepared, Source};
+use crate::compile::{prepare, PrepareOptions, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::link::{glue, Input, Linker};
 use crate::runtime::{self, Outcome};
@@ -86,15 +86,13 @@ impl Core {
         source: &Source,
     ) -> Result<Prepared> {
         let context = std::sync::Arc::clone(linker.context());
-        prepare(
-            &context,
-            linker.codegen(),
-            source,
-            self.config.ir_optimization,
-            self.config.lazy,
-            glue::IFUNC_SUFFIX,
-            stats,
-        )
+        let options = PrepareOptions {
+            ir_optimization: self.config.ir_optimization,
+            lazily: self.config.lazy,
+            ifunc_suffix: glue::IFUNC_SUFFIX,
+            refuse_inline_assembly: !self.config.symbol_policy.searches_process(),
+        };
+        prepare(&context, linker.codegen(), source, &options, stats)
     }
 
     /// Adds and links the file at `path` (the `load` service). During a run

@@ -128,14 +128,18 @@ impl Linker {
             .codegen
             .cache()
             .and_then(|cache| cache.get(&image.object));
-        let Some(object) = object.filter(|_| self.linked.batches.is_empty() && !names_a_callback)
-        else {
+        // An allow list checks inline assembly in the IR, which an image
+        // has no more.
+        let fits =
+            self.linked.batches.is_empty() && !names_a_callback && self.policy.searches_process();
+        let Some(object) = object.filter(|_| fits) else {
             return Ok(None);
         };
         resolve::check_imports(
             image.imports.iter().map(|import| (import, files)),
             &self.linked,
             callbacks,
+            &self.policy,
         )?;
         self.jit
             .define_absolute(&glue.symbols())

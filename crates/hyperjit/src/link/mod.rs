@@ -16,6 +16,7 @@ pub(crate) mod glue;
 mod image;
 mod lazy;
 mod linked;
+mod policy;
 mod resolve;
 mod swap;
 
@@ -23,6 +24,7 @@ pub(crate) use glue::EngineGlue;
 pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
+pub use policy::SymbolPolicy;
 
 use crate::callback::{self, Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
@@ -55,15 +57,27 @@ pub(crate) struct Linker {
     linked: Linked,
     codegen: Codegen,
     context: Arc<Context>,
+    policy: SymbolPolicy,
+    /// The process's symbols defined in the JIT by name (allow list).
+    from_process: HashSet<String>,
     /// Owns all JIT'd code; dropped last.
     jit: Jit,
 }
 
 impl Linker {
     /// A linker generating code with `codegen`, whose JIT defines the
-    /// runtime's functions and tells `observers` of every object it links.
-    pub(crate) fn new(codegen: Codegen, observers: Observers) -> Result<Linker> {
+    /// runtime's functions, links what `policy` allows and tells
+    /// `observers` of every object it links.
+    pub(crate) fn new(
+        codegen: Codegen,
+        observers: Observers,
+        policy: SymbolPolicy,
+    ) -> Result<Linker> {
         let jit = Jit::new().map_err(Error::llvm("creating the JIT"))?;
+        if !policy.searches_process() {
+            jit.unlink_process_symbols()
+                .map_err(Error::llvm("applying the symbol policy"))?;
+        }
         if observers.debugger {
             jit.register_with_debugger();
         }
@@ -76,12 +90,19 @@ impl Linker {
         }
         jit.define_absolute(&glue::runtime_symbols())
             .map_err(Error::llvm("defining the runtime symbols"))?;
-        Ok(Linker {
+        let mut linker = Linker {
             linked: Linked::default(),
             codegen,
             context: Arc::new(Context::new()),
+            policy,
+            from_process: HashSet::new(),
             jit,
-        })
+        };
+        let helpers = SymbolPolicy::codegen_helpers()
+            .iter()
+            .map(|&name| name.to_string());
+        linker.define_from_process(helpers.collect())?;
+        Ok(linker)
     }
 
     pub(crate) fn context(&self) -> &Arc<Context> {
@@ -121,10 +142,33 @@ impl Linker {
         self.jit.committed_bytes()
     }
 
-    /// Fails with every symbol `inputs` use that nothing defines, or a
-    /// callback declared with the wrong type (see `resolve.rs`).
-    pub(crate) fn check_resolved(&self, inputs: &[Input], callbacks: &Registry) -> Result<()> {
-        resolve::check_resolved(inputs, &self.linked, callbacks)
+    /// Fails with every symbol `inputs` use that nothing defines or the
+    /// symbol policy denies, or a callback declared with the wrong type
+    /// (see `resolve.rs`). Under an allow list, defines in the JIT the
+    /// process's symbols they use.
+    pub(crate) fn check_resolved(&mut self, inputs: &[Input], callbacks: &Registry) -> Result<()> {
+        let used = resolve::check_resolved(inputs, &self.linked, callbacks, &self.policy)?;
+        self.define_from_process(used)
+    }
+
+    /// Under an allow list, defines `names` (the process's) in the JIT by
+    /// address, for it does not search the process itself.
+    fn define_from_process(&mut self, names: Vec<String>) -> Result<()> {
+        if self.policy.searches_process() {
+            return Ok(());
+        }
+        for name in names {
+            if self.from_process.contains(&name) {
+                continue;
+            }
+            if let Some(address) = resolve::process_address(&name) {
+                self.jit
+                    .define_absolute(&[(&name, address)])
+                    .map_err(Error::llvm(format!("defining '{name}'")))?;
+            }
+            self.from_process.insert(name);
+        }
+        Ok(())
     }
 
     /// An address looked up before (addresses never change).
@@ -414,7 +458,9 @@ impl Linker {
         }
         // A weak reference nothing defines is null (RuntimeDyld would refuse it).
         for symbol in module.undefined_symbols() {
-            if symbol.weak && !resolve::defined_outside(&symbol.name, &self.linked, callbacks) {
+            let defined =
+                resolve::defined_outside(&symbol.name, &self.linked, callbacks, &self.policy);
+            if symbol.weak && !defined {
                 module
                     .replace_with_null(&symbol.name)
                     .map_err(llvm_error(&format!("weak symbol '{}'", symbol.name)))?;

@@ -2,14 +2,16 @@
 //! resolve — to another input, an earlier batch, the glue, a callback or the
 //! process — and every callback they declare must have the registered type.
 //! All missing symbols are reported at once, before any code runs, and the
-//! inputs stay pending. (The coming symbol policy narrows "the process".)
+//! inputs stay pending. The symbol policy (`policy.rs`) narrows "the
+//! process".
 
 use super::glue;
 use super::linked::{Input, Linked};
+use super::SymbolPolicy;
 use crate::callback::Registry;
 use crate::error::{Error, Result, UnresolvedSymbol};
 use crate::llvm::UndefinedSymbol;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
@@ -29,31 +31,39 @@ fn process_symbols() -> &'static Option<libloading::os::unix::Library> {
     })
 }
 
-fn process_defines(name: &str) -> bool {
-    let Some(process) = process_symbols() else {
-        return false;
-    };
+/// The address of the process's `name`, if it has one.
+pub(super) fn process_address(name: &str) -> Option<usize> {
+    let process = process_symbols().as_ref()?;
     // SAFETY: the symbol is only looked up, never called or dereferenced.
-    unsafe { process.get::<*const c_void>(name.as_bytes()) }.is_ok()
+    let symbol = unsafe { process.get::<*const c_void>(name.as_bytes()) }.ok()?;
+    Some(symbol.into_raw() as usize)
 }
 
 /// Whether `name` is defined outside the inputs being linked: by the
-/// runtime, an earlier batch, a callback or the process.
-pub(super) fn defined_outside(name: &str, linked: &Linked, callbacks: &Registry) -> bool {
+/// runtime, an earlier batch, a callback or — if `policy` allows — the
+/// process.
+pub(super) fn defined_outside(
+    name: &str,
+    linked: &Linked,
+    callbacks: &Registry,
+    policy: &SymbolPolicy,
+) -> bool {
     glue::defines(name)
         || linked.symbols.contains(name)
         || callbacks.is_named(name)
-        || process_defines(name)
+        || (policy.allows(name) && process_address(name).is_some())
 }
 
-/// Fails with every symbol the pending `inputs` use that nothing defines —
-/// checked before linking, so that on failure the inputs are still pending
-/// and the host can add what is missing.
+/// Fails with every symbol the pending `inputs` use that nothing defines,
+/// or that `policy` denies — checked before linking, so that on failure
+/// the inputs are still pending and the host can add what is missing.
+/// Returns the process's symbols they use.
 pub(super) fn check_resolved(
     inputs: &[Input],
     linked: &Linked,
     callbacks: &Registry,
-) -> Result<()> {
+    policy: &SymbolPolicy,
+) -> Result<Vec<String>> {
     check_callbacks(inputs, linked, callbacks)?;
     check_defined_once(inputs)?;
     // What the inputs define for each other; everything else is checked
@@ -69,37 +79,61 @@ pub(super) fn check_resolved(
             .filter(|symbol| !known.contains(symbol.name.as_str()))
             .map(|symbol| (symbol, input.file.as_str()))
     });
-    check_imports(imports, linked, callbacks)
+    check_imports(imports, linked, callbacks, policy)
 }
 
 /// Fails with every symbol of `imports` (each with the file that uses it)
 /// that is neither weak, nor one of the libc functions the runtime
-/// replaces, nor [`defined_outside`].
+/// replaces, nor [`defined_outside`]; and with every one `policy` denies,
+/// first. Returns the process's symbols they use (weak ones included).
 pub(super) fn check_imports<'a>(
     imports: impl Iterator<Item = (&'a UndefinedSymbol, &'a str)>,
     linked: &Linked,
     callbacks: &Registry,
-) -> Result<()> {
+    policy: &SymbolPolicy,
+) -> Result<Vec<String>> {
     let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut denied: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut from_process: BTreeSet<&str> = BTreeSet::new();
     for (symbol, file) in imports {
         let name = symbol.name.as_str();
-        if symbol.weak || glue::interposes(name) || defined_outside(name, linked, callbacks) {
+        if glue::interposes(name)
+            || glue::defines(name)
+            || linked.symbols.contains(name)
+            || callbacks.is_named(name)
+        {
             continue;
         }
-        missing.entry(name).or_default().push(file.to_string());
+        match (process_address(name).is_some(), policy.allows(name)) {
+            (true, true) => {
+                from_process.insert(name);
+            }
+            // A weak reference to what the program may not have is null.
+            _ if symbol.weak => {}
+            (true, false) => denied.entry(name).or_default().push(file.to_string()),
+            (false, _) => missing.entry(name).or_default().push(file.to_string()),
+        }
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::UnresolvedSymbols {
-        symbols: missing
+    let listed = |symbols: BTreeMap<&str, Vec<String>>| {
+        symbols
             .into_iter()
             .map(|(name, referenced_by)| UnresolvedSymbol {
                 name: name.to_string(),
                 referenced_by,
             })
-            .collect(),
-    })
+            .collect()
+    };
+    if !denied.is_empty() {
+        return Err(Error::DeniedSymbols {
+            symbols: listed(denied),
+        });
+    }
+    if !missing.is_empty() {
+        return Err(Error::UnresolvedSymbols {
+            symbols: listed(missing),
+        });
+    }
+    Ok(from_process.into_iter().map(str::to_string).collect())
 }
 
 /// No two inputs may both define a symbol strongly: the IR linker would

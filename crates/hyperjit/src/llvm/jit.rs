@@ -251,6 +251,21 @@ impl Jit {
         }
     }
 
+    /// Stops the JIT from searching the host process for symbols: only
+    /// what is defined in it by name links (an allow list's symbols).
+    pub(crate) fn unlink_process_symbols(&self) -> Result<(), String> {
+        extern "C" {
+            // process_symbols.cpp
+            fn hj_jit_unlink_process_symbols(jit: LLVMOrcLLJITRef) -> std::ffi::c_int;
+        }
+        // SAFETY: the JIT is live; no object has been linked yet.
+        if unsafe { hj_jit_unlink_process_symbols(self.raw) } == 1 {
+            Ok(())
+        } else {
+            Err("the JIT has no process symbols to unlink".to_string())
+        }
+    }
+
     /// Records every function of every object linked from now on in the
     /// process's code map (`code_map.cpp`), which fault reports read.
     pub(crate) fn map_code(&self) {

@@ -465,6 +465,44 @@ impl Module {
             .collect()
     }
 
+    /// Where the module holds inline assembly, if it does: "module-level
+    /// assembly" or "function 'NAME'". Reads every body.
+    pub(crate) fn inline_assembly(&mut self) -> Result<Option<String>, String> {
+        let mut len = 0;
+        // SAFETY: the module is live; the string is owned by it and only
+        // its length is read.
+        unsafe { LLVMGetModuleInlineAsm(self.raw, &mut len) };
+        if len > 0 {
+            return Ok(Some("module-level assembly".to_string()));
+        }
+        self.materialize_all()?;
+        for function in self.functions() {
+            // SAFETY: walking the blocks and instructions of a live,
+            // materialized function; the called operand is read only from
+            // calls.
+            unsafe {
+                let mut block = LLVMGetFirstBasicBlock(function);
+                while !block.is_null() {
+                    let calls_assembly = iterate(
+                        LLVMGetFirstInstruction(block),
+                        LLVMGetNextInstruction,
+                    )
+                    .any(|instruction| {
+                        let is_call = !LLVMIsACallInst(instruction).is_null()
+                            || !LLVMIsAInvokeInst(instruction).is_null()
+                            || !LLVMIsACallBrInst(instruction).is_null();
+                        is_call && !LLVMIsAInlineAsm(LLVMGetCalledValue(instruction)).is_null()
+                    });
+                    if calls_assembly {
+                        return Ok(Some(format!("function '{}'", value_name(function))));
+                    }
+                    block = LLVMGetNextBasicBlock(block);
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Names of the functions, variables and aliases defined here that no
     /// other definition may join (external linkage: not weak, `linkonce`
     /// or common): two of them are a link error.
