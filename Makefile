@@ -2,8 +2,8 @@
 # Both install what is missing first (LLVM 19 and clang 19 from Debian 12).
 
 LLVM_PACKAGES := llvm-19-dev clang-19 libzstd-dev zlib1g-dev libxml2-dev libffi-dev
-# The debugger tests drive gdb.
-TEST_PACKAGES := $(LLVM_PACKAGES) gdb
+# The debugger tests drive gdb; the leak test runs valgrind.
+TEST_PACKAGES := $(LLVM_PACKAGES) gdb valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 

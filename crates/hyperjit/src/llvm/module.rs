@@ -292,12 +292,11 @@ impl Module {
         // The IR linker is given whole modules.
         self.materialize_all()?;
         other.materialize_all()?;
-        let source = other.raw;
-        std::mem::forget(other);
+        let source = other.into_raw();
         self.context.take_diagnostics();
-        // SAFETY: both modules are live and belong to the same context;
-        // LLVMLinkModules2 destroys `source` whatever the outcome, which is
-        // why `other` was forgotten above.
+        // SAFETY: both modules are live and belong to the same context
+        // (`self` keeps it alive); LLVMLinkModules2 destroys `source`
+        // whatever the outcome, which is why `other` gave it up above.
         let failed = unsafe { LLVMLinkModules2(self.raw, source) != 0 };
         let diagnostics = self.context.take_diagnostics();
         if failed {
@@ -618,6 +617,19 @@ impl Module {
     pub(crate) fn to_ir_string(&self) -> String {
         // SAFETY: the module is live; the string is owned by us.
         unsafe { take_message(LLVMPrintModuleToString(self.raw)) }
+    }
+}
+
+impl Module {
+    /// The module, no longer disposed of by this wrapper: for an LLVM call
+    /// that takes it over. Its hold on the context is let go (forgetting the
+    /// whole wrapper leaked every engine's context, 60 KB and up).
+    fn into_raw(self) -> LLVMModuleRef {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the Arc is read out once, and `this` is never used or
+        // dropped again.
+        drop(unsafe { std::ptr::read(&this.context) });
+        this.raw
     }
 }
 
