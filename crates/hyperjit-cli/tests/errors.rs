@@ -426,6 +426,16 @@ fn what_code_generation_refuses_is_refused_first() {
              generate 64-bit code",
         ),
         (
+            "feature.ll",
+            format!("{main}attributes #0 = {{ \"target-features\"=\"+sse2,+x84\" }}\n"),
+            "function 'main' has target-feature '+x84', which LLVM does not know",
+        ),
+        (
+            "not64.ll",
+            format!("{main}attributes #0 = {{ \"target-features\"=\"-64bit\" }}\n"),
+            "function 'main' has target-features '-64bit', which cannot generate 64-bit code",
+        ),
+        (
             "appending.ll",
             format!("@things = appending global [1 x i32] [i32 1]\n{main}attributes #0 = {{ nounwind }}\n"),
             "'things' has appending linkage, which only LLVM's own arrays (llvm.*) have",

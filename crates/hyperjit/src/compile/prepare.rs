@@ -117,7 +117,13 @@ pub(crate) fn prepare(
             message,
         })?;
     if options.refuse_inline_assembly {
-        if let Some(place) = module.inline_assembly().map_err(parse_error)? {
+        let place = module
+            .inline_assembly()
+            .map_err(|message| Error::InvalidIr {
+                file: file.clone(),
+                message,
+            })?;
+        if let Some(place) = place {
             return Err(Error::Denied {
                 file: file.clone(),
                 what: format!("inline assembly (in {place})"),
@@ -144,7 +150,12 @@ pub(crate) fn prepare(
         };
     if optimize {
         let started = Instant::now();
-        module.materialize_all().map_err(parse_error)?;
+        module
+            .materialize_all()
+            .map_err(|message| Error::InvalidIr {
+                file: file.clone(),
+                message,
+            })?;
         stats.instructions_before_optimization += module.instruction_count();
         module.strip_optnone();
         codegen

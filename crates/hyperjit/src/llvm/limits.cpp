@@ -1,6 +1,7 @@
 // What the C API cannot tell about an input before code generation refuses
 // it (src/llvm/limits.rs): whether a function's target CPU and features
-// make a subtarget that can generate 64-bit code.
+// make a subtarget that can generate 64-bit code, and whether the target
+// knows a feature.
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
@@ -13,12 +14,17 @@
 
 extern "C" {
 
-// 1 if `machine`'s target knows `cpu` and, with `features`, it generates
-// 64-bit code: LLVM aborts on a function whose subtarget cannot. 0 if it
-// does not know the CPU, -1 if the subtarget is not 64-bit.
+// 1 if `machine`'s target knows `cpu` (empty: the machine's own) and, with
+// `features`, it generates 64-bit code: LLVM aborts on a function whose
+// subtarget cannot. 0 if it does not know the CPU, -1 if the subtarget is
+// not 64-bit.
 int hj_subtarget_supported(LLVMTargetMachineRef machine, const char *cpu, const char *features) {
     auto *target_machine = reinterpret_cast<llvm::TargetMachine *>(machine);
     const llvm::MCSubtargetInfo *host = target_machine->getMCSubtargetInfo();
+    // No target-cpu attribute: the machine's own, as code generation does.
+    if (cpu[0] == '\0') {
+        cpu = target_machine->getTargetCPU().data();
+    }
     // Asked first: creating a subtarget for an unknown CPU prints a warning.
     if (!host->isCPUStringValid(cpu)) {
         return 0;
@@ -29,6 +35,19 @@ int hj_subtarget_supported(LLVMTargetMachineRef machine, const char *cpu, const 
         return -1;
     }
     return 1;
+}
+
+// 1 if `machine`'s target knows the subtarget feature `name` (without its
+// + or -): creating a subtarget with one it does not know prints a warning.
+int hj_feature_known(LLVMTargetMachineRef machine, const char *name) {
+    auto *target_machine = reinterpret_cast<llvm::TargetMachine *>(machine);
+    for (const llvm::SubtargetFeatureKV &feature :
+         target_machine->getMCSubtargetInfo()->getAllProcessorFeatures()) {
+        if (llvm::StringRef(feature.Key) == name) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 }  // extern "C"

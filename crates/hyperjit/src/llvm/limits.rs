@@ -30,6 +30,7 @@ extern "C" {
         cpu: *const c_char,
         features: *const c_char,
     ) -> c_int;
+    fn hj_feature_known(machine: LLVMTargetMachineRef, name: *const c_char) -> c_int;
 }
 
 /// The largest alignment a global or function may ask for: 16 MiB, past
@@ -76,7 +77,7 @@ impl Module {
     pub(crate) fn codegen_refusals(&self, machine: &TargetMachine) -> Vec<String> {
         let mut reasons = Vec::new();
         // Per distinct CPU and features: sqlite's 2,000 functions share one.
-        let mut subtargets: HashMap<(String, String), c_int> = HashMap::new();
+        let mut subtargets: HashMap<(String, String), Result<(), String>> = HashMap::new();
         for function in self.functions() {
             let name = value_name(function);
             // SAFETY: a live function of this module (a global object).
@@ -101,21 +102,17 @@ impl Module {
                     "function '{name}' passes a scalable vector, which x86-64 code cannot hold"
                 ));
             }
-            if let Some(cpu) = attribute_text(function, "target-cpu") {
-                let features = attribute_text(function, "target-features").unwrap_or_default();
-                let verdict = *subtargets
-                    .entry((cpu.clone(), features.clone()))
-                    .or_insert_with(|| machine.supports_subtarget(&cpu, &features));
-                match verdict {
-                    1 => {}
-                    0 => reasons.push(format!(
-                        "function '{name}' is for target-cpu '{cpu}', which LLVM does not know"
-                    )),
-                    _ => reasons.push(format!(
-                        "function '{name}' is for target-cpu '{cpu}' with target-features \
-                         '{features}', which cannot generate 64-bit code"
-                    )),
-                }
+            let cpu = attribute_text(function, "target-cpu");
+            let features = attribute_text(function, "target-features");
+            if cpu.is_none() && features.is_none() {
+                continue;
+            }
+            let (cpu, features) = (cpu.unwrap_or_default(), features.unwrap_or_default());
+            let verdict = subtargets
+                .entry((cpu.clone(), features.clone()))
+                .or_insert_with(|| machine.subtarget_verdict(&cpu, &features));
+            if let Err(why) = verdict {
+                reasons.push(format!("function '{name}' {why}"));
             }
         }
         // SAFETY: the module is live; its layout is owned by it.
@@ -162,13 +159,41 @@ impl Module {
 }
 
 impl TargetMachine {
-    /// 1 if this target knows `cpu` and, with `features`, generates 64-bit
-    /// code; 0 if it does not know the CPU; -1 if not 64-bit.
-    fn supports_subtarget(&self, cpu: &str, features: &str) -> c_int {
-        let (Ok(cpu), Ok(features)) = (c_string(cpu), c_string(features)) else {
-            return 0;
+    /// Whether this target makes a 64-bit subtarget of `cpu` (empty: the
+    /// machine's own) and `features`; if not, why, as words following a
+    /// function's name. Features are checked first: LLVM prints a warning
+    /// for each it does not know when it builds the subtarget.
+    fn subtarget_verdict(&self, cpu: &str, features: &str) -> Result<(), String> {
+        for feature in features.split(',').filter(|feature| !feature.is_empty()) {
+            let name = feature.trim_start_matches(['+', '-']);
+            let known = c_string(name).is_ok_and(|name| {
+                // SAFETY: a live machine and a C string, read during the call.
+                unsafe { hj_feature_known(self.raw(), name.as_ptr()) == 1 }
+            });
+            if !known {
+                return Err(format!(
+                    "has target-feature '{feature}', which LLVM does not know"
+                ));
+            }
+        }
+        let (Ok(c_cpu), Ok(c_features)) = (c_string(cpu), c_string(features)) else {
+            return Err(format!(
+                "is for target-cpu '{cpu}', which LLVM does not know"
+            ));
         };
         // SAFETY: a live machine and two C strings, read during the call.
-        unsafe { hj_subtarget_supported(self.raw(), cpu.as_ptr(), features.as_ptr()) }
+        match unsafe { hj_subtarget_supported(self.raw(), c_cpu.as_ptr(), c_features.as_ptr()) } {
+            1 => Ok(()),
+            0 => Err(format!(
+                "is for target-cpu '{cpu}', which LLVM does not know"
+            )),
+            _ if cpu.is_empty() => Err(format!(
+                "has target-features '{features}', which cannot generate 64-bit code"
+            )),
+            _ => Err(format!(
+                "is for target-cpu '{cpu}' with target-features '{features}', which cannot \
+                 generate 64-bit code"
+            )),
+        }
     }
 }

@@ -133,7 +133,10 @@ impl Module {
     }
 
     /// Reads every function body not read yet (see
-    /// [`read_lazily`](Self::read_lazily)).
+    /// [`read_lazily`](Self::read_lazily)), and verifies them: a body read
+    /// now was not verified with its module, and LLVM's passes trust what
+    /// they are given (InstCombine looped forever on a fuzzed body whose
+    /// instruction used its own value).
     pub(crate) fn materialize_all(&mut self) -> Result<(), String> {
         if !self.unread_bodies {
             return Ok(());
@@ -147,7 +150,7 @@ impl Module {
             return Err(format!("reading function bodies: {}", text.trim_end()));
         }
         self.unread_bodies = false;
-        Ok(())
+        self.verify()
     }
 
     /// Reads `function`'s body if it was not read yet; whether it was
