@@ -197,6 +197,25 @@ int hj_engine_set_perf_map(hj_engine *engine, int enabled);
 // `engine` is NULL or a live engine.
 int hj_engine_set_fault_reports(hj_engine *engine, int enabled);
 
+// Links programs only against registered callbacks, hyperjit's own
+// functions and the `count` host symbols named at `names` (the CLI's
+// `--sandbox --allow`); inline assembly is refused. It controls linking;
+// it is not memory isolation. 0 on success, -1 on failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `names` is NULL (then `count` is 0)
+// or holds `count` C strings.
+int hj_engine_set_sandbox(hj_engine *engine, const char *const *names, size_t count);
+
+// Checks each input in a child process (`CHECKER check ...`, CHECKER
+// being the `hyperjit` executable) before taking it: an input LLVM
+// crashes or hangs on fails to add instead of ending the host. It costs
+// the work done twice. 0 on success, -1 on failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `checker` is NULL or a C string.
+int hj_engine_set_isolation(hj_engine *engine, const char *checker);
+
 // Adds an input: a C or C++ file (`.c`, `.cc`, `.cpp`, `.cxx`, compiled
 // with clang-19), `.ll` IR text or `.bc` bitcode. It is linked when the
 // program first runs or a symbol is first looked up. 0 on success, -1 on

@@ -6,7 +6,7 @@
 //! settings until the first call that needs the engine, which builds it.
 
 use crate::boundary::{self, c_string, path, text, with_engine, Failure};
-use hyperjit::{Engine, EngineBuilder};
+use hyperjit::{Engine, EngineBuilder, SymbolPolicy};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::PathBuf;
@@ -39,6 +39,8 @@ struct Settings {
     debug: bool,
     perf_map: bool,
     fault_reports: bool,
+    allowed_symbols: Option<Vec<String>>,
+    isolate: Option<PathBuf>,
 }
 
 impl Settings {
@@ -49,6 +51,12 @@ impl Settings {
             .debug(self.debug)
             .perf_map(self.perf_map)
             .fault_reports(self.fault_reports);
+        if let Some(names) = &self.allowed_symbols {
+            builder = builder.symbol_policy(SymbolPolicy::allow(names.iter().cloned()));
+        }
+        if let Some(checker) = &self.isolate {
+            builder = builder.isolate_inputs(checker);
+        }
         if let Some(level) = self.opt_level {
             builder = builder.opt_level(level);
         }
@@ -350,6 +358,61 @@ pub unsafe extern "C" fn hj_engine_set_fault_reports(
     unsafe {
         set("hj_engine_set_fault_reports", engine, |settings| {
             settings.fault_reports = enabled != 0;
+            Ok(())
+        })
+    }
+}
+
+/// Links programs only against registered callbacks, hyperjit's own
+/// functions and the `count` host symbols named at `names` (the CLI's
+/// `--sandbox --allow`); inline assembly is refused. It controls linking;
+/// it is not memory isolation. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `names` is NULL (then `count` is 0)
+/// or holds `count` C strings.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_sandbox(
+    engine: *mut hj_engine,
+    names: *const *const c_char,
+    count: libc::size_t,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        set("hj_engine_set_sandbox", engine, |settings| {
+            let pointers: &[*const c_char] = match (names.is_null(), count) {
+                (_, 0) => &[],
+                (true, count) => {
+                    return Err(format!("names is NULL but count is {count}"));
+                }
+                (false, count) => std::slice::from_raw_parts(names, count),
+            };
+            let mut allowed = Vec::with_capacity(pointers.len());
+            for &name in pointers {
+                allowed.push(text(name, "an allowed symbol's name")?.to_string());
+            }
+            settings.allowed_symbols = Some(allowed);
+            Ok(())
+        })
+    }
+}
+
+/// Checks each input in a child process (`CHECKER check ...`, CHECKER
+/// being the `hyperjit` executable) before taking it: an input LLVM
+/// crashes or hangs on fails to add instead of ending the host. It costs
+/// the work done twice. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `checker` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_set_isolation(
+    engine: *mut hj_engine,
+    checker: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        set("hj_engine_set_isolation", engine, |settings| {
+            settings.isolate = Some(path(checker, "the checker's path")?.to_path_buf());
             Ok(())
         })
     }

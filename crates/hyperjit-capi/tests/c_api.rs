@@ -452,3 +452,35 @@ fn pending_inputs_can_be_discarded() {
     // SAFETY: NULL engines are allowed.
     assert_eq!(unsafe { hj_engine_discard_pending(null_mut()) }, -1);
 }
+
+/// The sandbox through the C API: a symbol the list lacks is refused,
+/// listed with its user; a listed one links.
+#[test]
+fn the_sandbox_refuses_what_its_list_lacks() {
+    let uses_abs = "declare i64 @labs(i64)\ndefine i32 @main() {\n  %r = call i64 @labs(i64 -6)\n\
+                    \x20 %t = trunc i64 %r to i32\n  ret i32 %t\n}\n";
+    let refused = Engine::new();
+    // SAFETY: a live engine, an empty list.
+    assert_eq!(unsafe { hj_engine_set_sandbox(refused.0, null(), 0) }, 0);
+    assert_eq!(refused.add_ir("abs.ll", uses_abs), 0);
+    assert_eq!(
+        refused.run(),
+        Err(
+            "symbols the symbol policy does not allow:\n  'labs' (referenced by abs.ll)"
+                .to_string()
+        )
+    );
+    let allowed = Engine::new();
+    let names = [c"labs".as_ptr()];
+    // SAFETY: a live engine, one C string.
+    assert_eq!(
+        unsafe { hj_engine_set_sandbox(allowed.0, names.as_ptr(), 1) },
+        0
+    );
+    assert_eq!(allowed.add_ir("abs.ll", uses_abs), 0);
+    assert_eq!(allowed.run(), Ok(6));
+    let fresh = Engine::new();
+    // SAFETY: a live engine; NULL with a count is the point.
+    assert_eq!(unsafe { hj_engine_set_sandbox(fresh.0, null(), 2) }, -1);
+    assert_eq!(last_error(fresh.0), "names is NULL but count is 2");
+}

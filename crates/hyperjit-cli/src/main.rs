@@ -28,6 +28,24 @@ struct Cli {
 enum Command {
     /// Run a program: its inputs are linked, compiled and its entry called.
     Run(RunArgs),
+    /// Read, verify and compile inputs, each on its own, without running
+    /// anything: whether hyperjit takes them (what isolated engines run in
+    /// a child process). Exit 0 if all pass, else 125 with the first error.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// .c, .cc/.cpp/.cxx (C++), .ll or .bc files.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Optimization level, as for `run`.
+    #[arg(short = 'O', value_name = "LEVEL", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=3))]
+    opt_level: u8,
+    /// Also compile at the tiered baseline (-O0).
+    #[arg(long)]
+    tier: bool,
 }
 
 #[derive(clap::Args)]
@@ -118,6 +136,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
     }
 }
 
@@ -186,6 +205,25 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(status) => exit_now(status as u8),
         Err(error) => fail(&error, None),
     }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let built = Engine::builder()
+        .opt_level(args.opt_level)
+        .tier(args.tier)
+        // A crash inside LLVM is reported, naming the input, exit 125.
+        .fault_reports(true)
+        .build();
+    let engine = match built {
+        Ok(engine) => engine,
+        Err(error) => return fail(&error, None),
+    };
+    for input in &args.inputs {
+        if let Err(error) = engine.check_file(input) {
+            return fail(&error, None);
+        }
+    }
+    exit_now(0)
 }
 
 /// The symbols `--allow` and `--allow-file` name.

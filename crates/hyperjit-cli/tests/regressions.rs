@@ -43,3 +43,39 @@ fn a_lazily_read_body_the_verifier_rejects_is_an_error() {
         );
     }
 }
+
+/// A library host that isolates its inputs survives the input LLVM's
+/// reader crashes on: `add_file` fails with the crash, named; a good
+/// input still runs in the same engine.
+#[test]
+fn an_isolated_engine_survives_what_crashes_llvm() {
+    let engine = hyperjit::Engine::builder()
+        .isolate_inputs(env!("CARGO_BIN_EXE_hyperjit"))
+        .build()
+        .unwrap();
+    let crasher = regression("reader_crash.bc");
+    let error = engine.add_file(&crasher).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{0}: LLVM crashed while reading {0} (SIGSEGV) (checked in a child process)",
+            crasher.display()
+        )
+    );
+    let naked = tempfile::tempdir().unwrap();
+    let naked = write(
+        naked.path(),
+        "naked.ll",
+        "define i32 @f(i32 %x) naked noinline {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n",
+    );
+    let error = engine.add_file(&naked).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{0}: LLVM crashed while compiling {0} (SIGSEGV) (checked in a child process)",
+            naked.display()
+        )
+    );
+    engine.add_file(conformance_source("recursion")).unwrap();
+    assert_eq!(engine.run_main(&["recursion"]).unwrap(), 0);
+}

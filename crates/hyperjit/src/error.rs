@@ -129,6 +129,16 @@ pub enum Error {
         /// What it holds, naming the function.
         what: String,
     },
+    /// An input the isolated check (`EngineBuilder::isolate_inputs`)
+    /// refused: LLVM crashed or hung on it in the child process, or it is
+    /// not a valid input.
+    #[error("{file}: {what} (checked in a child process)")]
+    Isolated {
+        /// The input.
+        file: String,
+        /// What happened.
+        what: String,
+    },
     /// The IR linker rejected the inputs (e.g. a symbol defined twice).
     #[error("{file}: link error: {message}")]
     Link {

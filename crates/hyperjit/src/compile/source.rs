@@ -22,6 +22,11 @@ pub(crate) struct Source {
 }
 
 impl Source {
+    /// Whether the bytes are bitcode (raw, or in its wrapper), not IR text.
+    pub(crate) fn is_bitcode(&self) -> bool {
+        self.bytes.starts_with(b"BC\xC0\xDE") || self.bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
+    }
+
     /// Reads `path`: clang's bitcode for C and C++ (at `-O{opt_level}`),
     /// the file itself for `.ll`/`.bc`.
     pub(crate) fn read(path: &Path, clang: &ClangOptions, opt_level: u8) -> Result<Source> {

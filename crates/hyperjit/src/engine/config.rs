@@ -43,6 +43,9 @@ pub(super) struct Config {
     pub(super) fault_reports: bool,
     /// What the program may link against.
     pub(super) symbol_policy: SymbolPolicy,
+    /// The `hyperjit` executable that checks each input in a child
+    /// process first.
+    pub(super) isolate: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             perf_map: false,
             fault_reports: false,
             symbol_policy: SymbolPolicy::Process,
+            isolate: None,
         }
     }
 }
@@ -197,6 +201,17 @@ impl EngineBuilder {
     /// allow list.
     pub fn symbol_policy(mut self, policy: SymbolPolicy) -> Self {
         self.config.symbol_policy = policy;
+        self
+    }
+
+    /// Checks each input in a child process before taking it (default
+    /// off): `hyperjit check`, run from the `hyperjit` executable at
+    /// `checker`, reads, verifies and compiles it first, so that an input
+    /// LLVM crashes or hangs on (corrupt bitcode; rare valid IR) is an
+    /// [`Error::Isolated`] instead of the end of the host. It costs the
+    /// work done twice and a process start (BENCHMARKS.md).
+    pub fn isolate_inputs(mut self, checker: impl Into<PathBuf>) -> Self {
+        self.config.isolate = Some(checker.into());
         self
     }
 

@@ -68,7 +68,7 @@ impl Core {
                 pending,
                 ..
             } = state;
-            match self.prepare_with(linker, stats, &image_sources[index]) {
+            match self.prepare_with(linker, stats, &image_sources[index], self.config.lazy) {
                 Ok(prepared) => pending.push(pending_input(&image_sources[index], prepared)),
                 Err(error) => {
                     image_sources.truncate(index);

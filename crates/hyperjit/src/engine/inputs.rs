@@ -63,6 +63,7 @@ impl Core {
 
     /// [`add`](Self::add) under the lock.
     fn add_locked(&self, state: &mut State, source: Source) -> Result<()> {
+        self.vet(&source)?;
         if self.tracks_image(state) {
             return self.add_toward_image(state, source);
         }
@@ -74,21 +75,22 @@ impl Core {
     /// Prepares `source` (see [`prepare`]) under the lock.
     pub(super) fn prepare(&self, state: &mut State, source: &Source) -> Result<Prepared> {
         let State { linker, stats, .. } = state;
-        self.prepare_with(linker, stats, source)
+        self.prepare_with(linker, stats, source, self.config.lazy)
     }
 
     /// Prepares `source` with the locked state's `linker`, counting in
-    /// `stats`.
+    /// `stats`; `lazily` leaves bitcode's bodies unread.
     pub(super) fn prepare_with(
         &self,
         linker: &mut Linker,
         stats: &mut Stats,
         source: &Source,
+        lazily: bool,
     ) -> Result<Prepared> {
         let context = std::sync::Arc::clone(linker.context());
         let options = PrepareOptions {
             ir_optimization: self.config.ir_optimization,
-            lazily: self.config.lazy,
+            lazily,
             ifunc_suffix: glue::IFUNC_SUFFIX,
             refuse_inline_assembly: !self.config.symbol_policy.searches_process(),
         };

@@ -19,6 +19,7 @@ mod define;
 mod hypercalls;
 mod image;
 mod inputs;
+mod isolate;
 mod lazy;
 mod lookup;
 mod run;

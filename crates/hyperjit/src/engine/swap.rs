@@ -90,6 +90,7 @@ impl Core {
     /// or .c); the types must match. Every later call runs the new code.
     pub(super) fn redefine(&self, function: &str, path: &Path) -> Result<()> {
         let source = self.read(path)?;
+        self.vet(&source)?;
         let file = source.file.clone();
         let mut state = self.lock();
         self.link_pending(&mut state)?;
