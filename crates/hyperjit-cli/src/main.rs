@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a program: its inputs are linked, compiled and its entry called.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Read, verify and compile inputs, each on its own, without running
     /// anything: whether hyperjit takes them (what isolated engines run in
     /// a child process). Exit 0 if all pass, else 125 with the first error.
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Check(args) => check(args),
     }
 }
