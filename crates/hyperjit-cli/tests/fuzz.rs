@@ -372,7 +372,8 @@ fn run_one(input: &Path, mode: &[&str], allowed: &Path, limit: Duration) -> (Ver
     };
     use std::os::unix::process::ExitStatusExt;
     let verdict = match (status.code(), status.signal()) {
-        (Some(125), _) if stderr.starts_with("hyperjit: error: LLVM crashed while") => {
+        // glibc may have said why first ("free(): invalid next size").
+        (Some(125), _) if stderr.contains("hyperjit: error: LLVM crashed while") => {
             Verdict::LlvmCrashReported
         }
         (Some(125), _) if stderr.starts_with("hyperjit: error: ") => Verdict::Refused,
