@@ -431,6 +431,11 @@ fn what_code_generation_refuses_is_refused_first() {
             "function 'main' has target-feature '+x84', which LLVM does not know",
         ),
         (
+            "tune.ll",
+            format!("{main}attributes #0 = {{ \"tune-cpu\"=\"nothing-like-it\" }}\n"),
+            "function 'main' is tuned for 'nothing-like-it', which LLVM does not know",
+        ),
+        (
             "not64.ll",
             format!("{main}attributes #0 = {{ \"target-features\"=\"-64bit\" }}\n"),
             "function 'main' has target-features '-64bit', which cannot generate 64-bit code",

@@ -20,6 +20,8 @@ __attribute__((noinline)) int recurse(int n) {
 }
 __attribute__((noinline)) void give_up(void) { abort(); }
 __attribute__((noinline)) size_t measure(const char *s) { return strlen(s) + 1; }
+typedef int (*function)(void);
+__attribute__((noinline)) int jump(long where) { return ((function)where)(); }
 int main(int argc, char **argv) {
     puts("before");
     fflush(stdout);
@@ -29,6 +31,7 @@ int main(int argc, char **argv) {
     case 'r': return recurse(0);
     case 'a': give_up(); return 0;
     case 'l': return (int)measure((const char *)(long)zero);
+    case 'j': return jump(0x200000001L + zero);
     }
     return 0;
 }

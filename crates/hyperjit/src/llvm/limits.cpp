@@ -50,4 +50,10 @@ int hj_feature_known(LLVMTargetMachineRef machine, const char *name) {
     return 0;
 }
 
+// 1 if `machine`'s target knows the CPU `cpu` (a target or tuning CPU).
+int hj_cpu_known(LLVMTargetMachineRef machine, const char *cpu) {
+    auto *target_machine = reinterpret_cast<llvm::TargetMachine *>(machine);
+    return target_machine->getMCSubtargetInfo()->isCPUStringValid(cpu) ? 1 : 0;
+}
+
 }  // extern "C"

@@ -31,6 +31,7 @@ extern "C" {
         features: *const c_char,
     ) -> c_int;
     fn hj_feature_known(machine: LLVMTargetMachineRef, name: *const c_char) -> c_int;
+    fn hj_cpu_known(machine: LLVMTargetMachineRef, cpu: *const c_char) -> c_int;
 }
 
 /// The largest alignment a global or function may ask for: 16 MiB, past
@@ -78,6 +79,7 @@ impl Module {
         let mut reasons = Vec::new();
         // Per distinct CPU and features: sqlite's 2,000 functions share one.
         let mut subtargets: HashMap<(String, String), Result<(), String>> = HashMap::new();
+        let mut tune_cpus: HashMap<String, bool> = HashMap::new();
         for function in self.functions() {
             let name = value_name(function);
             // SAFETY: a live function of this module (a global object).
@@ -101,6 +103,18 @@ impl Module {
                 reasons.push(format!(
                     "function '{name}' passes a scalable vector, which x86-64 code cannot hold"
                 ));
+            }
+            // LLVM warns about a tuning CPU it does not know and ignores it:
+            // refused like a target CPU, before it warns.
+            if let Some(tune) = attribute_text(function, "tune-cpu") {
+                let known = *tune_cpus
+                    .entry(tune.clone())
+                    .or_insert_with(|| machine.knows_cpu(&tune));
+                if !known {
+                    reasons.push(format!(
+                        "function '{name}' is tuned for '{tune}', which LLVM does not know"
+                    ));
+                }
             }
             let cpu = attribute_text(function, "target-cpu");
             let features = attribute_text(function, "target-features");
@@ -159,6 +173,15 @@ impl Module {
 }
 
 impl TargetMachine {
+    /// Whether this target knows the CPU `cpu`.
+    fn knows_cpu(&self, cpu: &str) -> bool {
+        let Ok(c_cpu) = c_string(cpu) else {
+            return false;
+        };
+        // SAFETY: a live machine and a C string, read during the call.
+        unsafe { hj_cpu_known(self.raw(), c_cpu.as_ptr()) == 1 }
+    }
+
     /// Whether this target makes a 64-bit subtarget of `cpu` (empty: the
     /// machine's own) and `features`; if not, why, as words following a
     /// function's name. Features are checked first: LLVM prints a warning

@@ -153,28 +153,35 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         add(&text, sig == SIGFPE ? " (arithmetic error) at " : " at address ");
         add_hex(&text, sig == SIGFPE ? ip : address);
     }
-    add(&text, "\n  in ");
+    /* Said at once: what follows reads memory a wild jump may have left
+     * unusable, and a fault in here ends the process unreported. */
+    add(&text, "\n");
+    (void)!write(STDERR_FILENO, text.bytes, text.len);
+    text.len = 0;
+    add(&text, "  in ");
     if (!in_jit) {
         Dl_info where = {0};
-        if (dladdr((void *)(uintptr_t)ip, &where) && where.dli_sname) {
+        int placed = dladdr((void *)(uintptr_t)ip, &where);
+        if (placed && where.dli_sname) {
             add(&text, where.dli_sname);
             add(&text, "+");
             add_hex(&text, ip - (uint64_t)(uintptr_t)where.dli_saddr);
             add(&text, " (");
             add(&text, where.dli_fname);
             add(&text, ")");
-        } else if (where.dli_fname) {
+        } else if (placed && where.dli_fname) {
             /* A function the library does not export (libc's strlen
              * variants, pthread_kill): the library and the offset. */
             add(&text, where.dli_fname);
             add(&text, "+");
             add_hex(&text, ip - (uint64_t)(uintptr_t)where.dli_fbase);
         } else {
-            add(&text, "code at ");
-            add_hex(&text, ip);
+            add(&text, "no function (a jump to a bad address)");
         }
+        /* The stack is walked only from code in a loaded object: from a
+         * wild address there is nothing to unwind. */
         struct jit_caller caller = {0, 0};
-        if (!overflow)
+        if (placed && !overflow)
             _Unwind_Backtrace(find_jit_caller, &caller);
         if (caller.address) {
             add(&text, "\n  called from ");
