@@ -22,9 +22,9 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Whether the bytes are bitcode (raw, or in its wrapper), not IR text.
+    /// Whether the bytes are bitcode, not IR text.
     pub(crate) fn is_bitcode(&self) -> bool {
-        self.bytes.starts_with(b"BC\xC0\xDE") || self.bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
+        crate::llvm::is_bitcode(&self.bytes)
     }
 
     /// Reads `path`: clang's bitcode for C and C++ (at `-O{opt_level}`),

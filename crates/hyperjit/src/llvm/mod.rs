@@ -34,7 +34,7 @@ mod values;
 pub(crate) use context::Context;
 pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
-pub(crate) use module::{Module, UndefinedSymbol};
+pub(crate) use module::{is_bitcode, Module, UndefinedSymbol};
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
 

@@ -44,7 +44,7 @@ extern "C" {
 }
 
 /// Whether `bytes` are bitcode (raw, or in its wrapper), not IR text.
-fn is_bitcode(bytes: &[u8]) -> bool {
+pub(crate) fn is_bitcode(bytes: &[u8]) -> bool {
     bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
 }
 
