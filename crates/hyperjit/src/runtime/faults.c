@@ -26,7 +26,6 @@
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
-#include <unwind.h>
 
 /* src/llvm/code_map.cpp */
 int hj_code_map_find(uint64_t address, const char **name, uint64_t *offset);
@@ -86,23 +85,14 @@ static int add_jit_place(struct text *text, uint64_t address) {
     return 1;
 }
 
-/* The first JIT'd frame on this thread's stack, walked from the handler
- * (through the signal frame, which has unwind information). */
-struct jit_caller {
-    uint64_t address;
-    int frames;
-};
+/* shim.c: the first frame up the stack whose address `matches`. */
+uint64_t hj_rt_first_frame(int (*matches)(uint64_t ip));
 
-static _Unwind_Reason_Code find_jit_caller(struct _Unwind_Context *context, void *arg) {
-    struct jit_caller *caller = arg;
-    uint64_t ip = _Unwind_GetIP(context);
+/* A return address (so one past its call) inside JIT'd code. */
+static int returns_into_jit(uint64_t ip) {
     const char *name;
     uint64_t offset;
-    if (ip != 0 && hj_code_map_find(ip - 1, &name, &offset)) {
-        caller->address = ip - 1;
-        return _URC_END_OF_STACK;
-    }
-    return ++caller->frames < 256 ? _URC_NO_REASON : _URC_END_OF_STACK;
+    return hj_code_map_find(ip - 1, &name, &offset);
 }
 
 static const char *signal_name(int sig) {
@@ -180,12 +170,12 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         }
         /* The stack is walked only from code in a loaded object: from a
          * wild address there is nothing to unwind. */
-        struct jit_caller caller = {0, 0};
-        if (placed && !overflow)
-            _Unwind_Backtrace(find_jit_caller, &caller);
-        if (caller.address) {
+        /* Walked from the handler, through the signal frame (which has
+         * unwind information). */
+        uint64_t caller = placed && !overflow ? hj_rt_first_frame(returns_into_jit) : 0;
+        if (caller) {
             add(&text, "\n  called from ");
-            add_jit_place(&text, caller.address);
+            add_jit_place(&text, caller - 1);
         }
     } else {
         add_jit_place(&text, ip);

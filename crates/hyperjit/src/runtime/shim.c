@@ -86,36 +86,47 @@ _Noreturn void hj_rt__exit(int status) { leave(status, HJ_EXITED_IMMEDIATELY); }
 
 /* ---- is guest code running on this thread? ---- */
 
-struct guest_search {
-    int found;
+struct frame_search {
+    int (*matches)(uint64_t ip);
+    uint64_t found;
     int frames;
 };
 
-/* JIT'd code lies in no loaded object: a frame whose address dladdr() cannot
- * place is guest code. The walk stops there, or where unwind information
- * ends (a JIT'd frame is still visited then: it is the frame the unwinder
- * could not step past). */
 static _Unwind_Reason_Code visit_frame(struct _Unwind_Context *context, void *arg) {
-    struct guest_search *search = arg;
-    uintptr_t ip = _Unwind_GetIP(context);
-    Dl_info info;
-    if (ip != 0 && dladdr((void *)ip, &info) == 0) {
-        search->found = 1;
+    struct frame_search *search = arg;
+    uint64_t ip = _Unwind_GetIP(context);
+    if (ip != 0 && search->matches(ip)) {
+        search->found = ip;
         return _URC_END_OF_STACK;
     }
     return ++search->frames < 512 ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
+/* The address in the first frame up this thread's stack (from the caller's
+ * own) that `matches`, or 0. The walk stops there, or where unwind
+ * information ends: a frame without any (JIT'd code compiled without it) is
+ * still visited, as the one the unwinder could not step past. Used by
+ * hj_rt_running_guest and by the fault reports (faults.c). */
+uint64_t hj_rt_first_frame(int (*matches)(uint64_t ip)) {
+    struct frame_search search = {matches, 0, 0};
+    _Unwind_Backtrace(visit_frame, &search);
+    return search.found;
+}
+
+/* JIT'd code lies in no loaded object. */
+static int outside_loaded_objects(uint64_t ip) {
+    Dl_info info;
+    return dladdr((void *)(uintptr_t)ip, &info) == 0;
+}
+
 /* 1 if guest code is running on this thread (further up the stack): a call
- * the engine entered, or a JIT'd frame found by walking the stack (a thread
- * the guest created, or a host thread calling JIT'd code by its address).
- * Slow: for the rare paths that must know. */
+ * the engine entered, or a frame in no loaded object (a thread the guest
+ * created, or a host thread calling JIT'd code by its address). Slow: for
+ * the rare paths that must know. */
 int hj_rt_running_guest(void) {
     if (current_frame)
         return 1;
-    struct guest_search search = {0, 0};
-    _Unwind_Backtrace(visit_frame, &search);
-    return search.found;
+    return hj_rt_first_frame(outside_loaded_objects) != 0;
 }
 
 /* Stops the guest after a callback failed. The caller (a Rust trampoline)
