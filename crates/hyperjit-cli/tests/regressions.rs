@@ -27,6 +27,24 @@ fn a_bitcode_file_llvm_crashes_reading_is_an_error() {
 }
 
 #[test]
+fn a_bitcode_file_llvm_reads_for_minutes_is_refused_before_reading() {
+    let input = regression("huge_attribute_index.bc");
+    for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
+        let outcome = run(hyperjit_run(mode).arg(&input));
+        assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "hyperjit: error: {}: attribute group 19 is for parameter 134217725, beyond the \
+                 65535 parameters a function may have (corrupt bitcode?)\n",
+                input.display()
+            ),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
 fn a_lazily_read_body_the_verifier_rejects_is_an_error() {
     let input = regression("self_referencing_call.bc");
     for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {

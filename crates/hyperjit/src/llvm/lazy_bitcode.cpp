@@ -12,10 +12,15 @@
 // messages allocated by LLVMCreateMessage, which the caller owns.
 
 #include <llvm-c/Core.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/LLVMBitCodes.h>
+#include <llvm/Bitstream/BitstreamReader.h>
 #include <llvm/IR/GlobalValue.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/Error.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace {
@@ -27,9 +32,154 @@ int report(llvm::Error error, char **message) {
     return 1;
 }
 
+// The highest parameter an attribute group may be for: clang allows 65,535
+// parameters. The reader allocates a slot for every parameter up to the
+// index before it checks anything, so a corrupt index of 4 billion made it
+// copy 32 GB (a fuzzed file ran for minutes, or ran out of memory).
+constexpr uint64_t kMaxAttributeParameter = 65535;
+
+// What the scan found: nothing (also when the stream is malformed: the reader
+// reports that itself), or why the file is refused.
+using Refusal = std::optional<std::string>;
+
+// Scans one PARAMATTR_GROUP_BLOCK, the cursor just inside it.
+Refusal scan_attribute_groups(llvm::BitstreamCursor &stream) {
+    llvm::SmallVector<uint64_t, 16> record;
+    while (true) {
+        llvm::Expected<llvm::BitstreamEntry> entry = stream.advanceSkippingSubblocks();
+        if (!entry) {
+            llvm::consumeError(entry.takeError());
+            return std::nullopt;
+        }
+        if (entry->Kind != llvm::BitstreamEntry::Record) {
+            return std::nullopt;
+        }
+        record.clear();
+        llvm::Expected<unsigned> code = stream.readRecord(entry->ID, record);
+        if (!code) {
+            llvm::consumeError(code.takeError());
+            return std::nullopt;
+        }
+        // ENTRY: [group, index, attributes...]; the reader keeps 32 bits of
+        // the index, ~0 being the function itself and 0 its result.
+        if (*code != llvm::bitc::PARAMATTR_GRP_CODE_ENTRY || record.size() < 2) {
+            continue;
+        }
+        uint32_t index = static_cast<uint32_t>(record[1]);
+        if (index != UINT32_MAX && index > kMaxAttributeParameter) {
+            return "attribute group " + std::to_string(record[0]) + " is for parameter " +
+                   std::to_string(index - 1) + ", beyond the " +
+                   std::to_string(kMaxAttributeParameter) +
+                   " parameters a function may have (corrupt bitcode?)";
+        }
+    }
+}
+
+// Scans one MODULE_BLOCK, the cursor just inside it. `block_info` outlives
+// the cursor, which points to it once the block's BLOCKINFO is read.
+Refusal scan_module(llvm::BitstreamCursor &stream,
+                    std::optional<llvm::BitstreamBlockInfo> &block_info) {
+    while (true) {
+        llvm::Expected<llvm::BitstreamEntry> entry = stream.advance();
+        if (!entry) {
+            llvm::consumeError(entry.takeError());
+            return std::nullopt;
+        }
+        switch (entry->Kind) {
+        case llvm::BitstreamEntry::Error:
+        case llvm::BitstreamEntry::EndBlock:
+            return std::nullopt;
+        case llvm::BitstreamEntry::Record:
+            if (llvm::Expected<unsigned> skipped = stream.skipRecord(entry->ID); !skipped) {
+                llvm::consumeError(skipped.takeError());
+                return std::nullopt;
+            }
+            break;
+        case llvm::BitstreamEntry::SubBlock:
+            if (entry->ID == llvm::bitc::BLOCKINFO_BLOCK_ID) {
+                llvm::Expected<std::optional<llvm::BitstreamBlockInfo>> read =
+                    stream.ReadBlockInfoBlock();
+                if (!read) {
+                    llvm::consumeError(read.takeError());
+                    return std::nullopt;
+                }
+                if (!*read) {
+                    return std::nullopt;
+                }
+                block_info = std::move(**read);
+                stream.setBlockInfo(&*block_info);
+            } else if (entry->ID == llvm::bitc::PARAMATTR_GROUP_BLOCK_ID) {
+                if (llvm::Error error = stream.EnterSubBlock(entry->ID)) {
+                    llvm::consumeError(std::move(error));
+                    return std::nullopt;
+                }
+                if (Refusal refusal = scan_attribute_groups(stream)) {
+                    return refusal;
+                }
+            } else if (llvm::Error error = stream.SkipBlock()) {
+                llvm::consumeError(std::move(error));
+                return std::nullopt;
+            }
+            break;
+        }
+    }
+}
+
+// Scans every module in the bitcode `bytes`.
+Refusal scan_bitcode(const uint8_t *bytes, size_t length) {
+    const unsigned char *start = bytes;
+    const unsigned char *end = bytes + length;
+    if (llvm::isBitcodeWrapper(start, end) && llvm::SkipBitcodeWrapperHeader(start, end, true)) {
+        return std::nullopt;
+    }
+    if (!llvm::isRawBitcode(start, end)) {
+        return std::nullopt;
+    }
+    std::optional<llvm::BitstreamBlockInfo> block_info;
+    llvm::BitstreamCursor stream(llvm::ArrayRef<uint8_t>(start, end));
+    if (llvm::Error error = stream.JumpToBit(32)) {
+        llvm::consumeError(std::move(error));
+        return std::nullopt;
+    }
+    while (!stream.AtEndOfStream()) {
+        llvm::Expected<llvm::BitstreamEntry> entry = stream.advance();
+        if (!entry) {
+            llvm::consumeError(entry.takeError());
+            return std::nullopt;
+        }
+        if (entry->Kind != llvm::BitstreamEntry::SubBlock) {
+            return std::nullopt;
+        }
+        if (entry->ID == llvm::bitc::MODULE_BLOCK_ID) {
+            if (llvm::Error error = stream.EnterSubBlock(entry->ID)) {
+                llvm::consumeError(std::move(error));
+                return std::nullopt;
+            }
+            if (Refusal refusal = scan_module(stream, block_info)) {
+                return refusal;
+            }
+        } else if (llvm::Error error = stream.SkipBlock()) {
+            llvm::consumeError(std::move(error));
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 extern "C" {
+
+// What the bitcode reader must not be given `bytes` for, before it reads
+// them: 0, or 1 and `*message`.
+int hj_bitcode_refusal(const uint8_t *bytes, size_t length, char **message) {
+    *message = nullptr;
+    if (Refusal refusal = scan_bitcode(bytes, length)) {
+        *message = LLVMCreateMessage(refusal->c_str());
+        return 1;
+    }
+    return 0;
+}
 
 // Whether `global`'s body has not been read yet.
 int hj_is_materializable(LLVMValueRef global) {

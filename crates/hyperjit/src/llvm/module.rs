@@ -41,11 +41,29 @@ extern "C" {
     fn hj_is_materializable(global: LLVMValueRef) -> c_int;
     fn hj_materialize(global: LLVMValueRef, message: *mut *mut c_char) -> c_int;
     fn hj_materialize_all(module: LLVMModuleRef, message: *mut *mut c_char) -> c_int;
+    fn hj_bitcode_refusal(bytes: *const u8, length: usize, message: *mut *mut c_char) -> c_int;
 }
 
 /// Whether `bytes` are bitcode (raw, or in its wrapper), not IR text.
 pub(crate) fn is_bitcode(bytes: &[u8]) -> bool {
     bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
+}
+
+/// Refuses bitcode that LLVM's reader would spend minutes or all memory on
+/// before it found it corrupt (`lazy_bitcode.cpp` says which).
+fn refuse_unreadable_bitcode(name: &str, bytes: &[u8]) -> Result<(), String> {
+    if !is_bitcode(bytes) {
+        return Ok(());
+    }
+    let mut message = std::ptr::null_mut();
+    // SAFETY: the scan reads `bytes` within their length and sets `message`,
+    // which we own, only when it refuses them.
+    let refused = unsafe { hj_bitcode_refusal(bytes.as_ptr(), bytes.len(), &mut message) != 0 };
+    match refused {
+        // SAFETY: `message` is an LLVM-allocated string we own.
+        true => Err(format!("{name}: {}", unsafe { take_message(message) })),
+        false => Ok(()),
+    }
 }
 
 // SAFETY: a module belongs to one context and is only used by one thread at a
@@ -78,6 +96,7 @@ impl Module {
         if !is_bitcode(bytes) {
             return Module::parse(context, name, bytes);
         }
+        refuse_unreadable_bitcode(name, bytes)?;
         let c_name = c_string(name)?;
         // SAFETY: the buffer is a copy of `bytes`, so it may outlive them.
         unsafe {
@@ -200,6 +219,7 @@ impl Module {
         name: &str,
         bytes: &[u8],
     ) -> Result<Module, String> {
+        refuse_unreadable_bitcode(name, bytes)?;
         let c_name = c_string(name)?;
         let mut raw = std::ptr::null_mut();
         let mut message = std::ptr::null_mut();
