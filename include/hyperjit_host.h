@@ -191,7 +191,9 @@ int hj_engine_set_perf_map(hj_engine *engine, int enabled);
 // the process dies by that signal; a crash inside LLVM while an input is
 // read or compiled exits with status 125, naming it. The handlers are the
 // process's: they replace the host's own for SIGSEGV, SIGBUS, SIGFPE,
-// SIGILL and SIGABRT. 0 on success, -1 on failure.
+// SIGILL and SIGABRT. Each thread that calls into guest code, and each the
+// guest starts with `pthread_create`, gets an alternate signal stack, so a
+// stack overflow there is reported too. 0 on success, -1 on failure.
 //
 // # Safety
 // `engine` is NULL or a live engine.

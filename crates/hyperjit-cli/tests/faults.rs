@@ -6,8 +6,9 @@ mod support;
 
 use support::*;
 
-/// One program, five ways to die, chosen by its first argument.
-const FAULTS: &str = r#"#include <stdio.h>
+/// One program, six ways to die, chosen by its first argument.
+const FAULTS: &str = r#"#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 int zero = 0;
@@ -19,6 +20,12 @@ __attribute__((noinline)) int recurse(int n) {
     return recurse(n + 1) + pad[0];
 }
 __attribute__((noinline)) void give_up(void) { abort(); }
+void *overflow(void *unused) { return (void *)(long)recurse(unused != 0); }
+__attribute__((noinline)) int overflow_on_a_thread(void) {
+    pthread_t thread;
+    if (pthread_create(&thread, 0, overflow, 0) != 0) return 99;
+    return pthread_join(thread, 0);
+}
 __attribute__((noinline)) size_t measure(const char *s) { return strlen(s) + 1; }
 typedef int (*function)(void);
 __attribute__((noinline)) int jump(long where) { return ((function)where)(); }
@@ -29,6 +36,7 @@ int main(int argc, char **argv) {
     case 's': return crash_here(0);
     case 'd': return divide(7, zero);
     case 'r': return recurse(0);
+    case 't': return overflow_on_a_thread();
     case 'a': give_up(); return 0;
     case 'l': return (int)measure((const char *)(long)zero);
     case 'j': return jump(0x200000001L + zero);
@@ -57,6 +65,14 @@ fn a_guest_killed_by_a_signal_is_reported_and_dies_by_it() {
         ),
         (
             "r",
+            &[
+                "killed by SIGSEGV (stack overflow) at address 0x",
+                "\n  in recurse+0x",
+            ],
+        ),
+        // On a thread the guest created, which gets an alternate stack too.
+        (
+            "t",
             &[
                 "killed by SIGSEGV (stack overflow) at address 0x",
                 "\n  in recurse+0x",

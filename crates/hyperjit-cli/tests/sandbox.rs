@@ -8,6 +8,7 @@ mod support;
 use support::*;
 
 const PROGRAM: &str = r#"#include <hyperjit.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@ int main(int argc, char **argv) {
     snprintf(text, sizeof text, "hello %d", argc);
     puts(text);
     if (argc > 5) system("echo escaped");
+    /* hyperjit wraps pthread_create (for fault reports), but the policy
+       decides on it as on libc's. */
+    pthread_t thread;
+    if (argc > 6) pthread_create(&thread, 0, 0, 0);
     /* 128-bit division: code generation calls __divti3, which no list
        names, and a hypercall: both are hyperjit's to allow. */
     volatile __int128 big = (__int128)1 << 100, divisor = (__int128)1 << 98;
@@ -37,7 +42,7 @@ fn denied_symbols_are_listed_at_once_with_their_users() {
         outcome.stderr,
         format!(
             "hyperjit: error: symbols the symbol policy does not allow:\n  'printf' {users}\n  \
-             'snprintf' {users}\n  'strlen' {users}\n  'system' {users}\n"
+             'pthread_create' {users}\n  'snprintf' {users}\n  'strlen' {users}\n  'system' {users}\n"
         )
     );
     assert!(outcome.stdout.is_empty());
@@ -50,7 +55,7 @@ fn allowed_symbols_link_and_nothing_else_is_found() {
     let list = write(
         dir.path(),
         "allowed.txt",
-        "# what prog.c may use\nsnprintf\n\nputs\n  strlen\nprintf\nsystem\n",
+        "# what prog.c may use\nsnprintf\n\nputs\n  strlen\nprintf\nsystem\npthread_create\n",
     );
     for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
         let outcome = run(hyperjit_run(mode)

@@ -219,8 +219,12 @@ impl EngineBuilder {
     /// SIGFPE, SIGILL or SIGABRT in guest code prints the signal, the
     /// faulting address and the JIT'd function + offset (or the library
     /// function and its nearest JIT'd caller) to stderr, then the process
-    /// dies by that signal, as the native program would; a stack overflow
-    /// on the thread that builds the engine is reported too. A crash inside
+    /// dies by that signal, as the native program would. A stack overflow
+    /// is reported too on every thread that runs guest code — the host's,
+    /// as each calls in, and those the guest starts with `pthread_create`
+    /// — each given an alternate signal stack; not on threads a native
+    /// library starts for the guest (libstdc++'s `std::thread`), where it
+    /// ends the process by SIGSEGV unreported, as natively. A crash inside
     /// LLVM while an input is read or compiled prints `hyperjit: error:
     /// LLVM crashed while reading FILE` (or compiling it) and exits with
     /// status 125. The handlers are the process's: they replace the host's

@@ -97,7 +97,7 @@ pub(super) fn check_imports<'a>(
     let mut from_process: BTreeSet<&str> = BTreeSet::new();
     for (symbol, file) in imports {
         let name = symbol.name.as_str();
-        if glue::interposes(name)
+        if glue::interposes_ungranted(name)
             || glue::defines(name)
             || linked.symbols.contains(name)
             || callbacks.is_named(name)

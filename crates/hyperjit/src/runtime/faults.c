@@ -2,7 +2,11 @@
  * that signal as the native program would.
  *
  * The handlers (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) run on an
- * alternate stack, so that a stack overflow is reported too. A report names
+ * alternate stack, so that a stack overflow is reported too: every thread
+ * that runs guest code gets one, the host's as it calls in (hj_rt_call) and
+ * the guest's own through its pthread_create. Threads a native library
+ * starts for the guest (libstdc++'s std::thread) get none: an overflow
+ * there kills the process by SIGSEGV, unreported, as natively. A report names
  * the signal, the faulting address, and the JIT'd function + offset where
  * it happened (from the code map, src/llvm/code_map.cpp), or the library
  * function and the nearest JIT'd caller on the stack (abort() is called by
@@ -20,6 +24,8 @@
  */
 #define _GNU_SOURCE /* dladdr, REG_RIP */
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,20 +194,85 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     raise(sig);
 }
 
-/* Gives the calling thread an alternate signal stack (once): a stack
- * overflow leaves no stack to run the handler on. */
+/* Set once the handlers are installed: from then on, every thread that runs
+ * guest code gets an alternate stack. */
+static volatile sig_atomic_t installed;
+
+static pthread_key_t alternate_stack_key;
+static pthread_once_t alternate_stack_key_once = PTHREAD_ONCE_INIT;
+
+/* At a thread's exit: its alternate stack is no longer used, then freed. */
+static void drop_alternate_stack(void *memory) {
+    stack_t disabled = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&disabled, NULL);
+    free(memory);
+}
+
+static void create_alternate_stack_key(void) {
+    if (pthread_key_create(&alternate_stack_key, drop_alternate_stack) != 0)
+        alternate_stack_key = (pthread_key_t)-1;
+}
+
+/* Gives the calling thread an alternate signal stack (once), freed when the
+ * thread exits: a stack overflow leaves no stack to run the handler on. */
 static int give_alternate_stack(void) {
     static __thread int given;
     if (given)
         return 0;
+    pthread_once(&alternate_stack_key_once, create_alternate_stack_key);
     stack_t stack;
     stack.ss_size = 64 * 1024;
     stack.ss_sp = malloc(stack.ss_size);
     stack.ss_flags = 0;
-    if (!stack.ss_sp || sigaltstack(&stack, NULL) != 0)
+    if (!stack.ss_sp)
         return -1;
+    if (sigaltstack(&stack, NULL) != 0) {
+        free(stack.ss_sp);
+        return -1;
+    }
+    if (alternate_stack_key != (pthread_key_t)-1)
+        pthread_setspecific(alternate_stack_key, stack.ss_sp);
     given = 1;
     return 0;
+}
+
+/* Called as a thread starts guest code (hj_rt_call, a guest's thread): an
+ * alternate stack, if fault reports are on. Best effort: without one, only
+ * a stack overflow goes unreported, and the thread still dies by SIGSEGV. */
+void hj_rt_fault_reports_for_thread(void) {
+    if (installed)
+        (void)give_alternate_stack();
+}
+
+/* A thread the guest creates: its start routine, run with an alternate
+ * stack. */
+struct guest_thread {
+    void *(*start)(void *);
+    void *arg;
+};
+
+static void *start_guest_thread(void *boxed) {
+    struct guest_thread thread = *(struct guest_thread *)boxed;
+    free(boxed);
+    hj_rt_fault_reports_for_thread();
+    return thread.start(thread.arg);
+}
+
+/* The guest's pthread_create: libc's, but with fault reports on, the new
+ * thread gets an alternate stack first. */
+int hj_rt_pthread_create(pthread_t *id, const pthread_attr_t *attr, void *(*start)(void *),
+                         void *arg) {
+    if (!installed)
+        return pthread_create(id, attr, start, arg);
+    struct guest_thread *boxed = malloc(sizeof *boxed);
+    if (!boxed)
+        return EAGAIN;
+    boxed->start = start;
+    boxed->arg = arg;
+    int failed = pthread_create(id, attr, start_guest_thread, boxed);
+    if (failed)
+        free(boxed);
+    return failed;
 }
 
 /* Installs the fault handlers for the process and an alternate stack for
@@ -217,5 +288,6 @@ int hj_rt_install_fault_reports(void) {
     for (size_t i = 0; i < sizeof reported / sizeof reported[0]; i++)
         if (sigaction(reported[i], &action, NULL) != 0)
             return -1;
+    installed = 1;
     return 0;
 }

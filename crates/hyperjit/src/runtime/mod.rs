@@ -72,6 +72,12 @@ mod ffi {
             child: *const c_void,
         ) -> c_int;
         pub(super) fn hj_rt_at_quick_exit(handler: *const c_void) -> c_int;
+        pub(super) fn hj_rt_pthread_create(
+            id: *mut c_void,
+            attributes: *const c_void,
+            start: *const c_void,
+            arg: *mut c_void,
+        ) -> c_int;
         /// Not a C function: the target of lazy stubs (see shim.c).
         pub(super) fn hj_rt_lazy_entry();
         #[cfg(test)]
@@ -107,6 +113,9 @@ pub(crate) struct Functions {
     pub(crate) pthread_atfork: usize,
     /// `at_quick_exit` (likewise).
     pub(crate) at_quick_exit: usize,
+    /// `pthread_create`: libc's, but the thread gets an alternate signal
+    /// stack when fault reports are on (a stack overflow there is reported).
+    pub(crate) pthread_create: usize,
     /// Where the stub of a function not compiled yet jumps, with its
     /// record's address in `r11`; the record starts with the address of an
     /// `extern "C" fn(record) -> u64` that compiles the function and returns
@@ -137,6 +146,7 @@ pub(crate) fn functions() -> Functions {
         tls_address: ffi::hj_rt_tls_address as *const () as usize,
         pthread_atfork: ffi::hj_rt_pthread_atfork as *const () as usize,
         at_quick_exit: ffi::hj_rt_at_quick_exit as *const () as usize,
+        pthread_create: ffi::hj_rt_pthread_create as *const () as usize,
         lazy_entry: ffi::hj_rt_lazy_entry as *const () as usize,
     }
 }

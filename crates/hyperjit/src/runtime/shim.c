@@ -45,7 +45,10 @@ enum hj_call_kind { HJ_CALL_ENTRY = 0, HJ_CALL_HANDLER = 1 };
  * ignores the rest, as the SysV ABI allows, and a void function's result is
  * ignored by the caller. HJ_CALL_HANDLER calls fn(arg). Returns how the call
  * ended; *status receives the return value or the exit status. */
+void hj_rt_fault_reports_for_thread(void); /* faults.c */
+
 int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp, int *status) {
+    hj_rt_fault_reports_for_thread();
     struct hj_frame frame;
     frame.prev = current_frame;
     current_frame = &frame;

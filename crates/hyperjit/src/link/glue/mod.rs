@@ -28,6 +28,7 @@ const RT_CXA_ATEXIT: &str = "__hyperjit_rt_cxa_atexit";
 const RT_CXA_THREAD_ATEXIT: &str = "__hyperjit_rt_cxa_thread_atexit";
 const RT_PTHREAD_ATFORK: &str = "__hyperjit_rt_pthread_atfork";
 const RT_AT_QUICK_EXIT: &str = "__hyperjit_rt_at_quick_exit";
+const RT_PTHREAD_CREATE: &str = "__hyperjit_rt_pthread_create";
 /// Where the stubs of functions not compiled yet jump.
 pub(crate) const RT_LAZY_ENTRY: &str = "__hyperjit_rt_lazy_entry";
 /// What lowered thread-local accesses call.
@@ -54,7 +55,13 @@ pub(crate) const INTERPOSED: &[(&str, &str)] = &[
     ("__cxa_thread_atexit", RT_CXA_THREAD_ATEXIT),
     ("pthread_atfork", RT_PTHREAD_ATFORK),
     ("at_quick_exit", RT_AT_QUICK_EXIT),
+    ("pthread_create", RT_PTHREAD_CREATE),
 ];
+
+/// The interposed functions a symbol policy still decides on, as on the
+/// libc functions they wrap: replaced to do the same thing better, they
+/// grant what those grant (a thread).
+const INTERPOSED_BUT_GRANTED: &[&str] = &["pthread_create"];
 
 /// What the first batch defines: the per-engine stubs.
 const FIRST_BATCH_SYMBOLS: &[&str] = &[ATEXIT, CXA_ATEXIT, PERFORM_CUSTOM_CALLBACK];
@@ -64,7 +71,7 @@ const PLATFORM_SYMBOLS: &[&str] = &["__dso_handle"];
 const GLUE_SYMBOLS: &[&str] = &[ENGINE_SYMBOL, EXIT_HANDLERS_SYMBOL, DISPATCH_SYMBOL];
 
 /// The runtime's functions, defined at fixed addresses in every engine's JIT.
-pub(crate) fn runtime_symbols() -> [(&'static str, usize); 12] {
+pub(crate) fn runtime_symbols() -> [(&'static str, usize); 13] {
     let functions = runtime::functions();
     let [cpu_model, cpu_indicator_init, cpu_features2] = runtime::cpu_symbols();
     [
@@ -79,6 +86,7 @@ pub(crate) fn runtime_symbols() -> [(&'static str, usize); 12] {
         (TLS_HELPER, functions.tls_address),
         (RT_PTHREAD_ATFORK, functions.pthread_atfork),
         (RT_AT_QUICK_EXIT, functions.at_quick_exit),
+        (RT_PTHREAD_CREATE, functions.pthread_create),
         (RT_LAZY_ENTRY, functions.lazy_entry),
     ]
 }
@@ -93,8 +101,14 @@ pub(crate) fn defines(name: &str) -> bool {
 }
 
 /// Whether `name` is a libc function the runtime replaces.
-pub(crate) fn interposes(name: &str) -> bool {
+fn interposes(name: &str) -> bool {
     INTERPOSED.iter().any(|&(libc_name, _)| libc_name == name)
+}
+
+/// Whether `name` is a libc function the runtime replaces without the
+/// symbol policy's say: it grants nothing libc's would not.
+pub(crate) fn interposes_ungranted(name: &str) -> bool {
+    interposes(name) && !INTERPOSED_BUT_GRANTED.contains(&name)
 }
 
 /// The table of batch `batch`'s static constructors.
