@@ -9,39 +9,34 @@ fn regression(name: &str) -> std::path::PathBuf {
     repo_root().join("tests/regressions").join(name)
 }
 
+/// Runs `input` in every mode: each ends with status 125 and `stderr`.
+fn fails_in_every_mode(input: &std::path::Path, stderr: &str) {
+    for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
+        let outcome = run(hyperjit_run(mode).arg(input));
+        assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
+        assert_eq!(outcome.stderr, stderr, "{mode:?}");
+    }
+}
+
 #[test]
 fn a_bitcode_file_llvm_crashes_reading_is_an_error() {
     let input = regression("reader_crash.bc");
-    for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
-        let outcome = run(hyperjit_run(mode).arg(&input));
-        assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
-        assert_eq!(
-            outcome.stderr,
-            format!(
-                "hyperjit: error: LLVM crashed while reading {} (SIGSEGV)\n",
-                input.display()
-            ),
-            "{mode:?}"
-        );
-    }
+    let expected = format!(
+        "hyperjit: error: LLVM crashed while reading {} (SIGSEGV)\n",
+        input.display()
+    );
+    fails_in_every_mode(&input, &expected);
 }
 
 #[test]
 fn a_bitcode_file_llvm_reads_for_minutes_is_refused_before_reading() {
     let input = regression("huge_attribute_index.bc");
-    for mode in [&["--eager"][..], &["--lazy"], &["--tier"]] {
-        let outcome = run(hyperjit_run(mode).arg(&input));
-        assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
-        assert_eq!(
-            outcome.stderr,
-            format!(
-                "hyperjit: error: {}: attribute group 19 is for parameter 134217725, beyond the \
-                 65535 parameters a function may have (corrupt bitcode?)\n",
-                input.display()
-            ),
-            "{mode:?}"
-        );
-    }
+    let expected = format!(
+        "hyperjit: error: {}: attribute group 19 is for parameter 134217725, beyond the 65535 \
+         parameters a function may have (corrupt bitcode?)\n",
+        input.display()
+    );
+    fails_in_every_mode(&input, &expected);
 }
 
 #[test]

@@ -42,13 +42,26 @@ constexpr uint64_t kMaxAttributeParameter = 65535;
 // reports that itself), or why the file is refused.
 using Refusal = std::optional<std::string>;
 
+// Whether a step of the scan failed; the error is dropped (a malformed
+// stream is the reader's to report).
+bool failed(llvm::Error error) {
+    if (!error) {
+        return false;
+    }
+    llvm::consumeError(std::move(error));
+    return true;
+}
+
+template <typename T> bool failed(llvm::Expected<T> &value) {
+    return !value && failed(value.takeError());
+}
+
 // Scans one PARAMATTR_GROUP_BLOCK, the cursor just inside it.
 Refusal scan_attribute_groups(llvm::BitstreamCursor &stream) {
     llvm::SmallVector<uint64_t, 16> record;
     while (true) {
         llvm::Expected<llvm::BitstreamEntry> entry = stream.advanceSkippingSubblocks();
-        if (!entry) {
-            llvm::consumeError(entry.takeError());
+        if (failed(entry)) {
             return std::nullopt;
         }
         if (entry->Kind != llvm::BitstreamEntry::Record) {
@@ -56,8 +69,7 @@ Refusal scan_attribute_groups(llvm::BitstreamCursor &stream) {
         }
         record.clear();
         llvm::Expected<unsigned> code = stream.readRecord(entry->ID, record);
-        if (!code) {
-            llvm::consumeError(code.takeError());
+        if (failed(code)) {
             return std::nullopt;
         }
         // ENTRY: [group, index, attributes...]; the reader keeps 32 bits of
@@ -81,8 +93,7 @@ Refusal scan_module(llvm::BitstreamCursor &stream,
                     std::optional<llvm::BitstreamBlockInfo> &block_info) {
     while (true) {
         llvm::Expected<llvm::BitstreamEntry> entry = stream.advance();
-        if (!entry) {
-            llvm::consumeError(entry.takeError());
+        if (failed(entry)) {
             return std::nullopt;
         }
         switch (entry->Kind) {
@@ -90,8 +101,8 @@ Refusal scan_module(llvm::BitstreamCursor &stream,
         case llvm::BitstreamEntry::EndBlock:
             return std::nullopt;
         case llvm::BitstreamEntry::Record:
-            if (llvm::Expected<unsigned> skipped = stream.skipRecord(entry->ID); !skipped) {
-                llvm::consumeError(skipped.takeError());
+            if (llvm::Expected<unsigned> skipped = stream.skipRecord(entry->ID);
+                failed(skipped)) {
                 return std::nullopt;
             }
             break;
@@ -99,8 +110,7 @@ Refusal scan_module(llvm::BitstreamCursor &stream,
             if (entry->ID == llvm::bitc::BLOCKINFO_BLOCK_ID) {
                 llvm::Expected<std::optional<llvm::BitstreamBlockInfo>> read =
                     stream.ReadBlockInfoBlock();
-                if (!read) {
-                    llvm::consumeError(read.takeError());
+                if (failed(read)) {
                     return std::nullopt;
                 }
                 if (!*read) {
@@ -109,15 +119,13 @@ Refusal scan_module(llvm::BitstreamCursor &stream,
                 block_info = std::move(**read);
                 stream.setBlockInfo(&*block_info);
             } else if (entry->ID == llvm::bitc::PARAMATTR_GROUP_BLOCK_ID) {
-                if (llvm::Error error = stream.EnterSubBlock(entry->ID)) {
-                    llvm::consumeError(std::move(error));
+                if (failed(stream.EnterSubBlock(entry->ID))) {
                     return std::nullopt;
                 }
                 if (Refusal refusal = scan_attribute_groups(stream)) {
                     return refusal;
                 }
-            } else if (llvm::Error error = stream.SkipBlock()) {
-                llvm::consumeError(std::move(error));
+            } else if (failed(stream.SkipBlock())) {
                 return std::nullopt;
             }
             break;
@@ -137,29 +145,25 @@ Refusal scan_bitcode(const uint8_t *bytes, size_t length) {
     }
     std::optional<llvm::BitstreamBlockInfo> block_info;
     llvm::BitstreamCursor stream(llvm::ArrayRef<uint8_t>(start, end));
-    if (llvm::Error error = stream.JumpToBit(32)) {
-        llvm::consumeError(std::move(error));
+    if (failed(stream.JumpToBit(32))) {
         return std::nullopt;
     }
     while (!stream.AtEndOfStream()) {
         llvm::Expected<llvm::BitstreamEntry> entry = stream.advance();
-        if (!entry) {
-            llvm::consumeError(entry.takeError());
+        if (failed(entry)) {
             return std::nullopt;
         }
         if (entry->Kind != llvm::BitstreamEntry::SubBlock) {
             return std::nullopt;
         }
         if (entry->ID == llvm::bitc::MODULE_BLOCK_ID) {
-            if (llvm::Error error = stream.EnterSubBlock(entry->ID)) {
-                llvm::consumeError(std::move(error));
+            if (failed(stream.EnterSubBlock(entry->ID))) {
                 return std::nullopt;
             }
             if (Refusal refusal = scan_module(stream, block_info)) {
                 return refusal;
             }
-        } else if (llvm::Error error = stream.SkipBlock()) {
-            llvm::consumeError(std::move(error));
+        } else if (failed(stream.SkipBlock())) {
             return std::nullopt;
         }
     }
