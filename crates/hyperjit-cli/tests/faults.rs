@@ -6,7 +6,7 @@ mod support;
 
 use support::*;
 
-/// One program, six ways to die, chosen by its first argument.
+/// One program, seven ways to die, chosen by its first argument.
 const FAULTS: &str = r#"#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +26,17 @@ __attribute__((noinline)) int overflow_on_a_thread(void) {
     if (pthread_create(&thread, 0, overflow, 0) != 0) return 99;
     return pthread_join(thread, 0);
 }
+/* Overwrites the whole heap, the host's data in it too, then aborts. */
+__attribute__((noinline)) void trash_heap(void) {
+    unsigned long low = 0, high = 0;
+    char line[512];
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps && fgets(line, sizeof line, maps))
+        if (strstr(line, "[heap]")) sscanf(line, "%lx-%lx", &low, &high);
+    if (maps) fclose(maps);
+    if (low) memset((void *)low, 0x41, high - low);
+    abort();
+}
 __attribute__((noinline)) size_t measure(const char *s) { return strlen(s) + 1; }
 typedef int (*function)(void);
 __attribute__((noinline)) int jump(long where) { return ((function)where)(); }
@@ -38,6 +49,7 @@ int main(int argc, char **argv) {
     case 'r': return recurse(0);
     case 't': return overflow_on_a_thread();
     case 'a': give_up(); return 0;
+    case 'h': trash_heap(); return 0;
     case 'l': return (int)measure((const char *)(long)zero);
     case 'j': return jump(0x200000001L + zero);
     }
@@ -86,6 +98,9 @@ fn a_guest_killed_by_a_signal_is_reported_and_dies_by_it() {
                 "\n  called from give_up+0x",
             ],
         ),
+        // The report reads nothing from the heap the guest shares, or
+        // stops where it would fault: the process still dies by SIGABRT.
+        ("h", &["killed by SIGABRT\n  in ", "libc.so.6"]),
         (
             "l",
             &[

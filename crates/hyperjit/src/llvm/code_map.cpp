@@ -6,6 +6,12 @@
 // sorted by address, pushed at the head of a list with a release store; a
 // freed object's segment is marked dead, never freed (a handler may be
 // reading it). One listener per process: engines share the map.
+//
+// The map lives outside malloc's heap, in chunks of its own behind a guard
+// page: a guest that overruns a heap buffer corrupts its own heap, and must
+// not take the report of its death down with it (the fuzzer found one that
+// did: the handler faulted reading the map, and the process died unreported,
+// by the wrong signal).
 #include <llvm-c/ExecutionEngine.h>
 #include <llvm/ExecutionEngine/JITEventListener.h>
 #include <llvm/Object/SymbolSize.h>
@@ -13,10 +19,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace {
 
@@ -35,23 +44,65 @@ struct Segment {
     Segment *next;  // older segments; fixed once published
 };
 
-std::atomic<Segment *> head{nullptr};
-std::mutex writers;
-
-char *copy_name(llvm::StringRef name) {
-    char *copy = static_cast<char *>(std::malloc(name.size() + 1));
-    if (copy != nullptr) {
-        std::memcpy(copy, name.data(), name.size());
-        copy[name.size()] = '\0';
+// Bump allocation from mmap'd chunks, each behind a PROT_NONE guard page
+// (an overrun from the mapping below faults there). Nothing is freed: the
+// map only grows, by a few dozen bytes a function.
+class Arena {
+  public:
+    // `bytes` aligned to `alignment` (a power of two, at most a page), or
+    // null if the system has no memory left.
+    void *allocate(size_t bytes, size_t alignment) {
+        size_t skip = (alignment - reinterpret_cast<uintptr_t>(next) % alignment) % alignment;
+        if (next == nullptr || skip + bytes > left) {
+            if (!grow(bytes))
+                return nullptr;
+            skip = 0;
+        }
+        char *memory = next + skip;
+        next += skip + bytes;
+        left -= skip + bytes;
+        return memory;
     }
-    return copy;
-}
+
+    // A NUL-terminated copy of `name`, or null.
+    const char *copy(llvm::StringRef name) {
+        char *memory = static_cast<char *>(allocate(name.size() + 1, 1));
+        if (memory != nullptr) {
+            std::memcpy(memory, name.data(), name.size());
+            memory[name.size()] = '\0';
+        }
+        return memory;
+    }
+
+  private:
+    bool grow(size_t bytes) {
+        size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        size_t size = std::max<size_t>(256 * 1024, (bytes + page - 1) / page * page);
+        void *chunk = mmap(nullptr, page + size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (chunk == MAP_FAILED)
+            return false;
+        mprotect(chunk, page, PROT_NONE);
+        next = static_cast<char *>(chunk) + page;
+        left = size;
+        return true;
+    }
+
+    char *next = nullptr;
+    size_t left = 0;
+};
+
+std::atomic<Segment *> head{nullptr};
+// Held while the map grows (the arena with it) or a segment dies.
+std::mutex writers;
+Arena arena;
 
 class CodeMapListener : public llvm::JITEventListener {
   public:
     void notifyObjectLoaded(ObjectKey key, const llvm::object::ObjectFile &object,
                             const llvm::RuntimeDyld::LoadedObjectInfo &loaded) override {
         std::vector<Entry> entries;
+        std::vector<llvm::StringRef> names;  // the object's, alive during the call
         for (const auto &[symbol, size] : llvm::object::computeSymbolSizes(object)) {
             auto type = symbol.getType();
             auto name = symbol.getName();
@@ -69,27 +120,36 @@ class CodeMapListener : public llvm::JITEventListener {
                 continue;
             // A relocatable object's symbol value is its offset in its section.
             uint64_t base = loaded.getSectionLoadAddress(**section);
-            char *copy = copy_name(*name);
-            if (base == 0 || copy == nullptr)
+            if (base == 0)
                 continue;
-            entries.push_back(Entry{base + *offset, size, copy});
+            // Named below, once the arena is ours.
+            entries.push_back(Entry{base + *offset, size, nullptr});
+            names.push_back(*name);
         }
         if (entries.empty())
             return;
+        std::lock_guard<std::mutex> guard(writers);
+        for (size_t i = 0; i < entries.size(); i++) {
+            entries[i].name = arena.copy(names[i]);
+            if (entries[i].name == nullptr)
+                return;  // no memory left: the object goes unmapped
+        }
         std::sort(entries.begin(), entries.end(),
                   [](const Entry &a, const Entry &b) { return a.start < b.start; });
-        Entry *stored = new Entry[entries.size()];
-        std::copy(entries.begin(), entries.end(), stored);
-        Segment *segment = new Segment;
+        void *stored = arena.allocate(entries.size() * sizeof(Entry), alignof(Entry));
+        void *memory = arena.allocate(sizeof(Segment), alignof(Segment));
+        if (stored == nullptr || memory == nullptr)
+            return;
+        std::copy(entries.begin(), entries.end(), static_cast<Entry *>(stored));
+        Segment *segment = new (memory) Segment;
         segment->low = entries.front().start;
         segment->high = 0;
         for (const Entry &entry : entries)
             segment->high = std::max(segment->high, entry.start + entry.size);
-        segment->entries = stored;
+        segment->entries = static_cast<Entry *>(stored);
         segment->count = entries.size();
         segment->key = key;
         segment->live.store(true, std::memory_order_relaxed);
-        std::lock_guard<std::mutex> guard(writers);
         segment->next = head.load(std::memory_order_relaxed);
         head.store(segment, std::memory_order_release);
     }

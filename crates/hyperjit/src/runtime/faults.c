@@ -120,7 +120,37 @@ static const char *signal_name(int sig) {
 
 static const int reported[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 
+/* The signal being reported (0 if none), and whether its first line is out. */
+static volatile sig_atomic_t reporting, said;
+
+/* Dies by `sig`'s default action, as the native program would (its status,
+ * its core dump): restored, unblocked (a handler blocks its own signal),
+ * raised. */
+static _Noreturn void die_by(int sig) {
+    signal(sig, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    pthread_sigmask(SIG_UNBLOCK, &only, NULL);
+    raise(sig);
+    _exit(128 + sig); /* not reached: the default action ends the process */
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context) {
+    if (reporting) {
+        /* A fault while reporting one: the report read memory the program
+         * had corrupted. What was said stands; the process dies by the
+         * first signal, as it would natively. */
+        struct text text = {.len = 0};
+        if (!said) {
+            add(&text, "hyperjit: the program was killed by ");
+            add(&text, signal_name(reporting));
+        }
+        add(&text, said ? "  (the rest of the report faulted)\n" : " (its report faulted)\n");
+        (void)!write(STDERR_FILENO, text.bytes, text.len);
+        die_by(reporting);
+    }
+    reporting = sig;
     ucontext_t *uc = context;
     uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
     uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
@@ -153,6 +183,7 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
      * unusable, and a fault in here ends the process unreported. */
     add(&text, "\n");
     (void)!write(STDERR_FILENO, text.bytes, text.len);
+    said = 1;
     text.len = 0;
     add(&text, "  in ");
     if (!in_jit) {
@@ -174,24 +205,26 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         } else {
             add(&text, "no function (a jump to a bad address)");
         }
-        /* The stack is walked only from code in a loaded object: from a
-         * wild address there is nothing to unwind. */
+        /* Said before the walk, which may fault: unwinding JIT'd frames
+         * allocates, and the program may have corrupted the heap. */
+        add(&text, "\n");
+        (void)!write(STDERR_FILENO, text.bytes, text.len);
+        text.len = 0;
         /* Walked from the handler, through the signal frame (which has
-         * unwind information). */
+         * unwind information), and only from code in a loaded object:
+         * from a wild address there is nothing to unwind. */
         uint64_t caller = placed && !overflow ? hj_rt_first_frame(returns_into_jit) : 0;
         if (caller) {
-            add(&text, "\n  called from ");
+            add(&text, "  called from ");
             add_jit_place(&text, caller - 1);
+            add(&text, "\n");
         }
     } else {
         add_jit_place(&text, ip);
+        add(&text, "\n");
     }
-    add(&text, "\n");
     (void)!write(STDERR_FILENO, text.bytes, text.len);
-    /* Die as the native program would: the default action, raised again
-     * (pending until this handler returns; a fault would recur anyway). */
-    signal(sig, SIG_DFL);
-    raise(sig);
+    die_by(sig);
 }
 
 /* Set once the handlers are installed: from then on, every thread that runs
