@@ -179,8 +179,9 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         add(&text, sig == SIGFPE ? " (arithmetic error) at " : " at address ");
         add_hex(&text, sig == SIGFPE ? ip : address);
     }
-    /* Said at once: what follows reads memory a wild jump may have left
-     * unusable, and a fault in here ends the process unreported. */
+    /* Said at once: what follows reads memory a wild jump or a heap
+     * overrun may have left unusable; a fault there only cuts the report
+     * short. */
     add(&text, "\n");
     (void)!write(STDERR_FILENO, text.bytes, text.len);
     said = 1;
