@@ -84,7 +84,8 @@ pub(super) fn check_resolved(
 
 /// Fails with every symbol of `imports` (each with the file that uses it)
 /// that is neither weak, nor one of the libc functions the runtime
-/// replaces, nor [`defined_outside`]; and with every one `policy` denies,
+/// replaces (but for `pthread_create`, which `policy` decides on as on
+/// libc's), nor [`defined_outside`]; and with every one `policy` denies,
 /// first. Returns the process's symbols they use (weak ones included).
 pub(super) fn check_imports<'a>(
     imports: impl Iterator<Item = (&'a UndefinedSymbol, &'a str)>,
