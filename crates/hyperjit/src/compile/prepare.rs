@@ -67,16 +67,17 @@ pub(crate) fn prepare(
         file: file.clone(),
         message,
     };
+    let invalid_ir = |message| Error::InvalidIr {
+        file: file.clone(),
+        message,
+    };
     let mut module = if options.lazily {
         Module::read_lazily(context, file, &source.bytes)
     } else {
         Module::parse(context, file, &source.bytes)
     }
     .map_err(parse_error)?;
-    module.verify().map_err(|message| Error::InvalidIr {
-        file: file.clone(),
-        message,
-    })?;
+    module.verify().map_err(invalid_ir)?;
     let unlinkable = module.unlinkable_names();
     if !unlinkable.is_empty() {
         return Err(Error::Unsupported {
@@ -117,13 +118,7 @@ pub(crate) fn prepare(
             message,
         })?;
     if options.refuse_inline_assembly {
-        let place = module
-            .inline_assembly()
-            .map_err(|message| Error::InvalidIr {
-                file: file.clone(),
-                message,
-            })?;
-        if let Some(place) = place {
+        if let Some(place) = module.inline_assembly().map_err(invalid_ir)? {
             return Err(Error::Denied {
                 file: file.clone(),
                 what: format!("inline assembly (in {place})"),
@@ -150,12 +145,7 @@ pub(crate) fn prepare(
         };
     if optimize {
         let started = Instant::now();
-        module
-            .materialize_all()
-            .map_err(|message| Error::InvalidIr {
-                file: file.clone(),
-                message,
-            })?;
+        module.materialize_all().map_err(invalid_ir)?;
         stats.instructions_before_optimization += module.instruction_count();
         module.strip_optnone();
         codegen
