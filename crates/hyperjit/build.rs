@@ -5,7 +5,7 @@
 //! generation pipeline (`src/llvm/codegen_pipeline.cpp`), lazy bitcode
 //! reading (`src/llvm/lazy_bitcode.cpp`), what code generation refuses
 //! (`src/llvm/limits.cpp`), globals' alignments and `dso_local`
-//! (`src/llvm/globals.cpp`), the JIT's process symbols
+//! (`src/llvm/globals.cpp`), metadata of a moved body (`src/llvm/metadata.cpp`), the JIT's process symbols
 //! (`src/llvm/process_symbols.cpp`), allocation failures (`src/llvm/fatal.cpp`), the
 //! code map fault reports read (`src/llvm/code_map.cpp`) and the perf map's
 //! JIT event listener (`src/llvm/perf_map.cpp`).
@@ -26,6 +26,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/llvm/lazy_bitcode.cpp");
     println!("cargo:rerun-if-changed=src/llvm/limits.cpp");
     println!("cargo:rerun-if-changed=src/llvm/globals.cpp");
+    println!("cargo:rerun-if-changed=src/llvm/metadata.cpp");
     println!("cargo:rerun-if-changed=src/llvm/process_symbols.cpp");
     println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
     println!("cargo:rerun-if-changed=src/llvm/code_map.cpp");
@@ -45,6 +46,7 @@ fn main() {
         .file("src/llvm/lazy_bitcode.cpp")
         .file("src/llvm/limits.cpp")
         .file("src/llvm/globals.cpp")
+        .file("src/llvm/metadata.cpp")
         .file("src/llvm/process_symbols.cpp")
         .file("src/llvm/fatal.cpp")
         .file("src/llvm/code_map.cpp")
@@ -55,6 +57,9 @@ fn main() {
         .flag("-std=c++17")
         .flag("-fno-exceptions")
         .flag("-fno-rtti")
+        // As LLVM itself is built: its headers' assertions would otherwise
+        // abort on input LLVM reports as an error (issue 23).
+        .define("NDEBUG", None)
         .define("__STDC_CONSTANT_MACROS", None)
         .define("__STDC_FORMAT_MACROS", None)
         .define("__STDC_LIMIT_MACROS", None)

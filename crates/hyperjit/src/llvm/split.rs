@@ -202,6 +202,7 @@ impl Module {
                 }
                 block = LLVMGetNextBasicBlock(block);
             }
+            move_metadata(function, body, &mut remap)?;
             // The source's tables held the moved labels; only the moved
             // function used them.
             for table in tables {
@@ -224,6 +225,68 @@ impl Module {
         // SAFETY: a live module.
         unsafe { llvm_sys::debuginfo::LLVMStripModuleDebugInfo(self.raw()) != 0 }
     }
+}
+
+extern "C" {
+    // src/llvm/metadata.cpp
+    fn hj_metadata_constants(
+        function: LLVMValueRef,
+        out: *mut LLVMValueRef,
+        capacity: usize,
+    ) -> usize;
+    fn hj_remap_metadata(
+        function: LLVMValueRef,
+        from: *const LLVMValueRef,
+        to: *const LLVMValueRef,
+        count: usize,
+    );
+}
+
+/// Gives `body` the metadata `function` had attached, and makes every
+/// metadata in `body` that names a global of the source (`!callees`, an
+/// attachment of the front end's, a debug record's location) name the
+/// destination's instead: the bitcode writer would crash on a value of
+/// another module.
+///
+/// # Safety
+/// `function` must be a live function of the source and `body` the live
+/// function its blocks moved to, in `remap`'s destination.
+unsafe fn move_metadata(
+    function: LLVMValueRef,
+    body: LLVMValueRef,
+    remap: &mut Remap,
+) -> Result<(), String> {
+    // SAFETY: per this function's contract; the entries are read, then
+    // disposed once; the constant buffers are sized by the first call.
+    unsafe {
+        let mut count = 0;
+        let entries = LLVMGlobalCopyAllMetadata(function, &mut count);
+        for index in 0..count as u32 {
+            let kind = LLVMValueMetadataEntriesGetKind(entries, index);
+            LLVMGlobalSetMetadata(
+                body,
+                kind,
+                LLVMValueMetadataEntriesGetMetadata(entries, index),
+            );
+        }
+        if !entries.is_null() {
+            LLVMDisposeValueMetadataEntries(entries);
+        }
+        LLVMGlobalClearMetadata(function);
+        let total = hj_metadata_constants(body, std::ptr::null_mut(), 0);
+        if total == 0 {
+            return Ok(());
+        }
+        let mut from = vec![std::ptr::null_mut(); total];
+        let written = hj_metadata_constants(body, from.as_mut_ptr(), total);
+        from.truncate(written.min(total));
+        let mut to = Vec::with_capacity(from.len());
+        for &constant in &from {
+            to.push(remap.constant(constant)?);
+        }
+        hj_remap_metadata(body, from.as_ptr(), to.as_ptr(), from.len());
+    }
+    Ok(())
 }
 
 /// Whether `function` has a body a stub can stand for.
@@ -449,5 +512,62 @@ unsafe fn rebuild(
             return Ok(LLVMConstVector(operands.as_mut_ptr(), count));
         }
         Err("a constant of a kind that cannot move between modules refers to a global".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::llvm::{Context, TargetMachine};
+    use std::sync::Arc;
+
+    /// A moved body keeps its metadata, and every global that metadata
+    /// names is the new module's: its bitcode can be written (LLVM's writer
+    /// crashed on a `!callees` naming the source's functions) and read back.
+    #[test]
+    fn a_moved_body_takes_its_metadata_naming_the_new_modules_globals() {
+        let program = include_str!("../../../../tests/programs/metadata_globals.ll");
+        let context = Arc::new(Context::new());
+        let machine = TargetMachine::host(2).unwrap();
+        let mut source = machine.parse_ir(&context, "metadata_globals.ll", program);
+        let split = source
+            .split("skeleton", "lazy_entry", |name| format!("{name}.record"))
+            .unwrap();
+        assert!(split.stubbed.contains(&"dispatch".to_string()));
+        let moved = source.move_function("dispatch", "dispatch.v1").unwrap();
+        moved.verify().unwrap();
+        let ir = moved.to_ir_string();
+        assert!(ir.contains(", !tbaa !"), "{ir}");
+        assert!(ir.contains(" = !{ptr @parser, ptr @undump}"), "{ir}");
+        assert!(ir.contains("declare i32 @parser(ptr)"), "{ir}");
+        let reread = moved
+            .to_bitcode()
+            .extract_function(&context, "dispatch.v1", "dispatch.v2");
+        assert!(reread.unwrap().to_ir_string().contains("!callees !"));
+
+        let moved = source.move_function("sum", "sum.v1").unwrap();
+        moved.verify().unwrap();
+        let ir = moved.to_ir_string();
+        for expected in [
+            "define i32 @sum.v1(i32 %n) !hj.owner ",
+            " = !{ptr @main, ptr @data}",
+            "!hj.source ",
+            " = !{ptr getelementptr (i8, ptr @data, i64 4), !\"data+4\"}",
+            " = distinct !{ptr @sum, ptr @dispatch}",
+            "!llvm.loop ",
+            " = !{!\"llvm.loop.mustprogress\", ptr @sum}",
+        ] {
+            assert!(ir.contains(expected), "{expected} not in\n{ir}");
+        }
+        // The loop's node still refers to itself.
+        let loop_node = ir
+            .lines()
+            .find(|line| line.contains("distinct !{!") && line.contains(", !"))
+            .unwrap_or_else(|| panic!("no loop node in\n{ir}"));
+        let id = loop_node.split(' ').next().unwrap();
+        assert!(
+            loop_node.contains(&format!("distinct !{{{id}, ")),
+            "{loop_node}"
+        );
+        assert!(!moved.to_bitcode().bytes().is_empty());
     }
 }
