@@ -1,5 +1,6 @@
 //! Inputs the fuzzer found (`tests/regressions/`, see its README), run in
-//! every mode: each ends as hyperjit's own error, never a crash or a hang.
+//! every mode: each ends as hyperjit's own error, never a crash or a hang;
+//! and valid programs that once failed in some mode, which must run in all.
 
 mod support;
 
@@ -91,4 +92,17 @@ fn an_isolated_engine_survives_what_crashes_llvm() {
     );
     engine.add_file(conformance_source("recursion")).unwrap();
     assert_eq!(engine.run_main(&["recursion"]).unwrap(), 0);
+}
+
+/// `.LC0`, promoted with the `.L` it had, was an assembler temporary that
+/// a body compiled on its first call could not reach.
+#[test]
+fn a_static_named_like_an_assembler_label_runs_in_every_mode() {
+    let input = repo_root().join("tests/programs/local_label_name.ll");
+    for mode in MODES.iter().copied().chain([&[][..]]) {
+        let outcome = run(hyperjit_run(mode).arg(&input));
+        assert_eq!(outcome.stderr, "", "{mode:?}");
+        assert_eq!(outcome.stdout_text(), "Hello World\n", "{mode:?}");
+        assert_eq!(outcome.status, Some(0), "{mode:?}");
+    }
 }

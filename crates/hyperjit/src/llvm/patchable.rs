@@ -30,7 +30,8 @@ fn patchable_entry() -> (&'static [u8; 5], u32) {
 impl Module {
     /// Gives every internal function, global and alias (C++'s thread_local
     /// init functions are internal aliases) a unique external (hidden)
-    /// name ending in `suffix` (unnamed ones become `{anonymous}INDEX`), so
+    /// name ending in `suffix` (unnamed ones become `{anonymous}INDEX`,
+    /// assembler-local `.L` ones `{anonymous}.L...`), so
     /// that code compiled later on its own (a recompiled or redefined
     /// function) can still reach them. Returns how many were promoted.
     pub(crate) fn promote_internals(&mut self, suffix: &str, anonymous: &str) -> usize {
@@ -61,6 +62,10 @@ impl Module {
                 // cut there, two names could become one) is replaced.
                 let base = if name.is_empty() || !is_object_file_name(&name) {
                     format!("{anonymous}{index}")
+                } else if name.starts_with(b".L") {
+                    // An assembler-local name on ELF: another module's
+                    // reference to it would be an undefined temporary.
+                    format!("{anonymous}{}", String::from_utf8_lossy(&name))
                 } else {
                     String::from_utf8_lossy(&name).into_owned()
                 };
