@@ -321,8 +321,19 @@ int hj_engine_load_plugin(hj_engine *engine, const char *path);
 
 #endif  /* HYPERJIT_HOST_H */
 
+#ifndef HYPERJIT_PLUGIN_INIT_DECLARED
+#define HYPERJIT_PLUGIN_INIT_DECLARED
+#ifdef __cplusplus
+extern "C" {
+#endif  // __cplusplus
+
 /* A plugin (`hyperjit run --plugin lib.so`, `hj_engine_load_plugin`) is a
  * shared library exporting this function: it registers the plugin's
  * callbacks on `engine` and returns 0, or returns non-zero to refuse (the
  * loader reports it, naming the plugin). */
 int hyperjit_plugin_init(hj_engine *engine);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+#endif  /* HYPERJIT_PLUGIN_INIT_DECLARED */

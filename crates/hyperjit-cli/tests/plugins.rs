@@ -128,6 +128,47 @@ fn callbacks_of_several_plugins_are_all_registered() {
     assert_eq!(outcome.stdout_text(), expected_run("second plugin"));
 }
 
+/// A C++ plugin defines `hyperjit_plugin_init` as the header declares it:
+/// with C linkage (it was declared outside `extern "C"`, so the definition
+/// got a mangled name the loader could not find), and the header may be
+/// included twice (the declaration was outside the include guard).
+#[test]
+fn a_cpp_plugin_built_against_the_header_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write(
+        dir.path(),
+        "plugin.cc",
+        "#include <hyperjit_host.h>\n#include <hyperjit_host.h>\n#include <cstdio>\n\
+         static intptr_t Callback1(void *args, void *) {\n\
+           const int *a = static_cast<const int *>(args);\n\
+           std::printf(\"C++ plugin\\n\"); return a[0] + a[1];\n\
+         }\n\
+         static int Callback2(int a, int b) { return a * 100 + b; }\n\
+         int hyperjit_plugin_init(hj_engine *e) {\n\
+           const hj_type p[] = {HJ_I32, HJ_I32};\n\
+           if (hj_register_callback(e, \"Callback1\", Callback1, nullptr) != 0) return 1;\n\
+           return hj_define_function(e, \"Callback2\", reinterpret_cast<void *>(Callback2),\n\
+                                     HJ_I32, p, 2);\n\
+         }\n",
+    );
+    let plugin = dir.path().join("libcpp_plugin.so");
+    must(
+        Command::new(llvm_tool("clang++"))
+            .args(["-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"])
+            .arg(format!("-I{}", repo_root().join("include").display()))
+            .arg(&source)
+            .arg("-o")
+            .arg(&plugin),
+    );
+    let outcome = run(hyperjit()
+        .args(["run", "--plugin"])
+        .arg(&plugin)
+        .arg(guest()));
+    assert_eq!(outcome.stderr, "");
+    assert_eq!(outcome.status, Some(0));
+    assert_eq!(outcome.stdout_text(), expected_run("C++ plugin"));
+}
+
 /// Runs `hyperjit run --plugin PLUGIN guest` and returns its stderr,
 /// checking that it failed as hyperjit's own error.
 fn plugin_failure(plugin: &Path) -> String {
