@@ -106,3 +106,45 @@ fn a_static_named_like_an_assembler_label_runs_in_every_mode() {
         assert_eq!(outcome.status, Some(0), "{mode:?}");
     }
 }
+
+/// The checker's report is read while it runs: one longer than a pipe
+/// holds (here 3,000 functions the verifier rejects, over 200 KB) blocked
+/// the child until the time limit, and came back as a hang.
+#[test]
+fn an_isolated_check_with_a_long_report_returns_the_report() {
+    let engine = hyperjit::Engine::builder()
+        .isolate_inputs(env!("CARGO_BIN_EXE_hyperjit"))
+        .build()
+        .unwrap();
+    let functions: String = (0..3000)
+        .map(|i| {
+            format!(
+                "define i32 @f{i}(i32 %x) {{\nentry:\n  ret i32 %y\nnext:\n  \
+                 %y = add i32 %x, 1\n  ret i32 %y\n}}\n"
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "undominated.ll", functions);
+    let error = engine.add_file(&input).unwrap_err().to_string();
+    let expected_start = format!(
+        "{0}: {0}: invalid IR rejected by the verifier:\nInstruction does not dominate all uses!",
+        input.display()
+    );
+    assert!(
+        error.starts_with(&expected_start),
+        "{}",
+        &error[..error.len().min(300)]
+    );
+    assert_eq!(
+        error
+            .matches("Instruction does not dominate all uses!")
+            .count(),
+        3000
+    );
+    assert!(
+        error.ends_with("(checked in a child process)"),
+        "{}",
+        &error[error.len() - 200..]
+    );
+}

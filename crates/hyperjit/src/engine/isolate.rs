@@ -89,6 +89,16 @@ impl Core {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|error| isolated(format!("cannot start {}: {error}", checker.display())))?;
+        // Read while the child runs: a report longer than the pipe holds
+        // (3,000 functions the verifier rejects: 243 KB) would block it.
+        let reader = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut stderr = Vec::new();
+                let _ = pipe.read_to_end(&mut stderr);
+                String::from_utf8_lossy(&stderr).into_owned()
+            })
+        });
         let started = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -105,11 +115,9 @@ impl Core {
                 Err(error) => return Err(isolated(error.to_string())),
             }
         };
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            use std::io::Read;
-            let _ = pipe.read_to_string(&mut stderr);
-        }
+        let stderr = reader
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
         if status.success() {
             return Ok(());
         }
