@@ -421,3 +421,29 @@ fn dso_local_declarations_of_library_data_are_reached() {
         assert_eq!(engine.run_main(&["stdout"]).unwrap(), 7, "lazy: {lazy}");
     }
 }
+
+/// Two hundred engines live in one process at once, each calling its own
+/// host callback: the address space near the host holds about ninety
+/// engines' code, and the next ones place theirs anywhere (the 11th failed
+/// with "cannot reserve address space for JIT'd code").
+#[test]
+fn two_hundred_engines_live_at_once() {
+    const IR: &str = "declare i64 @scale(i64)\n@runs = global i64 0\n\
+        define i32 @main() {\n  %n = load i64, ptr @runs\n  %m = add i64 %n, 1\n\
+        \x20 store i64 %m, ptr @runs\n  %s = call i64 @scale(i64 %m)\n\
+        \x20 %r = trunc i64 %s to i32\n  ret i32 %r\n}\n";
+    let engines: Vec<Engine> = (0..200i64)
+        .map(|index| {
+            let engine = Engine::new().unwrap_or_else(|e| panic!("engine {index}: {e}"));
+            engine
+                .define("scale", move |x: i64| x * 1000 + index)
+                .unwrap();
+            engine.add_ir("scaled.ll", IR).unwrap();
+            assert_eq!(engine.run_main(&["scaled"]).unwrap(), 1000 + index as i32);
+            engine
+        })
+        .collect();
+    for (index, engine) in engines.iter().enumerate() {
+        assert_eq!(engine.run_main(&["scaled"]).unwrap(), 2000 + index as i32);
+    }
+}

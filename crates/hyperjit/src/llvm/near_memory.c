@@ -12,7 +12,9 @@
  * chunk (hj_arena_within_call_reach) are direct `call rel32` instructions
  * (jit.rs rewrites their relocations). Code that had to go to a far chunk,
  * once the window is full, cannot make them: its object fails to finalize
- * with an error rather than run a call that lands elsewhere.
+ * with an error rather than run a call that lands elsewhere. An engine whose
+ * first chunk is already far (hundreds of engines live at once) binds no
+ * direct call at all, and its code runs wherever it lands.
  *
  * Each linked object gets its own allocation context whose sections never
  * share a page with another object's, so finalizing one object (making its
@@ -27,8 +29,10 @@
 #include <unistd.h>
 
 /* Address space reserved at a time; a program that needs more gets
- * another chunk. */
+ * another chunk. An engine's first chunk is smaller: the window near the
+ * host holds some 90 engines' first chunks, not 10. */
 #define CHUNK_SIZE ((size_t)256 << 20)
+#define FIRST_CHUNK_SIZE ((size_t)32 << 20)
 
 /* Near chunks lie within CODE_WINDOW of the anchor; a call target within
  * CALL_REACH of the anchor is then within a rel32's reach of all of them
@@ -49,6 +53,7 @@ struct hj_arena {
     struct hj_chunk *chunk; /* the newest; older ones stay mapped */
     size_t committed;       /* bytes of pages in use */
     int near_calls;         /* objects with direct calls to the host were added */
+    int far;                /* its first chunk is far: no call is made direct */
     pthread_mutex_t lock;
 };
 
@@ -80,12 +85,16 @@ static size_t page_size(void) {
     return size;
 }
 
+/* Reserves `size` bytes at `hint`, or anywhere for a NULL hint (with
+ * MAP_FIXED_NOREPLACE, NULL would mean address 0: refused, or as root
+ * mapped there). */
 static void *reserve(void *hint, size_t size) {
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 #ifdef MAP_FIXED_NOREPLACE
-    void *p = mmap(hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-#else
-    void *p = mmap(hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (hint)
+        flags |= MAP_FIXED_NOREPLACE;
 #endif
+    void *p = mmap(hint, size, PROT_NONE, flags, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if (hint && p != hint) {
@@ -127,6 +136,8 @@ static struct hj_chunk *reserve_chunk(const void *anchor, size_t size) {
 }
 
 int hj_arena_within_call_reach(const struct hj_arena *arena, uintptr_t target) {
+    if (arena->far)
+        return 0;
     uintptr_t anchor = (uintptr_t)arena->anchor;
     uintptr_t distance = target > anchor ? target - anchor : anchor - target;
     return distance <= (uintptr_t)CALL_REACH;
@@ -141,11 +152,15 @@ struct hj_arena *hj_arena_new(const void *anchor) {
     if (!arena)
         return NULL;
     arena->anchor = anchor;
-    arena->chunk = reserve_chunk(anchor, CHUNK_SIZE);
+    arena->chunk = reserve_chunk(anchor, FIRST_CHUNK_SIZE);
     if (!arena->chunk) {
         free(arena);
         return NULL;
     }
+    /* No room near the host (many engines live at once): this engine's
+     * code calls the host as ORC's own allocator's would, through far
+     * calls, and works wherever its later chunks land. */
+    arena->far = !arena->chunk->near;
     pthread_mutex_init(&arena->lock, NULL);
     return arena;
 }
