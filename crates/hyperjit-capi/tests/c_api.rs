@@ -252,11 +252,11 @@ fn typed_functions_are_checked_against_the_guests_declaration() {
     assert_eq!(engine.add_ir("twice.ll", ir), 0);
     assert_eq!(engine.run(), Ok(42));
 
-    // Declared with another type: the link says which.
+    // Declared with another type: the input is refused, saying which.
     let engine = Engine::new();
     assert_eq!(engine.define_twice(HJ_I64), 0);
-    assert_eq!(engine.add_ir("twice.ll", ir), 0);
-    let error = engine.run().unwrap_err();
+    assert_eq!(engine.add_ir("twice.ll", ir), -1);
+    let error = last_error(engine.0);
     assert!(
         error.contains("twice") && error.contains("twice.ll"),
         "{error}"
@@ -431,18 +431,26 @@ fn hj_trap_stops_the_guest_on_every_path_to_the_callback() {
     }
 }
 
-/// Inputs that cannot be linked stay pending, failing every run with the
-/// same error, until the host discards them.
+/// An input that defines what a pending one defines is refused when added;
+/// inputs that lack a symbol stay pending, failing every run with the same
+/// error, until the host discards them.
 #[test]
 fn pending_inputs_can_be_discarded() {
     let engine = Engine::new();
     let main = |value: i32| format!("define i32 @main() {{\n  ret i32 {value}\n}}\n");
     assert_eq!(engine.add_ir("a.ll", &main(1)), 0);
-    assert_eq!(engine.add_ir("b.ll", &main(2)), 0);
+    assert_eq!(engine.add_ir("b.ll", &main(2)), -1);
+    assert_eq!(
+        last_error(engine.0),
+        "b.ll: link error: 'main' is defined in a.ll and again here"
+    );
+    let uses =
+        "declare i32 @absent()\ndefine i32 @user() {\n  %r = call i32 @absent()\n  ret i32 %r\n}\n";
+    assert_eq!(engine.add_ir("user.ll", uses), 0);
     for _ in 0..2 {
         assert_eq!(
             engine.run(),
-            Err("b.ll: link error: 'main' is defined in a.ll and again here".to_string())
+            Err("unresolved external symbols:\n  'absent' (referenced by user.ll)".to_string())
         );
     }
     // SAFETY: a live engine.

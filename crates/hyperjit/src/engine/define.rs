@@ -3,7 +3,7 @@
 //! multiplexed callbacks. Each goes through the callback layer's registry;
 //! the engine's own hypercalls take the same path.
 
-use super::{Core, Engine};
+use super::{Core, Engine, State};
 use crate::callback::{
     callback_fn_host_function, CallbackFn, Caller, DirectCall, DynamicFunction, HostFunction,
     IntoHostFunction, Kind, MultiplexedFunction, Signature, Value,
@@ -38,10 +38,7 @@ impl Engine {
     /// the arguments as [`Value`]s and returns the result as one.
     pub fn define_dynamic<F>(&self, name: &str, signature: Signature, handler: F) -> Result<()>
     where
-        F: Fn(&mut Caller<'_>, &[Value]) -> std::result::Result<Value, Trap>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(&Caller<'_>, &[Value]) -> std::result::Result<Value, Trap> + Send + Sync + 'static,
     {
         let function = DynamicFunction::into_host_function(signature, Box::new(handler));
         self.core.define_named(name, Kind::Dynamic, function, false)
@@ -72,12 +69,13 @@ impl Engine {
         signature: impl Into<Option<Signature>>,
     ) -> Result<()> {
         check_name(name)?;
+        let signature = signature.into();
         let state = self.core.lock();
-        self.core.check_free(name, &state.linker)?;
+        self.core.check_free(name, &state, signature.as_ref())?;
         state.linker.define_symbol(name, address as usize)?;
         self.core
             .callbacks
-            .register_symbol(name, address as usize, signature.into());
+            .register_symbol(name, address as usize, signature);
         Ok(())
     }
 
@@ -88,10 +86,7 @@ impl Engine {
     /// linked; others find the callback by name at run time.
     pub fn register_callback<F>(&self, name: &str, handler: F) -> Result<()>
     where
-        F: Fn(&mut Caller<'_>, *mut c_void) -> std::result::Result<isize, Trap>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(&Caller<'_>, *mut c_void) -> std::result::Result<isize, Trap> + Send + Sync + 'static,
     {
         self.core
             .register_multiplexed(name, MultiplexedFunction::into_host_function(handler), None)
@@ -161,14 +156,17 @@ impl Core {
     ) -> Result<()> {
         check_name(name)?;
         let state = self.lock();
-        self.check_free(name, &state.linker)?;
+        self.check_free(name, &state, Some(&function.signature))?;
         self.callbacks
             .register_named(name, kind, function, self, self.config.count_calls, builtin);
         Ok(())
     }
 
-    /// Fails if `name` is taken by a callback or by linked code.
-    fn check_free(&self, name: &str, linker: &crate::link::Linker) -> Result<()> {
+    /// Fails if `name` is taken by a callback or by linked code, or cannot
+    /// be a callback of `signature` beside the pending inputs.
+    fn check_free(&self, name: &str, state: &State, signature: Option<&Signature>) -> Result<()> {
+        crate::link::check_callback_beside(&state.pending, name, signature)?;
+        let linker = &state.linker;
         let by = if let Some(named) = self.callbacks.named(name) {
             if named.builtin {
                 "hyperjit (a hypercall)"

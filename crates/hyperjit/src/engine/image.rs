@@ -68,10 +68,18 @@ impl Core {
                 pending,
                 ..
             } = state;
-            match self.prepare_with(linker, stats, &image_sources[index], self.config.lazy) {
-                Ok(prepared) => pending.push(pending_input(&image_sources[index], prepared)),
+            let input = self
+                .prepare_with(linker, stats, &image_sources[index], self.config.lazy)
+                .map(|prepared| pending_input(&image_sources[index], prepared));
+            let checked = input.and_then(|input| {
+                linker.check_addable(pending, &input, &self.callbacks)?;
+                Ok(input)
+            });
+            match checked {
+                Ok(input) => pending.push(input),
+                // Refused as `add` refuses it: the others stay.
                 Err(error) => {
-                    image_sources.truncate(index);
+                    image_sources.remove(index);
                     return Err(error);
                 }
             }

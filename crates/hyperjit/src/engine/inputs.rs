@@ -68,7 +68,11 @@ impl Core {
             return self.add_toward_image(state, source);
         }
         let prepared = self.prepare(state, &source)?;
-        state.pending.push(pending_input(&source, prepared));
+        let input = pending_input(&source, prepared);
+        state
+            .linker
+            .check_addable(&state.pending, &input, &self.callbacks)?;
+        state.pending.push(input);
         Ok(())
     }
 

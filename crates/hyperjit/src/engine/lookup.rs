@@ -39,7 +39,7 @@ impl Core {
                 return Ok(address as usize as *const c_void);
             }
         }
-        self.link_pending(&mut state)?;
+        self.link_pending_for(&mut state, name)?;
         if !state.linker.defines(name) {
             let Some(named) = self.callbacks.named(name) else {
                 return Err(Error::UnknownSymbol {

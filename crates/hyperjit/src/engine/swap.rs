@@ -56,7 +56,7 @@ impl Core {
             )));
         }
         let mut state = self.lock();
-        self.link_pending(&mut state)?;
+        self.link_pending_for(&mut state, function)?;
         if state.linker.is_uncompiled(function) {
             self.compile_uncompiled(&mut state, function)?;
         }
@@ -93,7 +93,7 @@ impl Core {
         self.vet(&source)?;
         let file = source.file.clone();
         let mut state = self.lock();
-        self.link_pending(&mut state)?;
+        self.link_pending_for(&mut state, function)?;
         let Some(expected) = state.linker.swappable_signature(function).cloned() else {
             return Err(Error::UnknownSymbol {
                 name: function.to_string(),

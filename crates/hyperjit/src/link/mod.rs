@@ -25,6 +25,7 @@ pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
 pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
 pub use policy::SymbolPolicy;
+pub(crate) use resolve::check_callback_beside;
 
 use crate::callback::{self, Kind, Named, Registry};
 use crate::compile::{Codegen, Key, ObjectCache};
@@ -140,6 +141,17 @@ impl Linker {
     /// Bytes of memory committed for JIT'd code and data.
     pub(crate) fn committed_bytes(&self) -> usize {
         self.jit.committed_bytes()
+    }
+
+    /// Fails if `input` can never link beside `pending` (see
+    /// [`resolve::check_addable`]).
+    pub(crate) fn check_addable(
+        &self,
+        pending: &[Input],
+        input: &Input,
+        callbacks: &Registry,
+    ) -> Result<()> {
+        resolve::check_addable(pending, input, &self.linked, callbacks)
     }
 
     /// Fails with every symbol `inputs` use that nothing defines or the

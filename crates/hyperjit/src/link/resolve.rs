@@ -137,6 +137,66 @@ pub(super) fn check_imports<'a>(
     Ok(from_process.into_iter().map(str::to_string).collect())
 }
 
+/// Fails if `input` cannot join the `pending` inputs whatever is added
+/// later: it defines what the program, the host or a pending input defines,
+/// or declares a callback with another type than the registered one. Such
+/// an input is refused when it is added, so it never blocks the others.
+pub(super) fn check_addable(
+    pending: &[Input],
+    input: &Input,
+    linked: &Linked,
+    callbacks: &Registry,
+) -> Result<()> {
+    check_callbacks(std::slice::from_ref(input), linked, callbacks)?;
+    let defined = input.module.strong_definitions();
+    for earlier in pending {
+        let theirs = earlier.module.strong_definitions();
+        if let Some(name) = defined.iter().find(|name| theirs.contains(name)) {
+            return Err(Error::Link {
+                file: input.file.clone(),
+                message: format!("'{name}' is defined in {} and again here", earlier.file),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fails if a callback `name` of `signature` (`None`: any declaration goes)
+/// cannot be registered beside the `pending` inputs: one defines `name`, or
+/// declares it with another type.
+pub(crate) fn check_callback_beside(
+    pending: &[Input],
+    name: &str,
+    signature: Option<&crate::callback::Signature>,
+) -> Result<()> {
+    for input in pending {
+        if input.defined.iter().any(|defined| defined == name) {
+            return Err(Error::AlreadyDefined {
+                name: name.to_string(),
+                by: Some(format!("{}, added to the program", input.file)),
+            });
+        }
+        let (Some(signature), true) = (
+            signature,
+            input.undefined.iter().any(|symbol| symbol.name == name),
+        ) else {
+            continue;
+        };
+        let found = match input.module.function_signature(name) {
+            Some(declared) if signature.matches(&declared) => continue,
+            Some(declared) => declared.to_string(),
+            None => "a variable".to_string(),
+        };
+        return Err(Error::CallbackSignature {
+            callback: name.to_string(),
+            expected: signature.to_string(),
+            found,
+            file: input.file.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// No two inputs may both define a symbol strongly: the IR linker would
 /// fail after the inputs left `pending`, and they would be lost.
 fn check_defined_once(inputs: &[Input]) -> Result<()> {

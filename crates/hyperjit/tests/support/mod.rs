@@ -27,6 +27,21 @@ pub fn add_source(engine: &Engine, name: &str, source: &str) -> tempfile::TempDi
     dir
 }
 
+/// Writes `source` to a fresh directory as `name` and adds it to `engine`,
+/// which must refuse it: returns the directory and the error.
+pub fn refused_source(
+    engine: &Engine,
+    name: &str,
+    source: &str,
+) -> (tempfile::TempDir, hyperjit::Error) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let error = engine
+        .add_file(write(dir.path(), name, source))
+        .err()
+        .unwrap_or_else(|| panic!("adding {name} succeeded"));
+    (dir, error)
+}
+
 /// How many times `engine` has tiered `function` up so far.
 pub fn tier_ups_of(engine: &Engine, function: &str) -> usize {
     engine
