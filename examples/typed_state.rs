@@ -33,14 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(ledger.events.iter().map(|(_, a)| a).sum())
         },
     )?;
-    engine.define(
-        "log_line",
-        |caller: &mut Caller<'_>, text: *const c_char| {
-            // SAFETY: the guest passes a C string.
-            let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
-            println!("[host, from {}] {text}", caller.callback());
-        },
-    )?;
+    engine.define("log_line", |caller: &Caller<'_>, text: *const c_char| {
+        // SAFETY: the guest passes a C string.
+        let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+        println!("[host, from {}] {text}", caller.callback());
+    })?;
     let state = Arc::clone(&ledger);
     engine.define("average", move || -> f64 {
         let ledger = state.lock().expect("ledger");

@@ -281,5 +281,16 @@ impl Error {
     }
 }
 
+/// An engine call failing inside a callback (`caller.recompile(..)?`) stops
+/// the guest with that error; a trap stays the trap it was.
+impl From<Error> for crate::trap::Trap {
+    fn from(error: Error) -> crate::trap::Trap {
+        match error {
+            Error::Trap(trap) => trap,
+            other => crate::trap::Trap::new(other.to_string()),
+        }
+    }
+}
+
 /// `Result` with hyperjit's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -74,8 +74,10 @@ pub struct CallbackStats {
 pub struct TierUp {
     /// The function.
     pub function: String,
-    /// Its calls and loop iterations in the baseline code when found hot.
-    pub count: u64,
+    /// Its calls and loop iterations in the baseline code when found hot;
+    /// `None` for a tier-up a swap asked for (it went live at the baseline,
+    /// to be optimized at once, hot or not).
+    pub count: Option<u64>,
     /// When the optimized body went live, since the engine was built.
     pub at: Duration,
     /// How long its compilation took (on the background thread).
@@ -139,11 +141,14 @@ impl fmt::Display for Stats {
                 "\ntiered up                      count     at (ms)  compile (ms)"
             )?;
             for tier_up in &self.tier_ups {
+                let count = tier_up
+                    .count
+                    .map_or_else(|| "requested".to_string(), |count| count.to_string());
                 write!(
                     f,
                     "\n{:<26} {:>10} {:>11.3} {:>13.3}",
                     tier_up.function,
-                    tier_up.count,
+                    count,
                     ms(tier_up.at),
                     ms(tier_up.compile_time)
                 )?;

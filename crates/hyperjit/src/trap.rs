@@ -64,3 +64,17 @@ impl fmt::Display for Trap {
 }
 
 impl std::error::Error for Trap {}
+
+/// `Err("message")?` in a callback.
+impl From<&str> for Trap {
+    fn from(message: &str) -> Trap {
+        Trap::new(message)
+    }
+}
+
+/// `Err(format!(..))?` in a callback.
+impl From<String> for Trap {
+    fn from(message: String) -> Trap {
+        Trap::new(message)
+    }
+}

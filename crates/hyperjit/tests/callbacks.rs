@@ -76,12 +76,12 @@ int main(void) {
 fn a_mismatched_declaration_is_a_link_error_naming_both_types() {
     let engine = engine();
     engine.define("Callback1", |a: i32, b: i32| a + b).unwrap();
-    let dir = add_source(
+    // Refused when added: it could never link, and would block the rest.
+    let (dir, error) = refused_source(
         &engine,
         "wrong.c",
         "long Callback1(long);\nint main(void) { return (int)Callback1(1); }\n",
     );
-    let error = engine.run_main(&["wrong"]).unwrap_err();
     match &error {
         Error::CallbackSignature {
             callback,
@@ -321,12 +321,11 @@ fn define_symbol_checks_the_declaration() {
             Signature::new([Ty::I64, Ty::I64], Ty::I64),
         )
         .unwrap();
-    let _dir = add_source(
+    let (_dir, error) = refused_source(
         &engine,
         "raw.c",
         "int native_add(int);\nint main(void) { return native_add(1); }\n",
     );
-    let error = engine.run_main(&["raw"]).unwrap_err();
     assert!(matches!(error, Error::CallbackSignature { .. }), "{error}");
 }
 
@@ -413,7 +412,7 @@ fn caller_looks_up_the_running_program_re_entrantly() {
     engine
         .define(
             "probe",
-            |caller: &mut Caller<'_>, which: i32| -> Result<i64, Trap> {
+            |caller: &Caller<'_>, which: i32| -> Result<i64, Trap> {
                 assert_eq!(
                     caller.data::<String>().map(String::as_str),
                     Some("host state")
@@ -424,26 +423,22 @@ fn caller_looks_up_the_running_program_re_entrantly() {
                 } else {
                     "guest_square"
                 };
-                let failed = |e: Error| Trap::new(e.to_string());
+                // An engine error becomes the callback's trap with `?`.
                 if which == 0 {
-                    let address = caller.lookup(name).map_err(failed)?;
+                    let address = caller.lookup(name)?;
                     // SAFETY: guest_counter is the guest's long.
                     Ok(unsafe { *(address as *const i64) })
                 } else {
-                    let square = caller
-                        .lookup_fn::<extern "C" fn(i64) -> i64>(name)
-                        .map_err(failed)?;
-                    square.call(9).map_err(failed)
+                    let square = caller.lookup_fn::<extern "C" fn(i64) -> i64>(name)?;
+                    Ok(square.call(9)?)
                 }
             },
         )
         .unwrap();
     engine
-        .define("missing", |caller: &mut Caller<'_>| -> Result<i64, Trap> {
-            caller
-                .lookup("no_such_symbol")
-                .map(|_| 0)
-                .map_err(|e| Trap::new(e.to_string()))
+        .define("missing", |caller: &Caller<'_>| -> Result<i64, Trap> {
+            caller.lookup("no_such_symbol")?;
+            Ok(0)
         })
         .unwrap();
     let _dir = add_source(
@@ -567,12 +562,11 @@ fn callback_names_and_duplicates_are_checked() {
 fn a_program_defining_a_callbacks_name_is_refused() {
     let engine = engine();
     engine.define("shared_name", || 1i32).unwrap();
-    let _dir = add_source(
+    let (_dir, error) = refused_source(
         &engine,
         "clash.c",
         "int shared_name(void) { return 2; }\nint main(void) { return shared_name(); }\n",
     );
-    let error = engine.run_main(&["clash"]).unwrap_err();
     assert!(
         error
             .to_string()
@@ -596,7 +590,7 @@ fn callbacks_may_be_called_through_function_pointers() {
 
 #[allow(dead_code)]
 fn _signature_of_register_callback(engine: &Engine) {
-    let _ = engine.register_callback("Log", move |_caller: &mut Caller, args: *mut c_void| {
+    let _ = engine.register_callback("Log", move |_caller: &Caller, args: *mut c_void| {
         if args.is_null() {
             return Err(Trap::new("Log needs arguments"));
         }
@@ -952,4 +946,89 @@ int main(int argc, char **argv) {
 fn register_check(engine: &Engine) {
     // SAFETY: refuse_negative takes any args, on any thread.
     unsafe { engine.register_callback_fn("check", refuse_negative, std::ptr::null_mut()) }.unwrap();
+}
+
+/// A callback's failure converts into its trap with `?`: a message (`&str`
+/// or `String`), or an engine error; a trap nested inside stays that trap.
+#[test]
+fn question_marks_turn_messages_and_errors_into_traps() {
+    let engine = engine();
+    engine
+        .define("check", |x: i32| -> Result<i32, Trap> {
+            if x < 0 {
+                Err("negative input")?;
+            }
+            if x > 100 {
+                Err(format!("{x} is too large"))?;
+            }
+            Ok(x)
+        })
+        .unwrap();
+    engine
+        .define(
+            "nested",
+            |caller: &Caller<'_>, x: i32| -> Result<i32, Trap> {
+                let check = caller.lookup_fn::<extern "C" fn(i32) -> i32>("check_in_guest")?;
+                Ok(check.call(x)?)
+            },
+        )
+        .unwrap();
+    let _dir = add_source(
+        &engine,
+        "checks.c",
+        "int check(int);\nint nested(int);\nint check_in_guest(int x) { return check(x); }\n\
+         int main(int argc, char **argv) {\n\
+           if (argc == 1) return check(5);\n\
+           if (argv[1][0] == 'n') return check(-1);\n\
+           if (argv[1][0] == 'l') return check(1000);\n\
+           return nested(-2);\n}\n",
+    );
+    assert_eq!(engine.run_main(&["checks"]).unwrap(), 5);
+    for (argument, callback, message) in [
+        ("n", "check", "negative input"),
+        ("l", "check", "1000 is too large"),
+        ("x", "check", "negative input"),
+    ] {
+        match engine.run_main(&["checks", argument]).unwrap_err() {
+            Error::Trap(trap) => {
+                assert_eq!(trap.callback(), Some(callback), "{argument}");
+                assert_eq!(trap.message(), message, "{argument}");
+            }
+            other => panic!("{argument}: expected a trap, got {other:?}"),
+        }
+    }
+}
+
+/// `lookup_fn` takes the `unsafe extern "C" fn` form of a C type too.
+#[test]
+fn typed_lookups_take_unsafe_function_types() {
+    let engine = engine();
+    engine
+        .add_ir(
+            "twice.ll",
+            "define i32 @twice(i32 %x) {\n  %y = mul i32 %x, 2\n  ret i32 %y\n}\n",
+        )
+        .unwrap();
+    let twice = engine
+        .lookup_fn::<unsafe extern "C" fn(i32) -> i32>("twice")
+        .unwrap();
+    assert_eq!(twice.call(21).unwrap(), 42);
+    let wrong = engine.lookup_fn::<unsafe extern "C" fn(i64) -> i32>("twice");
+    assert_eq!(
+        wrong.unwrap_err().to_string(),
+        "'twice' has type i32 (i32), not the requested i32 (i64)"
+    );
+    // SAFETY: the engine outlives the call, and `twice` calls no callback.
+    assert_eq!(unsafe { twice.as_raw()(4) }, 8);
+}
+
+/// An engine prints its settings and what it holds.
+#[test]
+fn an_engine_is_debug() {
+    let engine = Engine::builder().opt_level(1).build().unwrap();
+    engine.add_ir("empty.ll", "@x = global i32 1\n").unwrap();
+    assert_eq!(
+        format!("{engine:?}"),
+        "Engine { opt_level: 1, lazy: false, tiered: false, pending_inputs: 1, linked_batches: 0, .. }"
+    );
 }

@@ -102,7 +102,7 @@ fn a_callback_loads_and_calls_a_module() {
     engine
         .define(
             "load_and_call",
-            move |caller: &mut Caller<'_>, x: i32| -> Result<i32, Trap> {
+            move |caller: &Caller<'_>, x: i32| -> Result<i32, Trap> {
                 caller.load(&path).map_err(|e| Trap::new(e.to_string()))?;
                 let extra = caller
                     .lookup_fn::<extern "C" fn(i32) -> i32>("extra")

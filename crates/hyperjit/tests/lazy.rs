@@ -309,7 +309,8 @@ long check(long rounds) {
         .iter()
         .find(|t| t.function == "hot")
         .expect("hot was tiered up");
-    assert!(hot.count >= 50, "tiered up after {} calls", hot.count);
+    let count = hot.count.expect("a tier-up the counter found");
+    assert!(count >= 50, "tiered up after {count} calls");
     assert!(tiered.iter().all(|t| t.function != "cold"), "{tiered:?}");
     // Small and looping: compiled at the engine's level at once, so there
     // is nothing to tier up.
@@ -348,6 +349,15 @@ fn tiered_swaps_go_live_at_once_and_are_optimized_in_the_background() {
         assert_eq!(scale.call(3).unwrap(), 3000);
     });
     assert_eq!(tier_ups_of(&engine, "scale"), 1);
+    // Asked for, not counted: no count (it showed as u64::MAX).
+    let stats = engine.stats();
+    assert_eq!(stats.tier_ups[0].count, None);
+    let table = stats.to_string();
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("scale "))
+        .unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("requested"), "{table}");
     engine.recompile("scale", 3).unwrap();
     assert_eq!(scale.call(4).unwrap(), 4000);
     work_until_tiered_up(&engine, "scale", 2, || {

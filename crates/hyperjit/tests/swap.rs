@@ -200,7 +200,7 @@ fn a_callback_swaps_the_function_that_called_it() {
     engine
         .define(
             "swap_me",
-            move |caller: &mut Caller<'_>, round: i32| -> Result<(), Trap> {
+            move |caller: &Caller<'_>, round: i32| -> Result<(), Trap> {
                 let result = if round == 0 {
                     caller.recompile("tick", 3)
                 } else {

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 /// The boxed handler of a dynamic callback.
 pub(crate) type DynamicHandler =
-    Box<dyn Fn(&mut Caller<'_>, &[Value]) -> Result<Value, Trap> + Send + Sync>;
+    Box<dyn Fn(&Caller<'_>, &[Value]) -> Result<Value, Trap> + Send + Sync>;
 
 /// A handler with the signature its arguments are decoded by.
 pub(crate) struct DynamicFunction {
@@ -41,7 +41,7 @@ impl DynamicFunction {
         )
     }
 
-    fn call(&self, caller: &mut Caller<'_>, slots: &[u64]) -> Result<u64, Trap> {
+    fn call(&self, caller: &Caller<'_>, slots: &[u64]) -> Result<u64, Trap> {
         let mut inline = [Value::Void; INLINE_ARGS];
         let mut spilled = Vec::new();
         let args: &[Value] = if slots.len() <= INLINE_ARGS {
@@ -87,7 +87,7 @@ unsafe extern "C-unwind" fn trampoline<const COUNT: bool>(
     };
     let started = COUNT.then(Instant::now);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        env.func.call(&mut Caller::new(&env.shared), slots)
+        env.func.call(&Caller::new(&env.shared), slots)
     }));
     let outcome = result.unwrap_or_else(|payload| Err(Trap::from_panic(payload)));
     let value = finish(&env.shared, started, outcome);

@@ -25,7 +25,7 @@ pub(crate) mod sealed {
     }
 }
 
-/// An `extern "C" fn(A1, .., An) -> R` type (up to 8 parameters of
+/// An `extern "C" fn(A1, .., An) -> R` type, or its `unsafe` form (up to 8 parameters of
 /// [`HostType`](crate::HostType)s; R a `HostType` or `()`), for
 /// [`Engine::lookup_fn`](crate::Engine::lookup_fn).
 pub trait FunctionPointer: sealed::FunctionPointerSealed {}
@@ -62,6 +62,10 @@ impl<A: HostTypeSealed> FunctionArgs<(A,)> for A {}
 
 macro_rules! function_pointers {
     ($($arg:ident)*) => {
+        function_pointers!(@safe $($arg)*);
+        function_pointers!(@unsafe $($arg)*);
+    };
+    (@safe $($arg:ident)*) => {
         impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> sealed::FunctionPointerSealed
             for extern "C" fn($($arg),*) -> R
         {
@@ -88,6 +92,39 @@ macro_rules! function_pointers {
         }
         impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> FunctionPointer
             for extern "C" fn($($arg),*) -> R
+        {}
+    };
+    // The same C type as an `unsafe extern "C" fn`, which a host may
+    // prefer for what it calls through `as_raw`: `TypedFn::call` is as
+    // safe for it, as it stops traps, exits and checks the type.
+    (@unsafe $($arg:ident)*) => {
+        impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> sealed::FunctionPointerSealed
+            for unsafe extern "C" fn($($arg),*) -> R
+        {
+            type Args = ($($arg,)*);
+            type Ret = R;
+
+            fn signature() -> Signature {
+                <extern "C" fn($($arg),*) -> R as sealed::FunctionPointerSealed>::signature()
+            }
+
+            unsafe fn from_address(address: *const c_void) -> Self {
+                // SAFETY: per the trait's contract, `address` is a function
+                // of exactly this type.
+                unsafe { std::mem::transmute::<*const c_void, Self>(address) }
+            }
+
+            #[allow(non_snake_case)]
+            fn call_with(self, ($($arg,)*): Self::Args) -> R {
+                // SAFETY: a function of the program checked to have this C
+                // type (`from_address`'s contract); what makes the call
+                // unsafe for the host's own raw use (a trap, an exit) is
+                // caught by the engine's entry around `call_with`.
+                unsafe { self($($arg),*) }
+            }
+        }
+        impl<R: HostReturnSealed<Abi = R>, $($arg: HostTypeSealed,)*> FunctionPointer
+            for unsafe extern "C" fn($($arg),*) -> R
         {}
     };
 }

@@ -19,7 +19,7 @@ impl MultiplexedFunction {
     /// trampoline (no call through a vtable).
     pub(crate) fn into_host_function<F>(handler: F) -> HostFunction
     where
-        F: Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
+        F: Fn(&Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
     {
         HostFunction::new(
             Signature::new([Ty::Ptr], Ty::I64),
@@ -39,13 +39,13 @@ unsafe extern "C-unwind" fn trampoline<F, const COUNT: bool>(
     args: *mut c_void,
 ) -> isize
 where
-    F: Fn(&mut Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
+    F: Fn(&Caller<'_>, *mut c_void) -> Result<isize, Trap> + Send + Sync + 'static,
 {
     // SAFETY: per this function's contract.
     let env = unsafe { &*env };
     let started = COUNT.then(Instant::now);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        (env.func)(&mut Caller::new(&env.shared), args)
+        (env.func)(&Caller::new(&env.shared), args)
     }));
     let outcome = result.unwrap_or_else(|payload| Err(Trap::from_panic(payload)));
     finish(&env.shared, started, outcome)

@@ -48,7 +48,7 @@ pub trait HostType: sealed::HostTypeSealed {}
 pub trait HostReturn: sealed::HostReturnSealed {}
 
 /// A closure usable as a typed host function: `Fn(A1, .., An) -> R` or
-/// `Fn(&mut Caller, A1, .., An) -> R` with up to 8 [`HostType`] parameters
+/// `Fn(&Caller, A1, .., An) -> R` with up to 8 [`HostType`] parameters
 /// and a [`HostReturn`] result, `Send + Sync` (guest threads may call it
 /// concurrently).
 pub trait IntoHostFunction<Params, Results>:
@@ -184,7 +184,7 @@ macro_rules! typed_functions {
         #[allow(non_snake_case)]
         impl<F, R, $($arg,)*> sealed::IntoHostFunctionSealed<(WithCaller, $($arg,)*), R> for F
         where
-            F: Fn(&mut Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
+            F: Fn(&Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
             R: HostReturn,
             $($arg: HostType,)*
         {
@@ -196,7 +196,7 @@ macro_rules! typed_functions {
                     env: *const Env<F>, $($arg: $arg,)*
                 ) -> R::Abi
                 where
-                    F: Fn(&mut Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
+                    F: Fn(&Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
                     R: HostReturn,
                     $($arg: HostType,)*
                 {
@@ -204,7 +204,7 @@ macro_rules! typed_functions {
                     let env = unsafe { &*env };
                     let started = COUNT.then(Instant::now);
                     let result = catch_unwind(AssertUnwindSafe(|| {
-                        (env.func)(&mut Caller::new(&env.shared), $($arg),*)
+                        (env.func)(&Caller::new(&env.shared), $($arg),*)
                     }));
                     finish(&env.shared, started, settle(result))
                 }
@@ -224,7 +224,7 @@ macro_rules! typed_functions {
         }
         impl<F, R, $($arg,)*> IntoHostFunction<(WithCaller, $($arg,)*), R> for F
         where
-            F: Fn(&mut Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
+            F: Fn(&Caller<'_>, $($arg),*) -> R + Send + Sync + 'static,
             R: HostReturn,
             $($arg: HostType,)*
         {}

@@ -57,7 +57,7 @@ unsafe fn argument<'a>(text: *const c_char, what: &str) -> Result<&'a str> {
 }
 
 /// `void *hj_lookup(const char *symbol)`.
-fn lookup(caller: &mut Caller<'_>, symbol: *const c_char) -> *const c_void {
+fn lookup(caller: &Caller<'_>, symbol: *const c_char) -> *const c_void {
     guarded(std::ptr::null(), || {
         // SAFETY: the guest passes C strings, as hyperjit.h declares.
         caller.lookup(unsafe { argument(symbol, "the symbol name")? })
@@ -65,7 +65,7 @@ fn lookup(caller: &mut Caller<'_>, symbol: *const c_char) -> *const c_void {
 }
 
 /// `int hj_load(const char *path)`.
-fn load(caller: &mut Caller<'_>, path: *const c_char) -> c_int {
+fn load(caller: &Caller<'_>, path: *const c_char) -> c_int {
     guarded(-1, || {
         // SAFETY: the guest passes C strings, as hyperjit.h declares.
         caller.load(Path::new(unsafe { argument(path, "the path")? }))?;
@@ -74,7 +74,7 @@ fn load(caller: &mut Caller<'_>, path: *const c_char) -> c_int {
 }
 
 /// `int hj_recompile(const char *function, int opt_level)`.
-fn recompile(caller: &mut Caller<'_>, function: *const c_char, opt_level: c_int) -> c_int {
+fn recompile(caller: &Caller<'_>, function: *const c_char, opt_level: c_int) -> c_int {
     guarded(-1, || {
         // SAFETY: the guest passes C strings, as hyperjit.h declares.
         let function = unsafe { argument(function, "the function name")? };
@@ -87,7 +87,7 @@ fn recompile(caller: &mut Caller<'_>, function: *const c_char, opt_level: c_int)
 }
 
 /// `int hj_redefine(const char *function, const char *path)`.
-fn redefine(caller: &mut Caller<'_>, function: *const c_char, path: *const c_char) -> c_int {
+fn redefine(caller: &Caller<'_>, function: *const c_char, path: *const c_char) -> c_int {
     guarded(-1, || {
         // SAFETY: the guest passes C strings, as hyperjit.h declares.
         let (function, path) = unsafe {

@@ -54,6 +54,30 @@ pub struct Engine {
     core: Box<Core>,
 }
 
+/// What the engine was built with and holds: its settings, how many inputs
+/// wait to be linked and how many batches are linked.
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = &self.core.config;
+        let mut debug = f.debug_struct("Engine");
+        debug
+            .field("opt_level", &config.opt_level)
+            .field("lazy", &config.lazy)
+            .field("tiered", &self.core.tiering.is_some());
+        // A callback that prints the engine runs while the lock is free;
+        // a thread holding it (compiling, say) is not waited for.
+        if let Ok(state) = self.core.state.try_lock() {
+            debug
+                .field(
+                    "pending_inputs",
+                    &state.pending.len().max(state.image_sources.len()),
+                )
+                .field("linked_batches", &state.linker.batches().len());
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
 /// The engine proper, at a fixed address.
 struct Core {
     state: Mutex<State>,
@@ -207,6 +231,16 @@ impl Core {
             },
             other => other,
         })
+    }
+
+    /// Links the pending inputs, unless `name` is linked or the host's
+    /// already: code that runs never waits on inputs that cannot link yet
+    /// (one missing a symbol failed every lookup and swap until discarded).
+    fn link_pending_for(&self, state: &mut State, name: &str) -> Result<()> {
+        if state.linker.defines(name) || self.callbacks.is_named(name) {
+            return Ok(());
+        }
+        self.link_pending(state)
     }
 
     /// The next version number for a function's new bodies.

@@ -148,9 +148,9 @@ impl Shared {
     }
 
     /// Marks the watched functions whose counters reached the threshold as
-    /// done and returns them with their counts and levels; `None` once
+    /// done and returns them with their counts (none for a swap's request) and levels; `None` once
     /// stopped.
-    fn next_hot(&self) -> Option<Vec<(String, u64, u8, bool)>> {
+    fn next_hot(&self) -> Option<Vec<Hot>> {
         let stopped = lock(&self.stop);
         let (stopped, _) = self
             .wake
@@ -167,12 +167,27 @@ impl Shared {
                 .filter(|w| !w.done && w.counter.load(Ordering::Relaxed) >= self.threshold)
                 .map(|w| {
                     w.done = true;
-                    let count = w.counter.load(Ordering::Relaxed);
-                    (w.function.clone(), count, w.level, w.reoptimize)
+                    Hot {
+                        function: w.function.clone(),
+                        // A swap's request counted nothing.
+                        count: Some(w.counter.load(Ordering::Relaxed)).filter(|_| !w.reoptimize),
+                        level: w.level,
+                        reoptimize: w.reoptimize,
+                    }
                 })
                 .collect(),
         )
     }
+}
+
+/// A watched function due for its tier-up.
+struct Hot {
+    function: String,
+    /// Its count when found hot; none if a swap asked for it.
+    count: Option<u64>,
+    level: u8,
+    /// Asked for by a swap: its IR level is kept as it is.
+    reoptimize: bool,
 }
 
 /// The background thread: recompiles hot functions until stopped.
@@ -181,7 +196,13 @@ fn tier_up_hot_functions(shared: &Shared) {
     // compiled optimized at once, say) pays no memory for it.
     let mut compiler = None;
     while let Some(hot) = shared.next_hot() {
-        for (function, count, level, reoptimize) in hot {
+        for Hot {
+            function,
+            count,
+            level,
+            reoptimize,
+        } in hot
+        {
             let compiler = match compiler.as_mut() {
                 Some(compiler) => compiler,
                 None => match BackgroundCompiler::new(shared.level, shared.cache.clone()) {
