@@ -52,5 +52,5 @@ pub use compile::IrOptimization;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result, UnresolvedSymbol};
 pub use link::SymbolPolicy;
-pub use stats::{CallbackStats, Stats, TierUp};
+pub use stats::{CallbackStats, OptimizationDecision, Stats, TierUp};
 pub use trap::Trap;

@@ -27,6 +27,8 @@ pub struct Stats {
     pub modules_optimized: usize,
     /// How many input modules were added.
     pub modules: usize,
+    /// For each input module, whether the IR pipeline ran on it and why.
+    pub optimization_decisions: Vec<OptimizationDecision>,
     /// IR instructions of the optimized modules before optimization.
     pub instructions_before_optimization: usize,
     /// The same modules' IR instructions after optimization.
@@ -68,6 +70,19 @@ pub struct CallbackStats {
     pub total: Duration,
 }
 
+/// Whether hyperjit optimized an input's IR, and why (the rule of
+/// [`IrOptimization`](crate::IrOptimization)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OptimizationDecision {
+    /// The input.
+    pub file: String,
+    /// Whether the IR pipeline ran on it.
+    pub optimized: bool,
+    /// Why: what it was compiled by, the setting, or what its IR holds.
+    pub reason: String,
+}
+
 /// A function tiered compilation found hot and recompiled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -106,6 +121,14 @@ impl fmt::Display for Stats {
             )?;
         }
         writeln!(f)?;
+        for decision in &self.optimization_decisions {
+            let verdict = if decision.optimized {
+                "optimized"
+            } else {
+                "not optimized"
+            };
+            writeln!(f, "  {}: {verdict}: {}", decision.file, decision.reason)?;
+        }
         write!(
             f,
             "codegen+link     {:>9.3}  (LLVM's code generation {:.3})",

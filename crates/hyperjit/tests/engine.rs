@@ -157,28 +157,138 @@ define i32 @main() #0 {
 }
 attributes #0 = { noinline nounwind optnone }
 "#;
+    // What a language front end emits: every local spilled, no optnone
+    // (clang -O0 -Xclang -disable-O0-optnone too). A spill of an address
+    // taken elsewhere, volatile or of an aggregate would stay: not counted.
+    let front_end = r#"
+define i32 @main() {
+  %x = alloca i32
+  store i32 5, ptr %x
+  %v = load i32, ptr %x
+  ret i32 %v
+}
+define void @kept() {
+  %escapes = alloca i32
+  call void @keep(ptr %escapes)
+  %volatile = alloca i32
+  store volatile i32 1, ptr %volatile
+  %array = alloca [4 x i32]
+  store i32 1, ptr %array
+  ret void
+}
+define void @keep(ptr %p) {
+  ret void
+}
+"#;
     let optimized = "define i32 @main() {\n  ret i32 5\n}\n";
     let cases = [
-        (IrOptimization::Auto, 2, unoptimized, 1),
-        (IrOptimization::Auto, 0, unoptimized, 0),
-        (IrOptimization::Never, 2, unoptimized, 0),
-        (IrOptimization::Auto, 2, optimized, 0),
-        (IrOptimization::Always, 2, optimized, 1),
+        (
+            IrOptimization::Auto,
+            2,
+            unoptimized,
+            1,
+            "1 optnone functions (clang -O0)",
+        ),
+        (
+            IrOptimization::Auto,
+            0,
+            unoptimized,
+            0,
+            "the opt level is 0",
+        ),
+        (
+            IrOptimization::Never,
+            2,
+            unoptimized,
+            0,
+            "IR optimization: never",
+        ),
+        (
+            IrOptimization::Auto,
+            2,
+            front_end,
+            1,
+            "1 of 3 functions examined spill locals that mem2reg would promote",
+        ),
+        (
+            IrOptimization::Auto,
+            2,
+            optimized,
+            0,
+            "no optnone function, no spilled locals in 1 functions examined: taken as optimized",
+        ),
+        (
+            IrOptimization::Always,
+            2,
+            optimized,
+            1,
+            "IR optimization: always",
+        ),
     ];
-    for (policy, level, ir, expected) in cases {
-        let engine = Engine::builder()
-            .opt_level(level)
-            .ir_optimization(policy)
-            .build()
-            .unwrap();
-        engine.add_ir("m.ll", ir).unwrap();
-        assert_eq!(engine.run_main(&["m"]).unwrap(), 5);
-        assert_eq!(
-            engine.stats().modules_optimized,
-            expected,
-            "{policy:?} at -O{level}"
-        );
+    for lazy in [false, true] {
+        for (policy, level, ir, expected, reason) in cases {
+            let engine = Engine::builder()
+                .opt_level(level)
+                .ir_optimization(policy)
+                .lazy(lazy)
+                .build()
+                .unwrap();
+            engine.add_ir("m.ll", ir).unwrap();
+            assert_eq!(engine.run_main(&["m"]).unwrap(), 5);
+            let stats = engine.stats();
+            let what = format!("{policy:?} at -O{level}, lazy: {lazy}");
+            assert_eq!(stats.modules_optimized, expected, "{what}");
+            let decision = &stats.optimization_decisions[0];
+            assert_eq!(decision.optimized, expected == 1, "{what}");
+            assert_eq!(decision.reason, reason, "{what}");
+            let verdict = if expected == 1 {
+                "optimized"
+            } else {
+                "not optimized"
+            };
+            assert!(
+                stats
+                    .to_string()
+                    .contains(&format!("\n  m.ll: {verdict}: {reason}\n")),
+                "{what}: {stats}"
+            );
+        }
     }
+}
+
+/// Lazily read bitcode is judged by a sample of its bodies, read now: a
+/// front end's bitcode is optimized, bodies beyond the sample stay unread.
+#[test]
+fn lazily_read_bitcode_is_judged_by_a_sample_of_its_bodies() {
+    let functions: String = (0..20)
+        .map(|i| {
+            format!(
+                "define i32 @f{i}(i32 %a) {{\n  %s = alloca i32\n  store i32 %a, ptr %s\n\
+                 \x20 %v = load i32, ptr %s\n  ret i32 %v\n}}\n"
+            )
+        })
+        .collect();
+    let ir =
+        format!("{functions}define i32 @main() {{\n  %r = call i32 @f3(i32 6)\n  ret i32 %r\n}}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let text = write(dir.path(), "front.ll", &ir);
+    let bitcode = dir.path().join("front.bc");
+    let status = std::process::Command::new("llvm-as-19")
+        .arg(&text)
+        .arg("-o")
+        .arg(&bitcode)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let engine = Engine::builder().lazy(true).build().unwrap();
+    engine.add_file(&bitcode).unwrap();
+    let decision = engine.stats().optimization_decisions[0].clone();
+    assert!(decision.optimized);
+    assert_eq!(
+        decision.reason,
+        "8 of 8 functions examined spill locals that mem2reg would promote"
+    );
+    assert_eq!(engine.run_main(&["front"]).unwrap(), 6);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::{Codegen, Source};
 use crate::error::{Error, Result};
 use crate::llvm::{Context, Module};
 use crate::runtime;
-use crate::stats::Stats;
+use crate::stats::{OptimizationDecision, Stats};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,10 +18,16 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IrOptimization {
-    /// Optimize `.ll`/`.bc` inputs that hold unoptimized code — functions
-    /// marked `optnone`, as clang's `-O0` marks all of them (the marks are
-    /// dropped first) — when the opt level is above 0. `.c` inputs are
-    /// compiled by clang at the engine's level and never optimized twice.
+    /// Optimize `.ll`/`.bc` inputs that hold unoptimized code when the opt
+    /// level is above 0: functions marked `optnone`, as clang's `-O0` marks
+    /// all of them (the marks are dropped first), or functions that spill
+    /// locals `mem2reg` would promote, as a language front end emits them
+    /// (all functions are looked at; of bitcode read lazily, a sample of 8
+    /// bodies). `.c` inputs are compiled by clang at the engine's level and
+    /// never optimized twice. [`Stats::optimization_decisions`] says why
+    /// each input was or was not optimized.
+    ///
+    /// [`Stats::optimization_decisions`]: crate::Stats::optimization_decisions
     #[default]
     Auto,
     /// Optimize every `.ll`/`.bc` input when the opt level is above 0.
@@ -136,13 +142,16 @@ pub(crate) fn prepare(
     stats.modules += 1;
 
     let level = codegen.level();
-    let optimize = level > 0
-        && !source.optimized_by_clang
-        && match options.ir_optimization {
-            IrOptimization::Auto => module.count_optnone_functions() > 0,
-            IrOptimization::Always => true,
-            IrOptimization::Never => false,
-        };
+    let Decision {
+        optimize,
+        spills,
+        reason,
+    } = decide_optimization(&mut module, source, options, level).map_err(invalid_ir)?;
+    stats.optimization_decisions.push(OptimizationDecision {
+        file: file.clone(),
+        optimized: optimize,
+        reason,
+    });
     if optimize {
         let started = Instant::now();
         module.materialize_all().map_err(invalid_ir)?;
@@ -157,12 +166,72 @@ pub(crate) fn prepare(
     }
     let ir_level = if source.optimized_by_clang || optimize {
         Some(level)
-    } else if module.count_optnone_functions() > 0 {
+    } else if module.count_optnone_functions() > 0 || spills {
         Some(0)
     } else {
         None // given optimized, at a level we do not know
     };
     Ok(Prepared { module, ir_level })
+}
+
+/// How many bodies of a lazily read module are read to tell whether it
+/// was optimized: enough to see a front end's spills, few enough to keep
+/// the bodies of a large program unread.
+const BODIES_SAMPLED: usize = 8;
+
+/// Whether to run the IR pipeline on an input, and why.
+struct Decision {
+    optimize: bool,
+    /// Its functions were seen to spill locals, as unoptimized IR does.
+    spills: bool,
+    reason: String,
+}
+
+/// Whether to run the IR pipeline on `module` at `level` (the rule of
+/// [`IrOptimization`]), and why.
+fn decide_optimization(
+    module: &mut Module,
+    source: &Source,
+    options: &PrepareOptions<'_>,
+    level: u8,
+) -> Result<Decision, String> {
+    let decided = |optimize: bool, reason: String| Decision {
+        optimize,
+        spills: false,
+        reason,
+    };
+    if source.optimized_by_clang {
+        return Ok(decided(false, format!("compiled by clang at -O{level}")));
+    }
+    if level == 0 {
+        return Ok(decided(false, "the opt level is 0".to_string()));
+    }
+    match options.ir_optimization {
+        IrOptimization::Always => return Ok(decided(true, "IR optimization: always".to_string())),
+        IrOptimization::Never => return Ok(decided(false, "IR optimization: never".to_string())),
+        IrOptimization::Auto => {}
+    }
+    let optnone = module.count_optnone_functions();
+    if optnone > 0 {
+        return Ok(decided(
+            true,
+            format!("{optnone} optnone functions (clang -O0)"),
+        ));
+    }
+    let (spilling, examined) = module.count_functions_with_promotable_allocas(BODIES_SAMPLED)?;
+    if spilling == 0 {
+        return Ok(decided(
+            false,
+            format!("no optnone function, no spilled locals in {examined} functions examined: taken as optimized"),
+        ));
+    }
+    Ok(Decision {
+        optimize: true,
+        spills: true,
+        reason: format!(
+            "{spilling} of {examined} functions examined spill locals that mem2reg would promote"
+        ),
+    })
 }
 
 /// Optimizes `module`, whose IR is at `ir_level`, for code generation at

@@ -399,6 +399,40 @@ impl Module {
             .count()
     }
 
+    /// Of the defined functions examined (all read ones, and of a lazily
+    /// read module up to `sample` bodies read now), how many hold an
+    /// alloca that `mem2reg` would promote: what a front end emits and the
+    /// optimizer removes first. Returns (such functions, functions
+    /// examined).
+    pub(crate) fn count_functions_with_promotable_allocas(
+        &mut self,
+        sample: usize,
+    ) -> Result<(usize, usize), String> {
+        let mut read_now = 0;
+        let (mut promotable, mut examined) = (0, 0);
+        for function in self.functions().collect::<Vec<_>>() {
+            // SAFETY: a live function of this module.
+            if self.unread_bodies && unsafe { hj_is_materializable(function) } != 0 {
+                if read_now == sample {
+                    continue;
+                }
+                // SAFETY: as above.
+                unsafe { self.materialize(function) }?;
+                read_now += 1;
+            }
+            // SAFETY: as above.
+            if unsafe { LLVMIsDeclaration(function) } != 0 {
+                continue;
+            }
+            examined += 1;
+            // SAFETY: a live function of this module, read.
+            if unsafe { has_promotable_alloca(function) } {
+                promotable += 1;
+            }
+        }
+        Ok((promotable, examined))
+    }
+
     /// Drops `optnone` and the `noinline` that comes with it, so the pass
     /// pipeline optimizes those functions. Returns how many were changed.
     pub(crate) fn strip_optnone(&mut self) -> usize {
@@ -693,5 +727,74 @@ mod tests {
         assert_eq!(lazily.as_deref(), Some(expected));
         let whole = Module::parse(&context, "wider.bc", &wider).err();
         assert_eq!(whole.as_deref(), Some(expected));
+    }
+}
+
+/// Whether `function`'s entry block allocates a single scalar that is only
+/// loaded and stored whole (not volatile), as a front end spills each local
+/// and parameter: `mem2reg` would make it a register.
+///
+/// # Safety
+/// `function` must be a live function whose body is read.
+unsafe fn has_promotable_alloca(function: LLVMValueRef) -> bool {
+    use llvm_sys::LLVMTypeKind::*;
+    // SAFETY: per this function's contract; every value walked is live.
+    unsafe {
+        let entry = LLVMGetFirstBasicBlock(function);
+        if entry.is_null() {
+            return false;
+        }
+        let mut instruction = LLVMGetFirstInstruction(entry);
+        while !instruction.is_null() {
+            if !LLVMIsAAllocaInst(instruction).is_null() {
+                let ty = LLVMGetAllocatedType(instruction);
+                let scalar = matches!(
+                    LLVMGetTypeKind(ty),
+                    LLVMIntegerTypeKind
+                        | LLVMFloatTypeKind
+                        | LLVMDoubleTypeKind
+                        | LLVMPointerTypeKind
+                );
+                let count = LLVMGetOperand(instruction, 0);
+                let single =
+                    !LLVMIsAConstantInt(count).is_null() && LLVMConstIntGetZExtValue(count) == 1;
+                if scalar && single && only_loaded_and_stored(instruction, ty) {
+                    return true;
+                }
+            }
+            instruction = LLVMGetNextInstruction(instruction);
+        }
+        false
+    }
+}
+
+/// Whether every use of the alloca `slot` of type `ty` is a plain load of
+/// a `ty` from it or a store of a `ty` to it.
+///
+/// # Safety
+/// `slot` must be a live alloca.
+unsafe fn only_loaded_and_stored(slot: LLVMValueRef, ty: LLVMTypeRef) -> bool {
+    // SAFETY: per this function's contract; users of a live value are live.
+    unsafe {
+        let mut used = LLVMGetFirstUse(slot);
+        if used.is_null() {
+            return false;
+        }
+        while !used.is_null() {
+            let user = LLVMGetUser(used);
+            let plain = if !LLVMIsALoadInst(user).is_null() {
+                LLVMGetVolatile(user) == 0 && LLVMTypeOf(user) == ty
+            } else if !LLVMIsAStoreInst(user).is_null() {
+                let value = LLVMGetOperand(user, 0);
+                LLVMGetVolatile(user) == 0 && value != slot && LLVMTypeOf(value) == ty
+            } else {
+                false
+            };
+            if !plain {
+                return false;
+            }
+            used = LLVMGetNextUse(used);
+        }
+        true
     }
 }
