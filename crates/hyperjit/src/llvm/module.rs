@@ -698,38 +698,6 @@ impl Drop for Module {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bitcode declaring a function of `parameters` parameters, the last
-    /// one with an attribute (an attribute group for that parameter).
-    fn attribute_on_last_of(parameters: usize) -> Vec<u8> {
-        let context = Arc::new(Context::new());
-        let list = format!("{}i32 noundef", "i32, ".repeat(parameters - 1));
-        let ir = format!("declare void @f({list})\ndefine i32 @main() {{\n  ret i32 0\n}}\n");
-        let module = Module::parse(&context, "wide.ll", ir.as_bytes()).unwrap();
-        module.to_bitcode().bytes().to_vec()
-    }
-
-    /// Attribute groups are refused past the parameters clang allows, and
-    /// only there: bitcode LLVM wrote reads as it did.
-    #[test]
-    fn attribute_groups_are_refused_past_65535_parameters() {
-        let context = Arc::new(Context::new());
-        let widest = attribute_on_last_of(65535);
-        assert!(Module::read_lazily(&context, "widest.bc", &widest).is_ok());
-        assert!(Module::parse(&context, "widest.bc", &widest).is_ok());
-        let wider = attribute_on_last_of(65536);
-        let expected = "wider.bc: attribute group 1 is for parameter 65535, beyond the 65535 \
-                        parameters a function may have (corrupt bitcode?)";
-        let lazily = Module::read_lazily(&context, "wider.bc", &wider).err();
-        assert_eq!(lazily.as_deref(), Some(expected));
-        let whole = Module::parse(&context, "wider.bc", &wider).err();
-        assert_eq!(whole.as_deref(), Some(expected));
-    }
-}
-
 /// Whether `function`'s entry block allocates a single scalar that is only
 /// loaded and stored whole (not volatile), as a front end spills each local
 /// and parameter: `mem2reg` would make it a register.
@@ -796,5 +764,37 @@ unsafe fn only_loaded_and_stored(slot: LLVMValueRef, ty: LLVMTypeRef) -> bool {
             used = LLVMGetNextUse(used);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bitcode declaring a function of `parameters` parameters, the last
+    /// one with an attribute (an attribute group for that parameter).
+    fn attribute_on_last_of(parameters: usize) -> Vec<u8> {
+        let context = Arc::new(Context::new());
+        let list = format!("{}i32 noundef", "i32, ".repeat(parameters - 1));
+        let ir = format!("declare void @f({list})\ndefine i32 @main() {{\n  ret i32 0\n}}\n");
+        let module = Module::parse(&context, "wide.ll", ir.as_bytes()).unwrap();
+        module.to_bitcode().bytes().to_vec()
+    }
+
+    /// Attribute groups are refused past the parameters clang allows, and
+    /// only there: bitcode LLVM wrote reads as it did.
+    #[test]
+    fn attribute_groups_are_refused_past_65535_parameters() {
+        let context = Arc::new(Context::new());
+        let widest = attribute_on_last_of(65535);
+        assert!(Module::read_lazily(&context, "widest.bc", &widest).is_ok());
+        assert!(Module::parse(&context, "widest.bc", &widest).is_ok());
+        let wider = attribute_on_last_of(65536);
+        let expected = "wider.bc: attribute group 1 is for parameter 65535, beyond the 65535 \
+                        parameters a function may have (corrupt bitcode?)";
+        let lazily = Module::read_lazily(&context, "wider.bc", &wider).err();
+        assert_eq!(lazily.as_deref(), Some(expected));
+        let whole = Module::parse(&context, "wider.bc", &wider).err();
+        assert_eq!(whole.as_deref(), Some(expected));
     }
 }
