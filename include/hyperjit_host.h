@@ -234,6 +234,15 @@ int hj_engine_add_file(hj_engine *engine, const char *path);
 // `engine` is NULL or a live engine; `name` and `ir` are NULL or C strings.
 int hj_engine_add_ir(hj_engine *engine, const char *name, const char *ir);
 
+// Adds LLVM IR held in memory, text or bitcode (told apart by its bytes),
+// `length` bytes at `ir`, named `name` in messages. 0 on success, -1 on
+// failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `name` is NULL or a C string; `ir`
+// is NULL or points to `length` readable bytes.
+int hj_engine_add_ir_bytes(hj_engine *engine, const char *name, const void *ir, size_t length);
+
 // Drops the inputs added but not linked yet (a program that cannot be
 // completed); what is linked stays. How many were dropped, or -1 on
 // failure.
@@ -248,6 +257,14 @@ int hj_engine_discard_pending(hj_engine *engine);
 // # Safety
 // `engine` is NULL or a live engine; `path` is NULL or a C string.
 int hj_engine_load(hj_engine *engine, const char *path);
+
+// [`hj_engine_load`] for IR held in memory, text or bitcode, `length`
+// bytes at `ir`, named `name` in messages. 0 on success, -1 on failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `name` is NULL or a C string; `ir`
+// is NULL or points to `length` readable bytes.
+int hj_engine_load_ir(hj_engine *engine, const char *name, const void *ir, size_t length);
 
 // The address of a linked function, global or callback, linking what is
 // pending first; NULL on failure.
@@ -282,6 +299,20 @@ int hj_engine_recompile(hj_engine *engine, const char *function, int opt_level);
 // `engine` is NULL or a live engine; `function` and `path` are NULL or C
 // strings.
 int hj_engine_redefine(hj_engine *engine, const char *function, const char *path);
+
+// [`hj_engine_redefine`] with the new body in IR held in memory, text or
+// bitcode, `length` bytes at `ir`, named `name` in messages: a runtime
+// that generates code swaps it without a temporary file. 0 on success, -1
+// on failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `function` and `name` are NULL or C
+// strings; `ir` is NULL or points to `length` readable bytes.
+int hj_engine_redefine_ir(hj_engine *engine,
+                          const char *function,
+                          const char *name,
+                          const void *ir,
+                          size_t length);
 
 // The engine's statistics as text (phase times, functions compiled
 // lazily, tier-ups, callback counts): the text `hyperjit run --stats`

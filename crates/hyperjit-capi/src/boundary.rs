@@ -108,6 +108,26 @@ pub(crate) unsafe fn text<'a>(text: *const c_char, what: &str) -> Result<&'a str
         .map_err(|_| format!("{what} is not UTF-8: {}", bytes.to_string_lossy()))
 }
 
+/// `length` bytes at `bytes` (NULL only with a length of 0).
+///
+/// # Safety
+/// `bytes` is NULL or points to `length` readable bytes that outlive `'a`.
+pub(crate) unsafe fn bytes<'a>(
+    bytes: *const std::ffi::c_void,
+    length: usize,
+    what: &str,
+) -> Result<&'a [u8], Failure> {
+    if bytes.is_null() {
+        return if length == 0 {
+            Ok(&[])
+        } else {
+            Err(format!("{what} is NULL"))
+        };
+    }
+    // SAFETY: non-NULL, `length` readable bytes by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(bytes.cast::<u8>(), length) })
+}
+
 /// A C string argument as a path (any bytes but NUL).
 ///
 /// # Safety

@@ -459,6 +459,30 @@ pub unsafe extern "C" fn hj_engine_add_ir(
     }
 }
 
+/// Adds LLVM IR held in memory, text or bitcode (told apart by its bytes),
+/// `length` bytes at `ir`, named `name` in messages. 0 on success, -1 on
+/// failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string; `ir`
+/// is NULL or points to `length` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_add_ir_bytes(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    ir: *const c_void,
+    length: libc::size_t,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_add_ir_bytes", engine, -1, |engine| {
+            let name = text(name, "the module's name")?;
+            let ir = boundary::bytes(ir, length, "the IR")?;
+            status(built(engine)?.add_ir(name, ir))
+        })
+    }
+}
+
 /// Drops the inputs added but not linked yet (a program that cannot be
 /// completed); what is linked stays. How many were dropped, or -1 on
 /// failure.
@@ -488,6 +512,29 @@ pub unsafe extern "C" fn hj_engine_load(engine: *mut hj_engine, path: *const c_c
         with_engine("hj_engine_load", engine, -1, |engine| {
             let path = boundary::path(path, "the module's path")?;
             status(built(engine)?.load(path))
+        })
+    }
+}
+
+/// [`hj_engine_load`] for IR held in memory, text or bitcode, `length`
+/// bytes at `ir`, named `name` in messages. 0 on success, -1 on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `name` is NULL or a C string; `ir`
+/// is NULL or points to `length` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_load_ir(
+    engine: *mut hj_engine,
+    name: *const c_char,
+    ir: *const c_void,
+    length: libc::size_t,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_load_ir", engine, -1, |engine| {
+            let name = text(name, "the module's name")?;
+            let ir = boundary::bytes(ir, length, "the IR")?;
+            status(built(engine)?.load_ir(name, ir))
         })
     }
 }
@@ -592,6 +639,33 @@ pub unsafe extern "C" fn hj_engine_redefine(
             let function = text(function, "the function's name")?;
             let path = boundary::path(path, "the new definition's path")?;
             status(built(engine)?.redefine(function, path))
+        })
+    }
+}
+
+/// [`hj_engine_redefine`] with the new body in IR held in memory, text or
+/// bitcode, `length` bytes at `ir`, named `name` in messages: a runtime
+/// that generates code swaps it without a temporary file. 0 on success, -1
+/// on failure.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `function` and `name` are NULL or C
+/// strings; `ir` is NULL or points to `length` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_redefine_ir(
+    engine: *mut hj_engine,
+    function: *const c_char,
+    name: *const c_char,
+    ir: *const c_void,
+    length: libc::size_t,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_redefine_ir", engine, -1, |engine| {
+            let function = text(function, "the function's name")?;
+            let name = text(name, "the module's name")?;
+            let ir = boundary::bytes(ir, length, "the IR")?;
+            status(built(engine)?.redefine_ir(function, name, ir))
         })
     }
 }

@@ -492,3 +492,98 @@ fn the_sandbox_refuses_what_its_list_lacks() {
     assert_eq!(unsafe { hj_engine_set_sandbox(fresh.0, null(), 2) }, -1);
     assert_eq!(last_error(fresh.0), "names is NULL but count is 2");
 }
+
+/// `ir` (IR text) as bitcode, by llvm-as-19.
+fn bitcode_of(ir: &str) -> Vec<u8> {
+    let mut child = std::process::Command::new("llvm-as-19")
+        .args(["-", "-o", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ir.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    output.stdout
+}
+
+/// A C host adds, loads and swaps code held in memory, text or bitcode.
+#[test]
+fn code_in_memory_is_added_loaded_and_swapped_without_files() {
+    let engine = Engine::new();
+    let square =
+        bitcode_of("define i32 @square(i32 %x) {\n  %y = mul i32 %x, %x\n  ret i32 %y\n}\n");
+    let name = c("square.bc");
+    // SAFETY: a live engine, a C string and the bitcode's bytes.
+    let added = unsafe {
+        hj_engine_add_ir_bytes(
+            engine.0,
+            name.as_ptr(),
+            square.as_ptr().cast(),
+            square.len(),
+        )
+    };
+    assert_eq!(added, 0);
+    let function = c("square");
+    // SAFETY: a live engine and a C string.
+    let address = unsafe { hj_engine_lookup(engine.0, function.as_ptr()) };
+    assert!(!address.is_null());
+    // SAFETY: `square` is `i32 (i32)`, alive with the engine.
+    let call = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn(i32) -> i32>(address) };
+    assert_eq!(call(5), 25);
+    let plus = "define i32 @square(i32 %x) {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n";
+    let plus_name = c("plus.ll");
+    // SAFETY: as above; the text's bytes.
+    let swapped = unsafe {
+        hj_engine_redefine_ir(
+            engine.0,
+            function.as_ptr(),
+            plus_name.as_ptr(),
+            plus.as_ptr().cast(),
+            plus.len(),
+        )
+    };
+    assert_eq!(swapped, 0);
+    assert_eq!(call(5), 6);
+    let extra = bitcode_of("define i32 @extra() {\n  ret i32 9\n}\n");
+    let extra_name = c("extra.bc");
+    // SAFETY: as above.
+    let loaded = unsafe {
+        hj_engine_load_ir(
+            engine.0,
+            extra_name.as_ptr(),
+            extra.as_ptr().cast(),
+            extra.len(),
+        )
+    };
+    assert_eq!(loaded, 0);
+    let broken = c("broken.ll");
+    // SAFETY: as above; NULL bytes with a length are refused.
+    let refused = unsafe { hj_engine_load_ir(engine.0, broken.as_ptr(), null(), 4) };
+    assert_eq!(refused, -1);
+    assert_eq!(last_error(engine.0), "the IR is NULL");
+    let text = "define i32 @square(";
+    // SAFETY: as above.
+    let refused = unsafe {
+        hj_engine_redefine_ir(
+            engine.0,
+            function.as_ptr(),
+            broken.as_ptr(),
+            text.as_ptr().cast(),
+            text.len(),
+        )
+    };
+    assert_eq!(refused, -1);
+    assert!(
+        last_error(engine.0).starts_with("broken.ll:1:"),
+        "{}",
+        last_error(engine.0)
+    );
+    assert_eq!(call(5), 6);
+}

@@ -461,3 +461,100 @@ big: return -n;
     );
     assert_eq!(call(&engine, "remember", 3), 3, "the old body still runs");
 }
+
+/// `ir` (IR text) as bitcode, by llvm-as-19.
+fn bitcode_of(ir: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let text = write(dir.path(), "module.ll", ir);
+    let output = std::process::Command::new("llvm-as-19")
+        .arg(&text)
+        .arg("-o")
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A runtime that generates code adds, loads and swaps it from memory, as
+/// IR text or bitcode, on the engine and from inside a callback; messages
+/// name what it called the code.
+#[test]
+fn code_in_memory_is_added_loaded_and_swapped_without_files() {
+    let square = "define i32 @square(i32 %x) {\n  %y = mul i32 %x, %x\n  ret i32 %y\n}\n";
+    let cube = "define i32 @square(i32 %x) {\n  %y = mul i32 %x, %x\n  %z = mul i32 %y, %x\n  ret i32 %z\n}\n";
+    let plus = |n: i32| {
+        format!("define i32 @square(i32 %x) {{\n  %y = add i32 %x, {n}\n  ret i32 %y\n}}\n")
+    };
+    let engine = engine();
+    engine.add_ir("square.bc", bitcode_of(square)).unwrap();
+    let f = engine
+        .lookup_fn::<extern "C" fn(i32) -> i32>("square")
+        .unwrap();
+    assert_eq!(f.call(3).unwrap(), 9);
+    engine.redefine_ir("square", "cube.ll", cube).unwrap();
+    assert_eq!(f.call(3).unwrap(), 27);
+    engine
+        .redefine_ir("square", "plus.bc", bitcode_of(&plus(100)))
+        .unwrap();
+    assert_eq!(f.call(3).unwrap(), 103);
+    engine
+        .load_ir(
+            "extra.bc",
+            bitcode_of("define i32 @extra() {\n  ret i32 77\n}\n"),
+        )
+        .unwrap();
+    let extra = engine.lookup_fn::<extern "C" fn() -> i32>("extra").unwrap();
+    assert_eq!(extra.call(()).unwrap(), 77);
+
+    // From a callback, while the guest runs.
+    let next = plus(1000);
+    engine
+        .define(
+            "swap_now",
+            move |caller: &Caller<'_>| -> Result<i32, Trap> {
+                caller.redefine_ir("square", "from_callback.ll", &next)?;
+                caller.load_ir("more.ll", "define i32 @more() {\n  ret i32 5\n}\n")?;
+                let more = caller.lookup_fn::<extern "C" fn() -> i32>("more")?;
+                Ok(more.call(())?)
+            },
+        )
+        .unwrap();
+    engine
+        .load_ir(
+            "driver.ll",
+            "declare i32 @swap_now()\ndeclare i32 @square(i32)\n\
+             define i32 @driver() {\n  %m = call i32 @swap_now()\n  %s = call i32 @square(i32 %m)\n  ret i32 %s\n}\n",
+        )
+        .unwrap();
+    let driver = engine
+        .lookup_fn::<extern "C" fn() -> i32>("driver")
+        .unwrap();
+    assert_eq!(driver.call(()).unwrap(), 1005);
+
+    // Errors name the in-memory name.
+    let error = engine
+        .redefine_ir("square", "broken.ll", "define i32 @square(")
+        .unwrap_err();
+    assert!(error.to_string().starts_with("broken.ll:1:"), "{error}");
+    let error = engine
+        .redefine_ir(
+            "square",
+            "wide.ll",
+            "define i64 @square(i64 %x) {\n  ret i64 %x\n}\n",
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "wide.ll: 'square' has type i64 (i64) there, but the running program's 'square' has type i32 (i32)"
+    );
+    let error = engine
+        .load_ir("junk.bc", b"BC\xC0\xDE\x00\x01")
+        .unwrap_err();
+    assert!(error.to_string().starts_with("junk.bc"), "{error}");
+    assert_eq!(f.call(2).unwrap(), 1002);
+}

@@ -50,10 +50,29 @@ impl<'a> Caller<'a> {
         self.shared.services().redefine(function, path.as_ref())
     }
 
+    /// Replaces a function's body with one in IR held in memory (see
+    /// [`Engine::redefine_ir`](crate::Engine::redefine_ir)).
+    pub fn redefine_ir(
+        &self,
+        function: &str,
+        name: &str,
+        ir: impl AsRef<[u8]>,
+    ) -> crate::Result<()> {
+        self.shared
+            .services()
+            .redefine_ir(function, name, ir.as_ref())
+    }
+
     /// Adds and links a module while the program runs (see
     /// [`Engine::load`](crate::Engine::load)).
     pub fn load(&self, path: impl AsRef<Path>) -> crate::Result<()> {
         self.shared.services().load(path.as_ref())
+    }
+
+    /// Adds and links IR held in memory while the program runs (see
+    /// [`Engine::load_ir`](crate::Engine::load_ir)).
+    pub fn load_ir(&self, name: &str, ir: impl AsRef<[u8]>) -> crate::Result<()> {
+        self.shared.services().load_ir(name, ir.as_ref())
     }
 
     /// The host data given to [`EngineBuilder::host_data`], if it is a `T`.

@@ -32,10 +32,14 @@ pub(crate) trait EngineServices: Send + Sync + 'static {
     ) -> Result<()>;
     /// Adds and links a module; during a run its constructors run at once.
     fn load(&self, path: &Path) -> Result<()>;
+    /// [`load`](Self::load) for IR (text or bitcode) held in memory.
+    fn load_ir(&self, name: &str, ir: &[u8]) -> Result<()>;
     /// Recompiles a function's current body at `opt_level`.
     fn recompile(&self, function: &str, opt_level: u8) -> Result<()>;
     /// Replaces a function's body with the one `path` defines.
     fn redefine(&self, function: &str, path: &Path) -> Result<()>;
+    /// [`redefine`](Self::redefine) with IR (text or bitcode) held in memory.
+    fn redefine_ir(&self, function: &str, name: &str, ir: &[u8]) -> Result<()>;
     /// Keeps `trap` for the run that is in progress (the first one wins).
     fn record_trap(&self, trap: Trap);
     /// The host's data, if it gave any.

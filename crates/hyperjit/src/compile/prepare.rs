@@ -333,7 +333,7 @@ mod tests {
         let as_bitcode = Source {
             bytes: optimized.bytes.clone(),
             optimized_by_clang: false,
-            ..Source::in_memory("compute.O2.bc", "")
+            ..Source::in_memory("compute.O2.bc", b"")
         };
         let cases = [
             (&as_bitcode, 2, IrOptimization::Auto, None),

@@ -61,11 +61,12 @@ impl Source {
         })
     }
 
-    /// IR text held in memory; `name` stands for the file in messages.
-    pub(crate) fn in_memory(name: &str, text: &str) -> Source {
+    /// IR held in memory, text or bitcode; `name` stands for the file in
+    /// messages.
+    pub(crate) fn in_memory(name: &str, ir: &[u8]) -> Source {
         Source {
             file: name.to_string(),
-            bytes: text.as_bytes().to_vec(),
+            bytes: ir.to_vec(),
             optimized_by_clang: false,
             clang_time: Duration::ZERO,
         }

@@ -21,10 +21,11 @@ impl Engine {
         self.core.add(source)
     }
 
-    /// Adds LLVM IR text held in memory; `name` stands for the file in
-    /// messages.
-    pub fn add_ir(&self, name: &str, text: &str) -> Result<()> {
-        self.core.add(Source::in_memory(name, text))
+    /// Adds LLVM IR held in memory: text or bitcode (told apart by its
+    /// bytes, as LLVM does); `name` stands for the file in messages. A
+    /// runtime that generates IR needs no temporary file.
+    pub fn add_ir(&self, name: &str, ir: impl AsRef<[u8]>) -> Result<()> {
+        self.core.add(Source::in_memory(name, ir.as_ref()))
     }
 
     /// Drops the inputs added but not linked yet (a program that cannot be
@@ -43,7 +44,13 @@ impl Engine {
     /// runs (from a callback, or as the guest's `hj_load`), the module's
     /// static constructors run at once.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.core.load(path.as_ref())
+        self.core.load(self.core.read(path.as_ref())?)
+    }
+
+    /// [`load`](Self::load) for IR held in memory (text or bitcode), named
+    /// `name` in messages.
+    pub fn load_ir(&self, name: &str, ir: impl AsRef<[u8]>) -> Result<()> {
+        self.core.load(Source::in_memory(name, ir.as_ref()))
     }
 }
 
@@ -101,13 +108,13 @@ impl Core {
         prepare(&context, linker.codegen(), source, &options, stats)
     }
 
-    /// Adds and links the file at `path` (the `load` service). During a run
+    /// Adds and links `source` (the `load` service). During a run
     /// its static constructors run at once, as `dlopen` would run them;
     /// otherwise they run with the next run's. A load that fails leaves the
     /// engine as it was: the file is not left pending, where it would fail
     /// every later link.
-    pub(super) fn load(&self, path: &Path) -> Result<()> {
-        let source = self.read(path)?;
+    pub(super) fn load(&self, source: Source) -> Result<()> {
+        let file = source.file.clone();
         let constructors = {
             let mut state = self.lock();
             let pending = (state.pending.len(), state.image_sources.len());
@@ -126,7 +133,6 @@ impl Core {
         if self.runs_in_progress.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        let file = path.display().to_string();
         for constructor in constructors {
             // SAFETY: a constructor linked by this engine, `void (void)`
             // (called with main's arguments, which it ignores, as glibc does).

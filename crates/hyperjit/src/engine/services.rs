@@ -3,6 +3,7 @@
 
 use super::Core;
 use crate::callback::{EngineServices, Registry, Signature};
+use crate::compile::Source;
 use crate::error::Result;
 use crate::Trap;
 use std::any::Any;
@@ -29,7 +30,11 @@ impl EngineServices for Core {
     }
 
     fn load(&self, path: &Path) -> Result<()> {
-        Core::load(self, path)
+        Core::load(self, self.read(path)?)
+    }
+
+    fn load_ir(&self, name: &str, ir: &[u8]) -> Result<()> {
+        Core::load(self, Source::in_memory(name, ir))
     }
 
     fn recompile(&self, function: &str, opt_level: u8) -> Result<()> {
@@ -37,7 +42,11 @@ impl EngineServices for Core {
     }
 
     fn redefine(&self, function: &str, path: &Path) -> Result<()> {
-        Core::redefine(self, function, path)
+        Core::redefine(self, function, self.read(path)?)
+    }
+
+    fn redefine_ir(&self, function: &str, name: &str, ir: &[u8]) -> Result<()> {
+        Core::redefine(self, function, Source::in_memory(name, ir))
     }
 
     /// Keeps the first trap of a run; later ones (other threads) are dropped.

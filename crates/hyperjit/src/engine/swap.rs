@@ -5,7 +5,7 @@
 //! runs the new code, while calls already running finish in the old.
 
 use super::{Core, Engine, State};
-use crate::compile::{optimize_for, Prepared};
+use crate::compile::{optimize_for, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::link::{glue, Input, Keep};
 use crate::runtime;
@@ -26,7 +26,15 @@ impl Engine {
     /// are added (they must be new). Later calls run the new body, as for
     /// [`recompile`](Self::recompile).
     pub fn redefine(&self, function: &str, path: impl AsRef<Path>) -> Result<()> {
-        self.core.redefine(function, path.as_ref())
+        self.core.redefine(function, self.core.read(path.as_ref())?)
+    }
+
+    /// [`redefine`](Self::redefine) with the new body in IR held in memory
+    /// (text or bitcode), named `name` in messages: a runtime that
+    /// generates code swaps it without a temporary file.
+    pub fn redefine_ir(&self, function: &str, name: &str, ir: impl AsRef<[u8]>) -> Result<()> {
+        self.core
+            .redefine(function, Source::in_memory(name, ir.as_ref()))
     }
 
     /// Frees the code of `function`'s earlier bodies, which stay mapped
@@ -88,8 +96,7 @@ impl Core {
 
     /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
     /// or .c); the types must match. Every later call runs the new code.
-    pub(super) fn redefine(&self, function: &str, path: &Path) -> Result<()> {
-        let source = self.read(path)?;
+    pub(super) fn redefine(&self, function: &str, source: Source) -> Result<()> {
         self.vet(&source)?;
         let file = source.file.clone();
         let mut state = self.lock();
