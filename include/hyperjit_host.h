@@ -13,10 +13,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Success.
+#define HJ_OK 0
+
+// The call could not be done: a bad argument, an input that does not
+// compile or link, an unknown name, a panic inside hyperjit.
+#define HJ_ERROR -1
+
+// Guest code the call ran was stopped by a trap (`hj_trap`, an unknown
+// callback name, a callback's error).
+#define HJ_TRAP -2
+
+// Guest code the call ran called `exit`; for `hj_engine_call` only (a
+// run's `exit` is its normal end).
+#define HJ_GUEST_EXIT -3
+
+// Guest code the call ran faulted (a bad pointer, a division by zero, a
+// stack overflow) and was abandoned; for `hj_engine_call` with fault
+// reports on.
+#define HJ_GUEST_FAULT -4
+
 // An engine: create it with `hj_engine_new`, free it with
 // `hj_engine_free`. Its functions may be called from any thread, and from
 // inside callbacks while the guest runs.
 typedef struct hj_engine hj_engine;
+
+// One argument or result of `hj_engine_call`: an integer of any width
+// (and `_Bool`) in `i`, sign-extended; a `float` or `double` in `f`; a
+// pointer in `p`. Which member counts is the function's signature.
+typedef union {
+  // Integers: `_Bool`, `char`, `short`, `int`, `long`.
+  int64_t i;
+  // `float` and `double`.
+  double f;
+  // Pointers.
+  void *p;
+} hj_value;
 
 // A C type at the guest/host boundary, for `hj_define_function`: one of
 // the `HJ_*` constants.
@@ -58,6 +90,48 @@ typedef intptr_t (*hj_callback_fn)(void *args, void *user_data);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Calls the program's function (or a callback) `name` with the
+// `arg_count` values at `args`, read as its parameters' types say, and
+// stores its result in `*result` (unless NULL; `i` is 0 for a void
+// function). However the guest ends, the host goes on:
+//
+// - `HJ_OK`: it returned;
+// - `HJ_TRAP`: a callback trapped (`hj_trap`, an unknown callback);
+// - `HJ_GUEST_EXIT`: it called `exit(n)`; `n` is in `result->i`;
+// - `HJ_GUEST_FAULT`: it faulted in JIT'd code and was abandoned, with
+//   fault reports on (`hj_engine_set_fault_reports`); what it had half
+//   done stays so. Without them, or for a fault inside a library it
+//   called, the process dies by the signal, as natively;
+// - `HJ_ERROR`: no such function, the wrong number of arguments, or a
+//   type a `hj_value` cannot hold (a struct by value, `...`).
+//
+// `hj_engine_last_error` says why for each failure.
+//
+// # Safety
+// `engine` is NULL or a live engine; `name` is NULL or a C string; `args`
+// is NULL (then `arg_count` is 0) or holds `arg_count` values; `result`
+// is NULL or writable.
+int hj_engine_call(hj_engine *engine,
+                   const char *name,
+                   const hj_value *args,
+                   size_t arg_count,
+                   hj_value *result);
+
+// The address of the program's function (or callback) `name`, after
+// checking that its signature is `result` and the `param_count` types at
+// `params` (`HJ_*`, as for `hj_define_function`); NULL if it is not, or
+// on another failure. Calls through it are direct: see `hj_engine_call`
+// for what a trap or `exit` does in them.
+//
+// # Safety
+// `engine` is NULL or a live engine; `name` is NULL or a C string;
+// `params` is NULL (then `param_count` is 0) or holds `param_count` types.
+void *hj_engine_lookup_function(hj_engine *engine,
+                                const char *name,
+                                hj_type result,
+                                const hj_type *params,
+                                size_t param_count);
 
 // Binds `name` to `address` (the proposal thread's `addGlobalMapping`):
 // the guest calls the function there directly, or uses the data there,
@@ -105,12 +179,16 @@ int hj_register_callback(hj_engine *engine,
                          void *user_data);
 
 // Called by a callback registered with `hj_register_callback`: when it
-// returns, the guest stops, and the run (or the guest's call) fails with
-// a trap naming the callback and `message`. 0 if guest code is running on
-// this thread, -1 elsewhere (nothing happens then). Called from another
-// function the guest calls (one of `hj_define_function`), the guest stops
-// when the next `hj_register_callback` callback returns on this thread,
-// or the request is dropped when the run ends.
+// returns, the guest stops, and the run (or `hj_engine_call`) fails with
+// `HJ_TRAP` and a trap naming the callback and `message`. 0 if the
+// request was taken; -1, and nothing happens, if nothing can stop the
+// guest on this thread: no guest code runs here, or the host called it
+// directly through a pointer from `hj_engine_lookup` (use
+// `hj_engine_call` to be able to stop it) — the callback must then fail
+// by its result. Called from another function the guest calls (one of
+// `hj_define_function`), the guest stops when the next
+// `hj_register_callback` callback returns on this thread, or the request
+// is dropped when the run ends.
 //
 // # Safety
 // `message` is NULL or a C string.
@@ -275,14 +353,26 @@ void *hj_engine_lookup(hj_engine *engine, const char *name);
 
 // Links what was added and runs the program's `main` with `argc`
 // arguments from `argv` (`argv[0]` is the program's name), then its exit
-// handlers. 0 if the program ran to its end, its status (`main`'s result
-// or `exit`'s argument) in `*exit_code` (unless NULL); -1 if it could not
-// be linked or was stopped (a trap, a callback's error).
+// handlers. `HJ_OK` if the program ran to its end, its status (`main`'s
+// result or `exit`'s argument) in `*exit_code` (unless NULL); `HJ_TRAP`
+// if a trap stopped it; `HJ_ERROR` if it could not be linked.
 //
 // # Safety
 // `engine` is NULL or a live engine; `argv` is NULL (then `argc` is 0) or
 // holds `argc` C strings; `exit_code` is NULL or writable.
 int hj_engine_run_main(hj_engine *engine, int argc, const char *const *argv, int *exit_code);
+
+// `hj_engine_run_main` with another entry function than `main`: one
+// taking a prefix of `(int argc, char **argv, char **envp)` and returning
+// `int` or nothing.
+//
+// # Safety
+// As for `hj_engine_run_main`; `entry` is NULL or a C string.
+int hj_engine_run_entry(hj_engine *engine,
+                        const char *entry,
+                        int argc,
+                        const char *const *argv,
+                        int *exit_code);
 
 // Recompiles `function` at `opt_level` (0 to 3); calls made after this
 // returns run the new code. 0 on success, -1 on failure.
@@ -314,6 +404,26 @@ int hj_engine_redefine_ir(hj_engine *engine,
                           const void *ir,
                           size_t length);
 
+// Frees the code of the earlier bodies of every function swapped so far
+// (by `hj_engine_recompile`, `hj_engine_redefine`, a tier-up), which stay
+// mapped after a swap so that calls running in them can finish: how many
+// bodies were freed, or -1 on failure. See `hj_engine_reclaim_function`.
+//
+// # Safety
+// `engine` is NULL or a live engine; no thread is running an earlier body
+// of any function (its code is unmapped).
+int hj_engine_reclaim(hj_engine *engine);
+
+// `hj_engine_reclaim` for `function`'s earlier bodies only: those a swap
+// compiled alone (a body that came with other definitions from a
+// redefining file stays, as they may be in use). How many were freed, or
+// -1 on failure (no such function).
+//
+// # Safety
+// `engine` is NULL or a live engine; `function` is NULL or a C string; no
+// thread is running an earlier body of `function`.
+int hj_engine_reclaim_function(hj_engine *engine, const char *function);
+
 // The engine's statistics as text (phase times, functions compiled
 // lazily, tier-ups, callback counts): the text `hyperjit run --stats`
 // prints. The caller owns it and frees it with `hj_string_free`. NULL on
@@ -330,10 +440,10 @@ char *hj_engine_stats(hj_engine *engine);
 // `text` is NULL or from `hj_engine_stats`, and not freed before.
 void hj_string_free(char *text);
 
-// Why this thread's last failed call on `engine` failed (with a NULL
-// engine: the last call this thread made with a NULL engine); NULL if
-// none failed. The engine owns the text: it stays valid until this
-// thread's next failed call on the engine, or the engine is freed.
+// Why this thread's last call on `engine` failed (with a NULL engine:
+// the last call this thread made with a NULL engine); NULL if it
+// succeeded. The library owns the text: it stays valid until this
+// thread's next call on the engine.
 //
 // # Safety
 // `engine` is NULL or a live engine.

@@ -70,7 +70,7 @@ pub unsafe extern "C" fn hj_define_symbol(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_define_symbol", engine, -1, |engine| {
+        with_engine("hj_define_symbol", engine, |engine| {
             let name = text(name, "the symbol's name")?;
             let address = non_null(address, name)?;
             status(built(engine)?.define_symbol(name, address, None))
@@ -99,42 +99,56 @@ pub unsafe extern "C" fn hj_define_function(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_define_function", engine, -1, |engine| {
+        with_engine("hj_define_function", engine, |engine| {
             let name = text(name, "the function's name")?;
             let address = non_null(function, name)?;
-            let codes: &[hj_type] = match (params.is_null(), param_count) {
-                (_, 0) => &[],
-                (true, count) => {
-                    return Err(format!(
-                        "'{name}': params is NULL but param_count is {count}"
-                    ))
-                }
-                (false, count) => std::slice::from_raw_parts(params, count),
-            };
-            let mut types = Vec::with_capacity(codes.len());
-            for (index, &code) in codes.iter().enumerate() {
-                match ty(code) {
-                    Some(Ty::Void) | None => {
-                        return Err(format!(
-                            "'{name}': parameter {index} has type code {code}, which is not one \
-                             of HJ_BOOL..HJ_PTR"
-                        ))
-                    }
-                    Some(ty) => types.push(ty),
-                }
-            }
-            let result = ty(result).ok_or_else(|| {
-                format!("'{name}': the result's type code {result} is not one of HJ_VOID..HJ_PTR")
-            })?;
-            let signature = Signature::new(types, result);
+            let signature = signature_of_codes(name, result, params, param_count)?;
             status(built(engine)?.define_symbol(name, address, signature))
         })
     }
 }
 
+/// The signature C describes by type codes: `result`, and the `count`
+/// codes at `params`; `name` is the function it is for, in errors.
+///
+/// # Safety
+/// `params` is NULL or holds `count` type codes.
+pub(crate) unsafe fn signature_of_codes(
+    name: &str,
+    result: hj_type,
+    params: *const hj_type,
+    count: libc::size_t,
+) -> Result<Signature, Failure> {
+    let codes: &[hj_type] = match (params.is_null(), count) {
+        (_, 0) => &[],
+        (true, count) => {
+            return Err(format!("'{name}': params is NULL but param_count is {count}").into())
+        }
+        // SAFETY: the caller's contract: `count` codes at `params`.
+        (false, count) => unsafe { std::slice::from_raw_parts(params, count) },
+    };
+    let mut types = Vec::with_capacity(codes.len());
+    for (index, &code) in codes.iter().enumerate() {
+        match ty(code) {
+            Some(Ty::Void) | None => {
+                return Err(format!(
+                    "'{name}': parameter {index} has type code {code}, which is not one \
+                     of HJ_BOOL..HJ_PTR"
+                )
+                .into())
+            }
+            Some(ty) => types.push(ty),
+        }
+    }
+    let result = ty(result).ok_or_else(|| {
+        format!("'{name}': the result's type code {result} is not one of HJ_VOID..HJ_PTR")
+    })?;
+    Ok(Signature::new(types, result))
+}
+
 fn non_null(address: *mut c_void, name: &str) -> Result<*const u8, Failure> {
     if address.is_null() {
-        Err(format!("'{name}': the address is NULL"))
+        Err(format!("'{name}': the address is NULL").into())
     } else {
         Ok(address.cast_const().cast())
     }
@@ -161,7 +175,7 @@ pub unsafe extern "C" fn hj_register_callback(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_register_callback", engine, -1, |engine| {
+        with_engine("hj_register_callback", engine, |engine| {
             let name = text(name, "the callback's name")?;
             let callback = callback.ok_or_else(|| format!("callback '{name}' is NULL"))?;
             status(built(engine)?.register_callback_fn(name, callback, user_data))
@@ -170,18 +184,22 @@ pub unsafe extern "C" fn hj_register_callback(
 }
 
 /// Called by a callback registered with `hj_register_callback`: when it
-/// returns, the guest stops, and the run (or the guest's call) fails with
-/// a trap naming the callback and `message`. 0 if guest code is running on
-/// this thread, -1 elsewhere (nothing happens then). Called from another
-/// function the guest calls (one of `hj_define_function`), the guest stops
-/// when the next `hj_register_callback` callback returns on this thread,
-/// or the request is dropped when the run ends.
+/// returns, the guest stops, and the run (or `hj_engine_call`) fails with
+/// `HJ_TRAP` and a trap naming the callback and `message`. 0 if the
+/// request was taken; -1, and nothing happens, if nothing can stop the
+/// guest on this thread: no guest code runs here, or the host called it
+/// directly through a pointer from `hj_engine_lookup` (use
+/// `hj_engine_call` to be able to stop it) — the callback must then fail
+/// by its result. Called from another function the guest calls (one of
+/// `hj_define_function`), the guest stops when the next
+/// `hj_register_callback` callback returns on this thread, or the request
+/// is dropped when the run ends.
 ///
 /// # Safety
 /// `message` is NULL or a C string.
 #[no_mangle]
 pub unsafe extern "C" fn hj_trap(message: *const c_char) -> c_int {
-    without_engine("hj_trap", -1, || {
+    without_engine("hj_trap", || {
         let message = if message.is_null() {
             "the callback trapped".to_string()
         } else {

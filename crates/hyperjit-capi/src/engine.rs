@@ -5,13 +5,14 @@
 //! Rust API configures a builder first; so an `hj_engine` keeps its
 //! settings until the first call that needs the engine, which builds it.
 
-use crate::boundary::{self, c_string, path, text, with_engine, Failure};
+use crate::boundary::{
+    self, c_string, path, text, with_engine, EngineId, Failure, HJ_OK, WITHOUT_ENGINE,
+};
 use hyperjit::{Engine, EngineBuilder, SymbolPolicy};
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::thread::ThreadId;
 
 /// An engine: create it with `hj_engine_new`, free it with
 /// `hj_engine_free`. Its functions may be called from any thread, and from
@@ -21,8 +22,9 @@ pub struct hj_engine {
     /// The settings until the engine is built; `None` after.
     settings: Mutex<Option<Settings>>,
     engine: OnceLock<Engine>,
-    /// Each thread's last failure, for `hj_engine_last_error`.
-    last_errors: Mutex<HashMap<ThreadId, CString>>,
+    /// Which engine a thread's last error is about (never reused, unlike
+    /// the engine's address).
+    id: EngineId,
     /// Plugins stay loaded as long as the engine (their callbacks are in
     /// them); declared after it, so they are unloaded after it is dropped.
     plugins: Mutex<Vec<libloading::Library>>,
@@ -83,7 +85,7 @@ impl hj_engine {
         hj_engine {
             settings: Mutex::new(Some(Settings::default())),
             engine: OnceLock::new(),
-            last_errors: Mutex::new(HashMap::new()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             plugins: Mutex::new(Vec::new()),
         }
     }
@@ -127,40 +129,34 @@ impl hj_engine {
             None => Err(
                 "settings are made before the engine is first used (an input added, \
                          a callback registered, ...); this engine is in use"
-                    .to_string(),
+                    .to_string()
+                    .into(),
             ),
         }
     }
 
-    pub(crate) fn record_error(&self, message: Failure) {
-        let message = c_string(message);
-        lock(&self.last_errors).insert(std::thread::current().id(), message);
+    /// Which engine `hj_engine_last_error` messages are about.
+    pub(crate) fn id(&self) -> EngineId {
+        self.id
     }
 
     /// This thread's last failure on the engine, as text.
     pub(crate) fn last_error_text(&self) -> Option<String> {
-        lock(&self.last_errors)
-            .get(&std::thread::current().id())
-            .map(|message| message.to_string_lossy().into_owned())
-    }
-
-    fn last_error(&self) -> *const c_char {
-        // The string's bytes stay where they are until this thread's next
-        // failure replaces them (a map's rehash moves the CString, not them).
-        lock(&self.last_errors)
-            .get(&std::thread::current().id())
-            .map_or(std::ptr::null(), |message| message.as_ptr())
+        boundary::last_error_text(self.id)
     }
 }
 
+/// The next engine's id; 0 is [`WITHOUT_ENGINE`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(WITHOUT_ENGINE + 1);
+
 /// A result of the Rust API as a C status.
 pub(crate) fn status(result: hyperjit::Result<()>) -> Result<c_int, Failure> {
-    result.map(|()| 0).map_err(|error| error.to_string())
+    result.map(|()| HJ_OK).map_err(Failure::from)
 }
 
 /// The engine C passed, built if need be, as a C failure.
 pub(crate) fn built(engine: &hj_engine) -> Result<&Engine, Failure> {
-    engine.engine().map_err(|error| error.to_string())
+    engine.engine().map_err(Failure::from)
 }
 
 /// What every `hj_engine_set_*` does: `change` the settings of an engine
@@ -175,7 +171,7 @@ unsafe fn set(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine(function, engine, -1, |engine| {
+        with_engine(function, engine, |engine| {
             engine.configure(change).map(|()| 0)
         })
     }
@@ -385,7 +381,7 @@ pub unsafe extern "C" fn hj_engine_set_sandbox(
             let pointers: &[*const c_char] = match (names.is_null(), count) {
                 (_, 0) => &[],
                 (true, count) => {
-                    return Err(format!("names is NULL but count is {count}"));
+                    return Err(format!("names is NULL but count is {count}").into());
                 }
                 (false, count) => std::slice::from_raw_parts(names, count),
             };
@@ -431,7 +427,7 @@ pub unsafe extern "C" fn hj_engine_set_isolation(
 pub unsafe extern "C" fn hj_engine_add_file(engine: *mut hj_engine, path: *const c_char) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_add_file", engine, -1, |engine| {
+        with_engine("hj_engine_add_file", engine, |engine| {
             let path = boundary::path(path, "the input's path")?;
             status(built(engine)?.add_file(path))
         })
@@ -451,7 +447,7 @@ pub unsafe extern "C" fn hj_engine_add_ir(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_add_ir", engine, -1, |engine| {
+        with_engine("hj_engine_add_ir", engine, |engine| {
             let name = text(name, "the module's name")?;
             let ir = text(ir, "the IR text")?;
             status(built(engine)?.add_ir(name, ir))
@@ -475,7 +471,7 @@ pub unsafe extern "C" fn hj_engine_add_ir_bytes(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_add_ir_bytes", engine, -1, |engine| {
+        with_engine("hj_engine_add_ir_bytes", engine, |engine| {
             let name = text(name, "the module's name")?;
             let ir = boundary::bytes(ir, length, "the IR")?;
             status(built(engine)?.add_ir(name, ir))
@@ -493,7 +489,7 @@ pub unsafe extern "C" fn hj_engine_add_ir_bytes(
 pub unsafe extern "C" fn hj_engine_discard_pending(engine: *mut hj_engine) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_discard_pending", engine, -1, |engine| {
+        with_engine("hj_engine_discard_pending", engine, |engine| {
             let dropped = built(engine)?.discard_pending();
             Ok(c_int::try_from(dropped).unwrap_or(c_int::MAX))
         })
@@ -509,7 +505,7 @@ pub unsafe extern "C" fn hj_engine_discard_pending(engine: *mut hj_engine) -> c_
 pub unsafe extern "C" fn hj_engine_load(engine: *mut hj_engine, path: *const c_char) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_load", engine, -1, |engine| {
+        with_engine("hj_engine_load", engine, |engine| {
             let path = boundary::path(path, "the module's path")?;
             status(built(engine)?.load(path))
         })
@@ -531,7 +527,7 @@ pub unsafe extern "C" fn hj_engine_load_ir(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_load_ir", engine, -1, |engine| {
+        with_engine("hj_engine_load_ir", engine, |engine| {
             let name = text(name, "the module's name")?;
             let ir = boundary::bytes(ir, length, "the IR")?;
             status(built(engine)?.load_ir(name, ir))
@@ -551,21 +547,21 @@ pub unsafe extern "C" fn hj_engine_lookup(
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_lookup", engine, std::ptr::null_mut(), |engine| {
+        with_engine("hj_engine_lookup", engine, |engine| {
             let name = text(name, "the symbol's name")?;
             built(engine)?
                 .lookup(name)
                 .map(|address| address.cast_mut())
-                .map_err(|error| error.to_string())
+                .map_err(Failure::from)
         })
     }
 }
 
 /// Links what was added and runs the program's `main` with `argc`
 /// arguments from `argv` (`argv[0]` is the program's name), then its exit
-/// handlers. 0 if the program ran to its end, its status (`main`'s result
-/// or `exit`'s argument) in `*exit_code` (unless NULL); -1 if it could not
-/// be linked or was stopped (a trap, a callback's error).
+/// handlers. `HJ_OK` if the program ran to its end, its status (`main`'s
+/// result or `exit`'s argument) in `*exit_code` (unless NULL); `HJ_TRAP`
+/// if a trap stopped it; `HJ_ERROR` if it could not be linked.
 ///
 /// # Safety
 /// `engine` is NULL or a live engine; `argv` is NULL (then `argc` is 0) or
@@ -579,23 +575,60 @@ pub unsafe extern "C" fn hj_engine_run_main(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_run_main", engine, -1, |engine| {
-            let count = usize::try_from(argc).map_err(|_| format!("argc is negative ({argc})"))?;
-            if argv.is_null() && count > 0 {
-                return Err(format!("argv is NULL but argc is {argc}"));
-            }
-            let args = (0..count)
-                .map(|i| text(*argv.add(i), &format!("argv[{i}]")))
-                .collect::<Result<Vec<&str>, Failure>>()?;
-            let code = built(engine)?
-                .run_main(&args)
-                .map_err(|error| error.to_string())?;
-            if let Some(exit_code) = exit_code.as_mut() {
-                *exit_code = code;
-            }
-            Ok(0)
+        with_engine("hj_engine_run_main", engine, |engine| {
+            run(engine, "main", argc, argv, exit_code)
         })
     }
+}
+
+/// `hj_engine_run_main` with another entry function than `main`: one
+/// taking a prefix of `(int argc, char **argv, char **envp)` and returning
+/// `int` or nothing.
+///
+/// # Safety
+/// As for `hj_engine_run_main`; `entry` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_run_entry(
+    engine: *mut hj_engine,
+    entry: *const c_char,
+    argc: c_int,
+    argv: *const *const c_char,
+    exit_code: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_run_entry", engine, |engine| {
+            let entry = text(entry, "the entry's name")?;
+            run(engine, entry, argc, argv, exit_code)
+        })
+    }
+}
+
+/// What both runs do.
+///
+/// # Safety
+/// As for `hj_engine_run_main`.
+unsafe fn run(
+    engine: &hj_engine,
+    entry: &str,
+    argc: c_int,
+    argv: *const *const c_char,
+    exit_code: *mut c_int,
+) -> Result<c_int, Failure> {
+    let count = usize::try_from(argc).map_err(|_| format!("argc is negative ({argc})"))?;
+    if argv.is_null() && count > 0 {
+        return Err(format!("argv is NULL but argc is {argc}").into());
+    }
+    let args = (0..count)
+        // SAFETY: the caller's contract: `argc` C strings at `argv`.
+        .map(|i| unsafe { text(*argv.add(i), &format!("argv[{i}]")) })
+        .collect::<Result<Vec<&str>, Failure>>()?;
+    let code = built(engine)?.run_entry(entry, &args)?;
+    // SAFETY: the caller's contract: NULL or writable.
+    if let Some(exit_code) = unsafe { exit_code.as_mut() } {
+        *exit_code = code;
+    }
+    Ok(HJ_OK)
 }
 
 /// Recompiles `function` at `opt_level` (0 to 3); calls made after this
@@ -611,7 +644,7 @@ pub unsafe extern "C" fn hj_engine_recompile(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_recompile", engine, -1, |engine| {
+        with_engine("hj_engine_recompile", engine, |engine| {
             let function = text(function, "the function's name")?;
             let level = u8::try_from(opt_level)
                 .map_err(|_| format!("opt level {opt_level} is out of range 0..=3"))?;
@@ -635,7 +668,7 @@ pub unsafe extern "C" fn hj_engine_redefine(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_redefine", engine, -1, |engine| {
+        with_engine("hj_engine_redefine", engine, |engine| {
             let function = text(function, "the function's name")?;
             let path = boundary::path(path, "the new definition's path")?;
             status(built(engine)?.redefine(function, path))
@@ -661,11 +694,55 @@ pub unsafe extern "C" fn hj_engine_redefine_ir(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_redefine_ir", engine, -1, |engine| {
+        with_engine("hj_engine_redefine_ir", engine, |engine| {
             let function = text(function, "the function's name")?;
             let name = text(name, "the module's name")?;
             let ir = boundary::bytes(ir, length, "the IR")?;
             status(built(engine)?.redefine_ir(function, name, ir))
+        })
+    }
+}
+
+/// Frees the code of the earlier bodies of every function swapped so far
+/// (by `hj_engine_recompile`, `hj_engine_redefine`, a tier-up), which stay
+/// mapped after a swap so that calls running in them can finish: how many
+/// bodies were freed, or -1 on failure. See `hj_engine_reclaim_function`.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; no thread is running an earlier body
+/// of any function (its code is unmapped).
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_reclaim(engine: *mut hj_engine) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_reclaim", engine, |engine| {
+            // (The enclosing `unsafe` covers this: no earlier body runs.)
+            let freed = built(engine)?.reclaim_all()?;
+            Ok(c_int::try_from(freed).unwrap_or(c_int::MAX))
+        })
+    }
+}
+
+/// `hj_engine_reclaim` for `function`'s earlier bodies only: those a swap
+/// compiled alone (a body that came with other definitions from a
+/// redefining file stays, as they may be in use). How many were freed, or
+/// -1 on failure (no such function).
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `function` is NULL or a C string; no
+/// thread is running an earlier body of `function`.
+#[no_mangle]
+pub unsafe extern "C" fn hj_engine_reclaim_function(
+    engine: *mut hj_engine,
+    function: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_engine("hj_engine_reclaim_function", engine, |engine| {
+            let function = text(function, "the function's name")?;
+            // (The enclosing `unsafe` covers this: no earlier body runs.)
+            let freed = built(engine)?.reclaim(function)?;
+            Ok(c_int::try_from(freed).unwrap_or(c_int::MAX))
         })
     }
 }
@@ -681,7 +758,7 @@ pub unsafe extern "C" fn hj_engine_redefine_ir(
 pub unsafe extern "C" fn hj_engine_stats(engine: *mut hj_engine) -> *mut c_char {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_stats", engine, std::ptr::null_mut(), |engine| {
+        with_engine("hj_engine_stats", engine, |engine| {
             Ok(c_string(built(engine)?.stats().to_string()).into_raw())
         })
     }
@@ -700,10 +777,10 @@ pub unsafe extern "C" fn hj_string_free(text: *mut c_char) {
     }
 }
 
-/// Why this thread's last failed call on `engine` failed (with a NULL
-/// engine: the last call this thread made with a NULL engine); NULL if
-/// none failed. The engine owns the text: it stays valid until this
-/// thread's next failed call on the engine, or the engine is freed.
+/// Why this thread's last call on `engine` failed (with a NULL engine:
+/// the last call this thread made with a NULL engine); NULL if it
+/// succeeded. The library owns the text: it stays valid until this
+/// thread's next call on the engine.
 ///
 /// # Safety
 /// `engine` is NULL or a live engine.
@@ -711,9 +788,7 @@ pub unsafe extern "C" fn hj_string_free(text: *mut c_char) {
 pub unsafe extern "C" fn hj_engine_last_error(engine: *const hj_engine) -> *const c_char {
     // SAFETY: the caller's contract: NULL or a live engine.
     match unsafe { engine.as_ref() } {
-        Some(engine) => boundary::without_engine("hj_engine_last_error", std::ptr::null(), || {
-            engine.last_error()
-        }),
-        None => boundary::last_error_without_engine(),
+        Some(engine) => boundary::last_error(engine.id()),
+        None => boundary::last_error(WITHOUT_ENGINE),
     }
 }

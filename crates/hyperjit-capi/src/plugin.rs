@@ -124,7 +124,7 @@ pub unsafe extern "C" fn hj_engine_load_plugin(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        with_engine("hj_engine_load_plugin", engine, -1, |engine| {
+        with_engine("hj_engine_load_plugin", engine, |engine| {
             let path = boundary::path(path, "the plugin's path")?;
             engine
                 .load_plugin(path)

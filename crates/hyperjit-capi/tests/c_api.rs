@@ -587,3 +587,142 @@ fn code_in_memory_is_added_loaded_and_swapped_without_files() {
     );
     assert_eq!(call(5), 6);
 }
+
+impl Engine {
+    fn redefine_ir(&self, function: &str, ir: &str) -> c_int {
+        let (function, name) = (c(function), c("new.ll"));
+        // SAFETY: a live engine, C strings and the text's bytes.
+        unsafe {
+            hj_engine_redefine_ir(
+                self.0,
+                function.as_ptr(),
+                name.as_ptr(),
+                ir.as_ptr().cast(),
+                ir.len(),
+            )
+        }
+    }
+
+    fn committed_bytes(&self) -> usize {
+        // SAFETY: a live engine.
+        let stats = unsafe { hj_engine_stats(self.0) };
+        // SAFETY: a C string from hj_engine_stats, freed once below.
+        let text = unsafe { CStr::from_ptr(stats) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: from hj_engine_stats.
+        unsafe { hj_string_free(stats) };
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("JIT'd code+data"))
+            .unwrap_or_else(|| panic!("no memory line in {text}"));
+        line.split_whitespace()
+            .find_map(|word| word.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no figure in {line}"))
+            * 1024
+    }
+}
+
+/// A C host frees the bodies its swaps left behind: one function's, or
+/// every function's; the current bodies keep working.
+#[test]
+fn the_code_of_earlier_bodies_is_reclaimed() {
+    let engine = Engine::new();
+    let two = "define i32 @f() {\n  ret i32 0\n}\ndefine i32 @g() {\n  ret i32 0\n}\n";
+    assert_eq!(engine.add_ir("two.ll", two), 0);
+    let f = c("f");
+    // SAFETY: a live engine and a C string.
+    let address = unsafe { hj_engine_lookup(engine.0, f.as_ptr()) };
+    // SAFETY: `f` is `i32 ()`, alive with the engine.
+    let call_f = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> i32>(address) };
+    let before = engine.committed_bytes();
+    for n in 1..=200 {
+        let body = format!("define i32 @f() {{\n  ret i32 {n}\n}}\n");
+        assert_eq!(
+            engine.redefine_ir("f", &body),
+            0,
+            "{}",
+            last_error(engine.0)
+        );
+        let body = format!("define i32 @g() {{\n  ret i32 {n}\n}}\n");
+        assert_eq!(
+            engine.redefine_ir("g", &body),
+            0,
+            "{}",
+            last_error(engine.0)
+        );
+    }
+    let grown = engine.committed_bytes();
+    assert!(grown > before, "{before} -> {grown}");
+    // The first body came with g's in two.ll, and stays.
+    // SAFETY: a live engine, a C string; no earlier body of `f` runs.
+    assert_eq!(
+        unsafe { hj_engine_reclaim_function(engine.0, f.as_ptr()) },
+        199
+    );
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { hj_engine_reclaim_function(engine.0, f.as_ptr()) },
+        0
+    );
+    let none = c("none");
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { hj_engine_reclaim_function(engine.0, none.as_ptr()) },
+        -1
+    );
+    assert_eq!(last_error(engine.0), "unknown symbol 'none'");
+    // SAFETY: a live engine; no earlier body runs.
+    assert_eq!(unsafe { hj_engine_reclaim(engine.0) }, 199);
+    let reclaimed = engine.committed_bytes();
+    assert!(reclaimed < grown, "{grown} -> {reclaimed}");
+    assert_eq!(call_f(), 200);
+    // SAFETY: a live engine.
+    assert_eq!(unsafe { hj_engine_reclaim(engine.0) }, 0);
+}
+
+/// Another entry than `main`; failures return the code of their kind,
+/// and a success forgets the thread's last error.
+#[test]
+fn run_entry_and_status_codes() {
+    let engine = Engine::new();
+    let ir = "declare void @exit(i32)\ndeclare i64 @PerformCustomCallback(ptr, ptr)\n\
+              @name = private constant [4 x i8] c\"Sum\\00\"\n\
+              define i32 @start(i32 %argc) {\n  %r = add i32 %argc, 10\n  ret i32 %r\n}\n\
+              define i32 @quit() {\n  call void @exit(i32 4)\n  ret i32 0\n}\n\
+              define i32 @stop() {\n  %r = call i64 @PerformCustomCallback(ptr @name, ptr null)\n  ret i32 0\n}\n";
+    // SAFETY: a live engine, a C string, a callback without user data.
+    let registered =
+        unsafe { hj_register_callback(engine.0, c"Sum".as_ptr(), Some(refuse), null_mut()) };
+    assert_eq!(registered, 0);
+    assert_eq!(engine.add_ir("entries.ll", ir), 0);
+    let run = |entry: &str| {
+        let (entry, name) = (c(entry), c("prog"));
+        let argv = [name.as_ptr(), name.as_ptr()];
+        let mut status = -1;
+        // SAFETY: a live engine, two arguments, a writable status.
+        let code =
+            unsafe { hj_engine_run_entry(engine.0, entry.as_ptr(), 2, argv.as_ptr(), &mut status) };
+        (code, status)
+    };
+    assert_eq!(run("start"), (HJ_OK, 12));
+    // SAFETY: a live engine.
+    assert!(unsafe { hj_engine_last_error(engine.0) }.is_null());
+    assert_eq!(run("quit"), (HJ_OK, 4));
+    assert_eq!(run("stop").0, HJ_TRAP);
+    assert_eq!(last_error(engine.0), "trap in callback 'Sum': not today");
+    assert_eq!(run("nothing").0, HJ_ERROR);
+    assert_eq!(
+        last_error(engine.0),
+        "entry function 'nothing' is not defined by the program"
+    );
+    assert_eq!(run("start"), (HJ_OK, 12));
+    // SAFETY: a live engine.
+    assert!(unsafe { hj_engine_last_error(engine.0) }.is_null());
+    // A NULL engine's error is the thread's, kept apart from the engine's.
+    // SAFETY: NULL is allowed.
+    assert_eq!(unsafe { hj_engine_reclaim(null_mut()) }, HJ_ERROR);
+    assert_eq!(last_error(null()), "hj_engine_reclaim: the engine is NULL");
+    // SAFETY: a live engine.
+    assert!(unsafe { hj_engine_last_error(engine.0) }.is_null());
+}

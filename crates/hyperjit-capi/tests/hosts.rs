@@ -26,10 +26,17 @@ fn build(compiler: &str, args: &[&str], out: &Path) {
     assert!(status.success(), "{compiler} {args:?} failed");
 }
 
+/// The host built at `host`, with the library its rpath names: cargo's
+/// `LD_LIBRARY_PATH` would take precedence, and may list a stale copy.
+fn host_command(host: &Path) -> Command {
+    let mut command = Command::new(host);
+    command.env_remove("LD_LIBRARY_PATH").current_dir(repo());
+    command
+}
+
 fn run_host(host: &Path) -> Output {
-    Command::new(host)
+    host_command(host)
         .arg("examples/c_host/test.c")
-        .current_dir(repo())
         .output()
         .expect("running the host")
 }
@@ -131,4 +138,30 @@ fn the_cpp_host_runs_the_example_and_gets_a_throwing_callback_as_an_error() {
         "{}",
         stdout(&output)
     );
+}
+
+/// A C host's safe calls: each way guest code can end is a distinct
+/// status, and the host goes on; in a direct call `hj_trap` refuses.
+#[test]
+fn the_safe_call_host_gets_traps_exits_and_faults_as_status_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("safe_call");
+    build_with_shared_library("cc", &[], "examples/c_host/safe_call.c", &host);
+    let output = host_command(&host).output().expect("running the host");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout(&output),
+        "checked: HJ_TRAP (trap in callback 'Check': checked refuses)\n\
+         leave: HJ_GUEST_EXIT 7 (the guest called exit(7) in a call from the host)\n\
+         crash: HJ_GUEST_FAULT (the guest faulted in a call from the host: SIGSEGV at address 0x0 in crash+0x0)\n\
+         scale: HJ_OK -6\n\
+         arity: HJ_ERROR ('scale' is double (double, i8): it takes 2 arguments, but arg_count is 1)\n\
+         unknown: HJ_ERROR (unknown symbol 'nothing')\n\
+         last error after a success: none\n\
+         wrong type: 'checked' is i32 (i32), but was looked up as i32 (i64)\n\
+         direct: 1002, hj_trap returned -1\n\
+         host: still here\n",
+        "stderr: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
 }

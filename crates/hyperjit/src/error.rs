@@ -200,6 +200,20 @@ pub enum Error {
         /// The status it passed.
         status: i32,
     },
+    /// The guest faulted in JIT'd code (a bad pointer, a division by zero,
+    /// a stack overflow) in a function the host called through
+    /// [`TypedFn::call`](crate::TypedFn::call) or
+    /// [`Engine::call`](crate::Engine::call), with
+    /// [fault reports](crate::EngineBuilder::fault_reports) on: the call
+    /// was abandoned, as for a trap. What the guest had half done (memory
+    /// it wrote, locks it took) stays so. Without fault reports, and for a
+    /// fault inside a library the guest called, the process dies by the
+    /// signal, as natively.
+    #[error("the guest faulted in a call from the host: {report}")]
+    GuestFault {
+        /// The signal, the address and the JIT'd function + offset.
+        report: String,
+    },
     /// The guest declares a callback with another type than the host
     /// registered.
     #[error(
@@ -234,6 +248,17 @@ pub enum Error {
         found: String,
         /// The file with the new body.
         file: String,
+    },
+    /// A dynamic call's arguments are not of the function's parameter
+    /// types.
+    #[error("'{function}' has type {expected}, but was called with arguments of type {found}")]
+    CallArguments {
+        /// The function called.
+        function: String,
+        /// Its type.
+        expected: String,
+        /// The arguments' types (with its result type).
+        found: String,
     },
     /// A typed lookup asked for another type than the symbol has.
     #[error("'{symbol}' has type {actual}, not the requested {requested}")]

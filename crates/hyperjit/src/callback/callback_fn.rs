@@ -53,14 +53,19 @@ thread_local! {
 /// `Err(Trap)` instead. A second request before the return replaces the
 /// first.
 ///
-/// Returns false, and does nothing, if no guest code is running on this
-/// thread. Called from host code the guest calls that is not a
-/// `CallbackFn`, the request waits for the next `CallbackFn` to return on
-/// this thread, or is dropped when the run ends.
+/// Returns false, and does nothing, if nothing can stop the guest on this
+/// thread: no guest code runs here, or the host called it directly by its
+/// address (a raw pointer from a lookup, [`TypedFn::as_raw`]) rather than
+/// through [`TypedFn::call`] or a run. The callback must then fail some
+/// other way (its result). Called from host code the guest calls that is
+/// not a `CallbackFn`, the request waits for the next `CallbackFn` to
+/// return on this thread, or is dropped when the run ends.
 ///
 /// [`Error::Trap`]: crate::Error::Trap
+/// [`TypedFn::as_raw`]: crate::TypedFn::as_raw
+/// [`TypedFn::call`]: crate::TypedFn::call
 pub fn request_trap(message: impl Into<String>) -> bool {
-    if !runtime::running_guest() {
+    if !runtime::can_stop_guest() {
         return false;
     }
     let message = message.into();

@@ -35,6 +35,16 @@ pub(crate) fn raise(shared: &Shared, trap: Trap) -> ! {
 /// Records `trap` with `services` and abandons the guest code running on
 /// this thread.
 pub(crate) fn raise_with(services: &dyn EngineServices, trap: Trap) -> ! {
+    if !runtime::can_stop_guest() {
+        // The host called JIT'd code by its address (`TypedFn::as_raw`, a
+        // pointer from a lookup): no run to return to, and unwinding may
+        // not cross the guest's frames. Never silent.
+        eprintln!(
+            "hyperjit: error: {trap}, in guest code the host called directly (not through \
+             TypedFn::call or hj_engine_call), where nothing can stop it: aborting"
+        );
+        std::process::abort();
+    }
     services.record_trap(trap);
     // SAFETY: the callers are trampolines called directly from guest code;
     // `trap` was moved out above and the callers hold only references and

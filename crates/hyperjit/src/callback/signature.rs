@@ -143,6 +143,33 @@ impl Signature {
         self.result.ty
     }
 
+    /// The signature of a guest function of IR type `declared`, if every
+    /// type in it is one a [`Value`] holds (small integers taken as
+    /// signed, as C's are).
+    pub(crate) fn of_ir(declared: &FunctionSignature) -> Option<Signature> {
+        const TYPES: [Ty; 9] = [
+            Ty::Bool,
+            Ty::I8,
+            Ty::I16,
+            Ty::I32,
+            Ty::I64,
+            Ty::F32,
+            Ty::F64,
+            Ty::Ptr,
+            Ty::Void,
+        ];
+        let of = |kind: &TypeKind| TYPES.into_iter().find(|ty| ty.matches(kind));
+        if declared.variadic {
+            return None;
+        }
+        let params = declared
+            .params
+            .iter()
+            .map(|kind| of(kind).filter(|&ty| ty != Ty::Void))
+            .collect::<Option<Vec<Ty>>>()?;
+        Some(Signature::new(params, of(&declared.ret)?))
+    }
+
     /// Whether a guest declaration has exactly this type.
     pub(crate) fn matches(&self, declared: &FunctionSignature) -> bool {
         !declared.variadic

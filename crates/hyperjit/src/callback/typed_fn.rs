@@ -71,9 +71,14 @@ impl<'engine, F: FunctionPointer> TypedFn<'engine, F> {
     ///
     /// # Safety
     /// The pointer must not be called after the engine is dropped. A direct
-    /// call from the host is not a run: should a callback trap inside it,
-    /// there is no run to return to and the calling thread ends; should the
-    /// guest call `exit`, the process ends.
+    /// call from the host is not a run, and nothing can stop the guest in
+    /// it: should a callback return a trap (or panic) inside it, hyperjit
+    /// prints the trap and aborts the process (SIGABRT), as no frame can be
+    /// returned to and unwinding may not cross the guest's; a C callback's
+    /// `hj_trap`, and [`request_trap`](crate::request_trap), return -1 /
+    /// false and do nothing. Should the guest call `exit`, the process
+    /// exits with that status; a fault in it is reported and kills the
+    /// process by its signal, as natively.
     pub unsafe fn as_raw(&self) -> F {
         self.function
     }

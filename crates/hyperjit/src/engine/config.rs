@@ -299,6 +299,7 @@ impl EngineBuilder {
             callbacks: Registry::default(),
             exit_handlers,
             pending_trap: Mutex::new(None),
+            invoke_thunks: Mutex::new(std::collections::HashMap::new()),
             runs_in_progress: AtomicUsize::new(0),
             versions: AtomicU64::new(1),
             host_data: self.host_data,

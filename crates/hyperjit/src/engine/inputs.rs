@@ -147,7 +147,7 @@ impl Core {
                         ),
                     })
                 }
-                Outcome::Trapped => {
+                Outcome::Trapped | Outcome::Faulted => {
                     return Err(Error::Unsupported {
                         file,
                         message: "a static constructor trapped while loading".to_string(),

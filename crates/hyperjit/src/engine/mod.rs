@@ -14,6 +14,7 @@
 //! of the engine) and `hypercalls` (the guest's `hj_*` functions, built on
 //! the same machinery as the host's callbacks).
 
+mod call;
 mod config;
 mod define;
 mod hypercalls;
@@ -87,6 +88,8 @@ struct Core {
     exit_handlers: ExitHandlers,
     /// The first trap of the current run (any thread).
     pending_trap: Mutex<Option<Trap>>,
+    /// The thunks `call` calls through, by signature (`call.rs`).
+    invoke_thunks: Mutex<std::collections::HashMap<crate::callback::Signature, usize>>,
     /// How many runs are in progress (a module loaded during one has its
     /// constructors run at once).
     runs_in_progress: AtomicUsize,

@@ -175,7 +175,7 @@ impl Engine {
                 }
             }
             Outcome::ExitedImmediately(status) => return Some(status),
-            Outcome::Trapped => return None,
+            Outcome::Trapped | Outcome::Faulted => return None,
         };
         for batch in batches.iter().rev() {
             for destructor in batch.destructors.entries().into_iter().rev() {
@@ -184,7 +184,7 @@ impl Engine {
                     Outcome::Exited(new_status) | Outcome::ExitedImmediately(new_status) => {
                         status = new_status
                     }
-                    Outcome::Trapped => return None,
+                    Outcome::Trapped | Outcome::Faulted => return None,
                 }
             }
         }
@@ -218,6 +218,9 @@ impl Core {
                 self.take_trap()
                     .unwrap_or_else(|| Trap::new("the guest was stopped")),
             )),
+            Outcome::Faulted => Err(Error::GuestFault {
+                report: runtime::fault_report(),
+            }),
         }
     }
 }

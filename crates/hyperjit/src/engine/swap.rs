@@ -52,6 +52,15 @@ impl Engine {
     pub unsafe fn reclaim(&self, function: &str) -> Result<usize> {
         self.core.lock().linker.reclaim(function)
     }
+
+    /// [`reclaim`](Self::reclaim) for every function swapped so far: how
+    /// many earlier bodies were freed.
+    ///
+    /// # Safety
+    /// No thread may be running an earlier body of any function.
+    pub unsafe fn reclaim_all(&self) -> Result<usize> {
+        self.core.lock().linker.reclaim_all()
+    }
 }
 
 impl Core {

@@ -167,6 +167,17 @@ impl Linker {
         }
         Ok(count)
     }
+
+    /// [`reclaim`](Self::reclaim) for every function that has earlier
+    /// bodies.
+    pub(crate) fn reclaim_all(&mut self) -> Result<usize> {
+        let functions: Vec<String> = self.linked.superseded.keys().cloned().collect();
+        let mut count = 0;
+        for function in functions {
+            count += self.reclaim(&function)?;
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub(super) const RETURNED: c_int = 0;
 pub(super) const EXITED: c_int = 1;
 pub(super) const EXITED_IMMEDIATELY: c_int = 2;
 pub(super) const TRAPPED: c_int = 3;
+pub(super) const FAULTED: c_int = 4;
 
 /// How a call into guest code ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,10 @@ pub(crate) enum Outcome {
     ExitedImmediately(i32),
     /// A callback failed; the engine holds the trap.
     Trapped,
+    /// A host's call ([`call_handler`]) faulted in JIT'd code, with fault
+    /// reports on: [`fault_report`] says how. An entry never ends so (the
+    /// process dies by the signal, reported, as natively).
+    Faulted,
 }
 
 /// Calls guest function `address` as an entry point `int f(int, char **,
@@ -89,10 +94,21 @@ pub(super) fn outcome_of(outcome: c_int, status: c_int) -> Outcome {
         EXITED => Outcome::Exited(status),
         EXITED_IMMEDIATELY => Outcome::ExitedImmediately(status),
         TRAPPED => Outcome::Trapped,
+        FAULTED => Outcome::Faulted,
         // hj_rt_call returns nothing else; were it to, the guest did not
         // finish.
         _ => Outcome::Trapped,
     }
+}
+
+/// What the last [`Outcome::Faulted`] on this thread was: "SIGSEGV at
+/// address 0x0 in f+0x4".
+pub(crate) fn fault_report() -> String {
+    // SAFETY: a NUL-terminated thread-local buffer of shim.c's, written
+    // only by this thread's fault handler.
+    unsafe { std::ffi::CStr::from_ptr(ffi::hj_rt_fault_report()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Flushes every stdio stream, as a native program's exit does.
@@ -101,12 +117,12 @@ pub(crate) fn flush_stdio() {
     unsafe { ffi::hj_rt_flush_stdio() }
 }
 
-/// Whether guest code is running on this thread, further up the stack: a
-/// call entered here, or JIT'd code found by walking the stack (slow).
-pub(crate) fn running_guest() -> bool {
-    // SAFETY: reads this thread's state and walks its stack; no
-    // preconditions.
-    unsafe { ffi::hj_rt_running_guest() != 0 }
+/// Whether a trap can stop the guest code running on this thread: the
+/// engine entered it (a run, a typed call), or the guest made the thread.
+/// Not so for JIT'd code a host thread called by its address.
+pub(crate) fn can_stop_guest() -> bool {
+    // SAFETY: reads this thread's state; no preconditions.
+    unsafe { ffi::hj_rt_can_stop_guest() != 0 }
 }
 
 /// Abandons the guest code running on this thread: back to the innermost

@@ -136,6 +136,21 @@ static _Noreturn void die_by(int sig) {
     _exit(128 + sig); /* not reached: the default action ends the process */
 }
 
+/* shim.c: returns only if no host's call can catch the fault. */
+void hj_rt_escape_fault(int sig, const char *report, size_t len);
+
+/* "SIGSEGV at address 0x10", "SIGSEGV (stack overflow) at address ..". */
+static void add_fault(struct text *text, int sig, int hardware, int overflow, uint64_t ip,
+                      uint64_t address) {
+    add(text, signal_name(sig));
+    if (overflow)
+        add(text, " (stack overflow)");
+    if (hardware && sig != SIGILL) {
+        add(text, sig == SIGFPE ? " (arithmetic error) at " : " at address ");
+        add_hex(text, sig == SIGFPE ? ip : address);
+    }
+}
+
 static void on_fault(int sig, siginfo_t *info, void *context) {
     if (reporting) {
         /* A fault while reporting one: the report read memory the program
@@ -150,7 +165,6 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         (void)!write(STDERR_FILENO, text.bytes, text.len);
         die_by(reporting);
     }
-    reporting = sig;
     ucontext_t *uc = context;
     uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
     uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
@@ -171,14 +185,17 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     int hardware = info->si_code > 0 && sig != SIGABRT;
     /* A fault just below the stack pointer: the guard page past the stack. */
     int overflow = sig == SIGSEGV && hardware && address + 65536 >= sp && address <= sp + 4096;
-    add(&text, "hyperjit: the program was killed by ");
-    add(&text, signal_name(sig));
-    if (overflow)
-        add(&text, " (stack overflow)");
-    if (hardware && sig != SIGILL) {
-        add(&text, sig == SIGFPE ? " (arithmetic error) at " : " at address ");
-        add_hex(&text, sig == SIGFPE ? ip : address);
+    if (in_jit && hardware) {
+        /* A host's call of guest code may catch it (shim.c). */
+        add_fault(&text, sig, hardware, overflow, ip, address);
+        add(&text, " in ");
+        add_jit_place(&text, ip);
+        hj_rt_escape_fault(sig, text.bytes, text.len);
+        text.len = 0;
     }
+    reporting = sig;
+    add(&text, "hyperjit: the program was killed by ");
+    add_fault(&text, sig, hardware, overflow, ip, address);
     /* Said at once: what follows reads memory a wild jump or a heap
      * overrun may have left unusable; a fault there only cuts the report
      * short. */
@@ -285,19 +302,21 @@ struct guest_thread {
     void *arg;
 };
 
+void hj_rt_mark_guest_thread(void); /* shim.c */
+
 static void *start_guest_thread(void *boxed) {
     struct guest_thread thread = *(struct guest_thread *)boxed;
     free(boxed);
+    hj_rt_mark_guest_thread();
     hj_rt_fault_reports_for_thread();
     return thread.start(thread.arg);
 }
 
-/* The guest's pthread_create: libc's, but with fault reports on, the new
- * thread gets an alternate stack first. */
+/* The guest's pthread_create: libc's, but the new thread is marked as the
+ * guest's (a trap can end it) and, with fault reports on, gets an
+ * alternate stack first. */
 int hj_rt_pthread_create(pthread_t *id, const pthread_attr_t *attr, void *(*start)(void *),
                          void *arg) {
-    if (!installed)
-        return pthread_create(id, attr, start, arg);
     struct guest_thread *boxed = malloc(sizeof *boxed);
     if (!boxed)
         return EAGAIN;

@@ -18,7 +18,7 @@ mod exit_handlers;
 mod faults;
 
 pub(crate) use call::{
-    abandon_guest, call_entry, call_handler, flush_stdio, running_guest, Outcome,
+    abandon_guest, call_entry, call_handler, can_stop_guest, fault_report, flush_stdio, Outcome,
 };
 pub(crate) use exit_handlers::{ExitHandlers, RunThread};
 pub(crate) use faults::{install_fault_reports, Phase};
@@ -50,7 +50,8 @@ mod ffi {
         pub(super) fn hj_rt_run_exit_handlers(state: *mut c_void, status: *mut c_int) -> c_int;
         pub(super) fn hj_rt_clear_exit_handlers(state: *mut c_void);
         pub(super) fn hj_rt_flush_stdio();
-        pub(super) fn hj_rt_running_guest() -> c_int;
+        pub(super) fn hj_rt_can_stop_guest() -> c_int;
+        pub(super) fn hj_rt_fault_report() -> *const c_char;
         pub(super) fn hj_rt_cpu_symbols(
             model: *mut *mut c_void,
             indicator_init: *mut *mut c_void,
@@ -167,6 +168,7 @@ pub(super) mod tests {
         exited: c_int,
         exited_immediately: c_int,
         trapped: c_int,
+        faulted: c_int,
         tls_var_size: usize,
         tls_offsets: [usize; 4],
     }
@@ -184,6 +186,7 @@ pub(super) mod tests {
             c.exited,
             c.exited_immediately,
             c.trapped,
+            c.faulted,
         ];
         let mirrored = [
             call::CALL_ENTRY,
@@ -192,6 +195,7 @@ pub(super) mod tests {
             call::EXITED,
             call::EXITED_IMMEDIATELY,
             call::TRAPPED,
+            call::FAULTED,
         ];
         assert_eq!(codes, mirrored);
         assert_eq!(call::outcome_of(call::TRAPPED, 0), call::Outcome::Trapped);

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,14 +25,26 @@
 #include <unistd.h>
 #include <unwind.h>
 
-enum hj_outcome { HJ_RETURNED = 0, HJ_EXITED = 1, HJ_EXITED_IMMEDIATELY = 2, HJ_TRAPPED = 3 };
+enum hj_outcome {
+    HJ_RETURNED = 0,
+    HJ_EXITED = 1,
+    HJ_EXITED_IMMEDIATELY = 2,
+    HJ_TRAPPED = 3,
+    HJ_FAULTED = 4
+};
 
 struct hj_frame {
     jmp_buf env;
     struct hj_frame *prev;
+    int kind; /* enum hj_call_kind */
 };
 
 static __thread struct hj_frame *current_frame;
+/* A thread the guest created (faults.c's start_guest_thread marks it): a
+ * trap there ends the thread, and the run reports it. */
+static __thread int guest_thread;
+
+void hj_rt_mark_guest_thread(void) { guest_thread = 1; }
 /* Set by leave() before it jumps. Kept outside the frame: C leaves locals of
  * hj_rt_call that change between setjmp and longjmp indeterminate. */
 static __thread int left_status, left_outcome;
@@ -51,6 +64,7 @@ int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp
     hj_rt_fault_reports_for_thread();
     struct hj_frame frame;
     frame.prev = current_frame;
+    frame.kind = kind;
     current_frame = &frame;
     if (setjmp(frame.env) == 0) {
         int result = 0;
@@ -70,11 +84,20 @@ int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp
 static _Noreturn void leave(int status, int outcome) {
     struct hj_frame *frame = current_frame;
     if (!frame) {
-        /* A thread the guest created: there is no run to return to. exit()
-         * ends the process, as it would natively; a trap ends the thread
-         * (the engine has recorded it and reports it when the run ends). */
-        if (outcome == HJ_TRAPPED)
-            pthread_exit(NULL);
+        /* No run to return to: a thread the guest created, or a host that
+         * called JIT'd code directly. exit() ends the process, as it would
+         * natively; a trap ends a guest thread (the engine has recorded it
+         * and reports it when the run ends). Rust never raises a trap that
+         * nothing can stop (callback/raise.rs); anything else that does is
+         * refused visibly. */
+        if (outcome == HJ_TRAPPED) {
+            if (guest_thread)
+                pthread_exit(NULL);
+            static const char refused[] =
+                "hyperjit: error: a trap with no hyperjit call to return to\n";
+            (void)!write(2, refused, sizeof refused - 1);
+            abort();
+        }
         if (outcome == HJ_EXITED)
             exit(status);
         _exit(status);
@@ -83,6 +106,34 @@ static _Noreturn void leave(int status, int outcome) {
     left_outcome = outcome;
     longjmp(frame->env, 1);
 }
+
+/* What the last fault a host's call caught was (faults.c's report line). */
+static __thread char fault_report[256];
+
+/* Called by faults.c's handler for a hardware fault in JIT'd code: if the
+ * innermost call the engine entered on this thread is the host's
+ * (HJ_CALL_HANDLER: TypedFn::call, Engine::call, hj_engine_call), that call
+ * fails with HJ_FAULTED and `report`; the guest's frames are abandoned, as
+ * for a trap. Code in a library the guest called may hold its locks, so a
+ * fault there is not caught. Otherwise returns, and the process dies,
+ * reported. Async-signal-safe. */
+void hj_rt_escape_fault(int sig, const char *report, size_t len) {
+    struct hj_frame *frame = current_frame;
+    if (!frame || frame->kind != HJ_CALL_HANDLER)
+        return;
+    if (len >= sizeof fault_report)
+        len = sizeof fault_report - 1;
+    memcpy(fault_report, report, len);
+    fault_report[len] = 0;
+    /* Leaving the handler by a jump: its signal stays blocked otherwise. */
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    pthread_sigmask(SIG_UNBLOCK, &only, NULL);
+    leave(sig, HJ_FAULTED);
+}
+
+const char *hj_rt_fault_report(void) { return fault_report; }
 
 _Noreturn void hj_rt_exit(int status) { leave(status, HJ_EXITED); }
 _Noreturn void hj_rt__exit(int status) { leave(status, HJ_EXITED_IMMEDIATELY); }
@@ -108,29 +159,19 @@ static _Unwind_Reason_Code visit_frame(struct _Unwind_Context *context, void *ar
 /* The address in the first frame up this thread's stack (from the caller's
  * own) that `matches`, or 0. The walk stops there, or where unwind
  * information ends: a frame without any (JIT'd code compiled without it) is
- * still visited, as the one the unwinder could not step past. Used by
- * hj_rt_running_guest and by the fault reports (faults.c). */
+ * still visited, as the one the unwinder could not step past. Used by the
+ * fault reports (faults.c). */
 uint64_t hj_rt_first_frame(int (*matches)(uint64_t ip)) {
     struct frame_search search = {matches, 0, 0};
     _Unwind_Backtrace(visit_frame, &search);
     return search.found;
 }
 
-/* JIT'd code lies in no loaded object. */
-static int outside_loaded_objects(uint64_t ip) {
-    Dl_info info;
-    return dladdr((void *)(uintptr_t)ip, &info) == 0;
-}
-
-/* 1 if guest code is running on this thread (further up the stack): a call
- * the engine entered, or a frame in no loaded object (a thread the guest
- * created, or a host thread calling JIT'd code by its address). Slow: for
- * the rare paths that must know. */
-int hj_rt_running_guest(void) {
-    if (current_frame)
-        return 1;
-    return hj_rt_first_frame(outside_loaded_objects) != 0;
-}
+/* 1 if a trap can stop the guest on this thread: the engine entered the
+ * guest code running here (a run, TypedFn::call, hj_engine_call), or the
+ * guest created the thread. 0 for JIT'd code a host thread called by its
+ * address: nothing there to return to. */
+int hj_rt_can_stop_guest(void) { return current_frame != NULL || guest_thread; }
 
 /* Stops the guest after a callback failed. The caller (a Rust trampoline)
  * has recorded why and holds nothing that needs dropping. */
@@ -426,7 +467,7 @@ __asm__(".text\n"
  * with these values. */
 struct hj_rt_contract {
     int call_entry, call_handler;
-    int returned, exited, exited_immediately, trapped;
+    int returned, exited, exited_immediately, trapped, faulted;
     size_t tls_var_size;
     size_t tls_size_offset, tls_align_offset, tls_init_offset, tls_key_offset;
 };
@@ -438,6 +479,7 @@ const struct hj_rt_contract hj_rt_contract = {
     HJ_EXITED,
     HJ_EXITED_IMMEDIATELY,
     HJ_TRAPPED,
+    HJ_FAULTED,
     sizeof(struct hj_tls_var),
     offsetof(struct hj_tls_var, size),
     offsetof(struct hj_tls_var, align),

@@ -10,8 +10,8 @@
 mod thunk;
 
 pub(crate) use thunk::{
-    multiplexed, multiplexed_direct, multiplexed_thunk_symbol, named, near_symbol, Callee,
-    TrapRequests,
+    invoke_thunk, multiplexed, multiplexed_direct, multiplexed_thunk_symbol, named, near_symbol,
+    Callee, TrapRequests,
 };
 
 use crate::llvm::Module;

@@ -53,6 +53,95 @@ fn call_and_return(result: AbiType, call: &str) -> String {
     }
 }
 
+/// The host calls a guest function of `signature` with values
+/// ([`Engine::call`](crate::Engine::call)) through this thunk:
+/// `void NAME(ptr fn, ptr args, ptr ret)`, `args` one 64-bit slot per
+/// parameter and `ret` one for the result, encoded as
+/// [`Value::to_slot`](crate::callback::Value) does. Returns its name and
+/// IR.
+pub(crate) fn invoke_thunk(signature: &Signature) -> (String, String) {
+    let mut code = String::from("invoke");
+    for ty in signature.params().chain([signature.result()]) {
+        code.push('.');
+        code.push_str(ty.ir());
+    }
+    let name = format!("__hyperjit.{code}");
+    let mut ir = format!(
+        "define void {}(ptr %fn, ptr %args, ptr %ret) {{\n",
+        ir_name(&name)
+    );
+    let mut arguments = Vec::new();
+    for (index, param) in signature.params.iter().enumerate() {
+        let _ = writeln!(
+            ir,
+            "  %p{index} = getelementptr i64, ptr %args, i64 {index}\n  %s{index} = load i64, ptr %p{index}"
+        );
+        let slot = format!("%s{index}");
+        let value = match param.ty {
+            Ty::I64 => slot,
+            Ty::Ptr => {
+                let _ = writeln!(ir, "  %a{index} = inttoptr i64 {slot} to ptr");
+                format!("%a{index}")
+            }
+            Ty::F64 => {
+                let _ = writeln!(ir, "  %a{index} = bitcast i64 {slot} to double");
+                format!("%a{index}")
+            }
+            Ty::F32 => {
+                let _ = writeln!(
+                    ir,
+                    "  %b{index} = trunc i64 {slot} to i32\n  %a{index} = bitcast i32 %b{index} to float"
+                );
+                format!("%a{index}")
+            }
+            ty => {
+                let _ = writeln!(ir, "  %a{index} = trunc i64 {slot} to {}", ty.ir());
+                format!("%a{index}")
+            }
+        };
+        arguments.push(format!("{} {value}", param.ir()));
+    }
+    let call = format!("%fn({})", arguments.join(", "));
+    let result = signature.result;
+    let stored = match result.ty {
+        Ty::Void => {
+            let _ = writeln!(ir, "  call void {call}");
+            None
+        }
+        ty => {
+            let _ = writeln!(ir, "  %r = call {} {call}", result.result_ir());
+            Some(match ty {
+                Ty::I64 => "%r".to_string(),
+                Ty::Ptr => {
+                    ir.push_str("  %w = ptrtoint ptr %r to i64\n");
+                    "%w".to_string()
+                }
+                Ty::F64 => {
+                    ir.push_str("  %w = bitcast double %r to i64\n");
+                    "%w".to_string()
+                }
+                Ty::F32 => {
+                    ir.push_str("  %v = bitcast float %r to i32\n  %w = zext i32 %v to i64\n");
+                    "%w".to_string()
+                }
+                Ty::Bool => {
+                    ir.push_str("  %w = zext i1 %r to i64\n");
+                    "%w".to_string()
+                }
+                ty => {
+                    let _ = writeln!(ir, "  %w = sext {} %r to i64", ty.ir());
+                    "%w".to_string()
+                }
+            })
+        }
+    };
+    if let Some(stored) = stored {
+        let _ = writeln!(ir, "  store i64 {stored}, ptr %ret");
+    }
+    ir.push_str("  ret void\n}\n");
+    (name, ir)
+}
+
 /// What the names of [`near_symbol`]s start with.
 pub(super) const NEAR_PREFIX: &str = "__hyperjit.near.";
 
