@@ -6,7 +6,7 @@ use super::{CallbackStats, DirectCall, EngineServices, HostFunction, OwnedEnv, S
 use rustc_hash::FxHashMap;
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 /// How a guest-visible callback is bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,22 +43,69 @@ pub(crate) struct Multiplexed {
     pub(crate) direct: Option<DirectCall>,
 }
 
-/// Multiplexed callbacks by name, read without a lock: each registration
-/// publishes a new map, and every map stays alive (and unchanged) until the
-/// engine is dropped, so a reader's map can never be freed under it.
-/// Registrations are rare; `PerformCustomCallback` with a run-time name
-/// reads this on every call, so the entry found last is kept aside: a call
-/// with the same name compares it with `strcmp` and skips measuring and
-/// hashing the name (10.4 -> 6.2 ns a call; a byte-by-byte comparison in
-/// Rust was slower than hashing, 13.2 ns, for an 18-byte name).
+/// Multiplexed callbacks by name, read without a lock: an open-addressing
+/// table of entry pointers that registrations fill in place, one slot at a
+/// time (a reader sees an entry whole, or an empty slot). When it is half
+/// full, a table twice the size is published; every table and entry stays
+/// alive (and a published entry unchanged) until the engine is dropped, so
+/// a reader's can never be freed under it, and what is kept is linear in
+/// the callbacks (the tables' sizes double). `PerformCustomCallback` with a
+/// run-time name reads this on every call, so the entry found last is kept
+/// aside: a call with the same name compares it with `strcmp` and skips
+/// measuring and hashing the name (10.4 -> 6.2 ns a call; a byte-by-byte
+/// comparison in Rust was slower than hashing, 13.2 ns, for an 18-byte
+/// name).
 struct MultiplexedMaps {
-    current: AtomicPtr<NameMap>,
+    current: AtomicPtr<Table>,
     /// The entry a run-time name found last (null before the first), owned
-    /// by the maps.
+    /// by `owned`.
     last: AtomicPtr<Entry>,
-    // Boxed: readers hold the maps' addresses while the Vec grows.
+    owned: Mutex<Owned>,
+}
+
+/// What the maps keep alive, and how many names the current table holds.
+#[derive(Default)]
+struct Owned {
+    // Boxed: readers hold their addresses while the Vecs grow.
     #[allow(clippy::vec_box)]
-    all: Mutex<Vec<Box<NameMap>>>,
+    tables: Vec<Box<Table>>,
+    #[allow(clippy::vec_box)]
+    entries: Vec<Box<Entry>>,
+    names: usize,
+}
+
+/// A power-of-two number of slots, each null or an entry.
+struct Table {
+    slots: Box<[AtomicPtr<Entry>]>,
+}
+
+impl Table {
+    fn with_slots(count: usize) -> Box<Table> {
+        Box::new(Table {
+            slots: (0..count)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+        })
+    }
+
+    /// The slot holding `name`, or the empty one where it would go.
+    fn slot(&self, name: &[u8]) -> &AtomicPtr<Entry> {
+        let mask = self.slots.len() - 1;
+        let mut index = hash(name) & mask;
+        loop {
+            let slot = &self.slots[index];
+            // SAFETY: null, or an entry `Owned` keeps alive with the table.
+            match unsafe { slot.load(Ordering::Acquire).as_ref() } {
+                Some(entry) if entry.name() != name => index = (index + 1) & mask,
+                _ => return slot,
+            }
+        }
+    }
+}
+
+fn hash(name: &[u8]) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(name) as usize
 }
 
 /// A multiplexed callback and its name, NUL-terminated.
@@ -68,6 +115,10 @@ struct Entry {
 }
 
 impl Entry {
+    fn name(&self) -> &[u8] {
+        &self.c_name[..self.c_name.len() - 1]
+    }
+
     /// Whether the C string at `name` is this entry's name.
     ///
     /// # Safety
@@ -79,37 +130,41 @@ impl Entry {
     }
 }
 
-type NameMap = FxHashMap<Box<[u8]>, Arc<Entry>>;
-
 impl Default for MultiplexedMaps {
     fn default() -> Self {
-        let mut first = Box::<NameMap>::default();
+        let mut first = Table::with_slots(8);
         MultiplexedMaps {
             current: AtomicPtr::new(&mut *first),
             last: AtomicPtr::new(std::ptr::null_mut()),
-            all: Mutex::new(vec![first]),
+            owned: Mutex::new(Owned {
+                tables: vec![first],
+                ..Owned::default()
+            }),
         }
     }
 }
 
 impl MultiplexedMaps {
-    fn map(&self) -> &NameMap {
-        // SAFETY: `current` always points at a map owned by `all`, which
-        // only grows while the registry lives, and a published map is never
-        // modified.
+    fn table(&self) -> &Table {
+        // SAFETY: `current` always points at a table `owned` keeps while
+        // the registry lives.
         unsafe { &*self.current.load(Ordering::Acquire) }
     }
 
+    fn find(&self, name: &[u8]) -> Option<&Entry> {
+        // SAFETY: null, or an entry `owned` keeps alive.
+        unsafe { self.table().slot(name).load(Ordering::Acquire).as_ref() }
+    }
+
     fn get(&self, name: &[u8]) -> Option<Multiplexed> {
-        self.map().get(name).map(|entry| entry.target)
+        self.find(name).map(|entry| entry.target)
     }
 
     /// # Safety
     /// `name` is a C string.
     #[inline(always)]
     unsafe fn get_c(&self, name: *const c_char) -> Option<Multiplexed> {
-        // SAFETY: null, or an entry of one of the maps, which live as long
-        // as the registry.
+        // SAFETY: null, or an entry `owned` keeps alive.
         if let Some(last) = unsafe { self.last.load(Ordering::Acquire).as_ref() } {
             // SAFETY: per this function's contract.
             if unsafe { last.is_named(name) } {
@@ -126,24 +181,51 @@ impl MultiplexedMaps {
     unsafe fn get_c_slow(&self, name: *const c_char) -> Option<Multiplexed> {
         // SAFETY: per this function's contract.
         let name = unsafe { CStr::from_ptr(name) }.to_bytes();
-        let entry = self.map().get(name)?;
+        let entry = self.find(name)?;
         self.last
-            .store(Arc::as_ptr(entry).cast_mut(), Ordering::Release);
+            .store(std::ptr::from_ref(entry).cast_mut(), Ordering::Release);
         Some(entry.target)
     }
 
     fn insert(&self, name: &str, multiplexed: Multiplexed) {
-        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = Box::new(all.last().map(|map| (**map).clone()).unwrap_or_default());
+        let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
         let mut c_name = name.as_bytes().to_vec();
         c_name.push(0);
-        let entry = Entry {
+        let mut entry = Box::new(Entry {
             c_name: c_name.into(),
             target: multiplexed,
-        };
-        next.insert(name.as_bytes().into(), Arc::new(entry));
-        self.current.store(&mut *next, Ordering::Release);
-        all.push(next);
+        });
+        let entry_address: *mut Entry = &mut *entry;
+        owned.entries.push(entry);
+        // The entry found last may be this name's old one.
+        self.last.store(std::ptr::null_mut(), Ordering::Release);
+        let table = self.table();
+        let slot = table.slot(name.as_bytes());
+        if !slot.load(Ordering::Acquire).is_null() {
+            // A new registration under a name: readers see the old entry
+            // or the new one, both alive.
+            slot.store(entry_address, Ordering::Release);
+            return;
+        }
+        owned.names += 1;
+        if owned.names * 2 <= table.slots.len() {
+            slot.store(entry_address, Ordering::Release);
+            return;
+        }
+        let mut grown = Table::with_slots(table.slots.len() * 2);
+        for old in table.slots.iter() {
+            let old = old.load(Ordering::Acquire);
+            // SAFETY: null, or an entry `owned` keeps alive.
+            if let Some(found) = unsafe { old.as_ref() } {
+                grown.slot(found.name()).store(old, Ordering::Relaxed);
+            }
+        }
+        grown
+            .slot(name.as_bytes())
+            .store(entry_address, Ordering::Relaxed);
+        // Release: a reader of the new table sees its slots filled.
+        self.current.store(&mut *grown, Ordering::Release);
+        owned.tables.push(grown);
     }
 }
 
@@ -275,5 +357,53 @@ impl Registry {
             envs.iter().filter_map(|env| env.shared().stats()).collect();
         stats.sort_by(|a, b| a.name.cmp(&b.name));
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Multiplexed, MultiplexedMaps};
+
+    fn target(n: usize) -> Multiplexed {
+        Multiplexed {
+            trampoline: n,
+            env: n,
+            direct: None,
+        }
+    }
+
+    /// Thousands of registrations keep memory linear in them (each used to
+    /// copy the whole map and keep every copy), and every name is found,
+    /// by Rust name and by C string; a name registered again finds its
+    /// new entry, also right after the old one was found.
+    #[test]
+    fn many_callbacks_cost_linear_memory_and_are_all_found() {
+        let maps = MultiplexedMaps::default();
+        const COUNT: usize = 5000;
+        for n in 0..COUNT {
+            maps.insert(&format!("callback_{n}"), target(n));
+        }
+        let owned = maps.owned.lock().unwrap();
+        let slots: usize = owned.tables.iter().map(|table| table.slots.len()).sum();
+        assert_eq!(owned.entries.len(), COUNT);
+        // The last table is at most 4 slots a name, and the others add up
+        // to less than it.
+        assert!(slots <= 8 * COUNT, "{slots} slots for {COUNT} names");
+        drop(owned);
+        for n in 0..COUNT {
+            let name = format!("callback_{n}");
+            assert_eq!(maps.get(name.as_bytes()).unwrap().trampoline, n);
+            let c_name = std::ffi::CString::new(name).unwrap();
+            // SAFETY: a C string.
+            let found = unsafe { maps.get_c(c_name.as_ptr()) };
+            assert_eq!(found.unwrap().env, n);
+        }
+        assert!(maps.get(b"callback_").is_none());
+        // SAFETY: a C string.
+        assert!(unsafe { maps.get_c(c"callback_7".as_ptr()) }.is_some());
+        maps.insert("callback_7", target(77));
+        // SAFETY: a C string.
+        let found = unsafe { maps.get_c(c"callback_7".as_ptr()) };
+        assert_eq!(found.unwrap().trampoline, 77);
     }
 }

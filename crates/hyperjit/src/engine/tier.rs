@@ -17,8 +17,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the background thread reads the counters.
+/// How often the background thread reads the counters while they move.
 const POLL: Duration = Duration::from_millis(2);
+/// How rarely, at most, while none moves (an idle program, or one whose
+/// hot code is all optimized already): the wait doubles up to this.
+const IDLE_POLL: Duration = Duration::from_millis(256);
 
 /// Counters, and the thread that acts on them.
 pub(super) struct Tiering {
@@ -33,10 +36,15 @@ struct Shared {
     level: u8,
     cache: Option<Arc<ObjectCache>>,
     started: Instant,
-    /// Baseline bodies being counted. The counters are boxed (code holds
-    /// their addresses) and live as long as this, which the thread keeps
-    /// after the code is gone.
+    /// Baseline bodies being counted, until found hot.
     watched: Mutex<Vec<Watched>>,
+    /// The counters of bodies found hot: their code, which may still run
+    /// (a frame in a loop), holds their addresses, so they live as long as
+    /// this, which the thread keeps after the code is gone — but they are
+    /// read no more.
+    retired: Mutex<Vec<Box<AtomicU64>>>,
+    /// How many times the thread has read the counters.
+    scans: AtomicU64,
     stop: Mutex<bool>,
     wake: Condvar,
     /// The engine's core while it lives; the thread uses it only while
@@ -52,7 +60,6 @@ struct Watched {
     /// Whether IR of an unknown level is optimized again at `level` (a
     /// swap asked for it); a tier-up keeps it as the eager compile would.
     reoptimize: bool,
-    done: bool,
 }
 
 impl Tiering {
@@ -66,6 +73,8 @@ impl Tiering {
                 cache,
                 started: Instant::now(),
                 watched: Mutex::new(Vec::new()),
+                retired: Mutex::new(Vec::new()),
+                scans: AtomicU64::new(0),
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
                 core: Mutex::new(None),
@@ -80,29 +89,42 @@ impl Tiering {
     pub(super) fn watch(&self, core: &Core, function: &str) -> usize {
         let counter = Box::new(AtomicU64::new(0));
         let address = counter.as_ptr() as usize;
-        lock(&self.shared.watched).push(Watched {
+        let watched = Watched {
             function: function.to_string(),
             counter,
             level: self.shared.level,
             reoptimize: false,
-            done: false,
-        });
-        self.start(core);
+        };
+        self.add(core, watched, false);
         address
     }
 
     /// Has `function`'s current body recompiled at `level` in the
     /// background soon, hot or not: a swap went live at the baseline.
     pub(super) fn request(&self, core: &Core, function: &str, level: u8) {
-        lock(&self.shared.watched).push(Watched {
+        let watched = Watched {
             function: function.to_string(),
             counter: Box::new(AtomicU64::new(u64::MAX)),
             level,
             reoptimize: true,
-            done: false,
-        });
+        };
+        self.add(core, watched, true);
+    }
+
+    /// Watches `watched`, waking the thread if it is `urgent` or the
+    /// thread sleeps until something is watched.
+    fn add(&self, core: &Core, watched: Watched, urgent: bool) {
+        let was_empty = {
+            let mut list = lock(&self.shared.watched);
+            list.push(watched);
+            list.len() == 1
+        };
         self.start(core);
-        self.shared.wake.notify_all();
+        if urgent || was_empty {
+            // Under the lock the thread checks the list with (`next_hot`).
+            let _stop = lock(&self.shared.stop);
+            self.shared.wake.notify_all();
+        }
     }
 
     /// Starts the background thread if it is not running yet.
@@ -147,37 +169,69 @@ impl Shared {
         (*core).map(|address| work(unsafe { &*(address as *const Core) }))
     }
 
-    /// Marks the watched functions whose counters reached the threshold as
-    /// done and returns them with their counts (none for a swap's request) and levels; `None` once
-    /// stopped.
-    fn next_hot(&self) -> Option<Vec<Hot>> {
+    /// Takes the watched functions whose counters reached the threshold
+    /// off the list and returns them with their counts (none for a swap's
+    /// request) and levels; `None` once stopped. Waits for them as `poll`
+    /// says: not at all while nothing is watched (until `watch` or
+    /// `request` wakes the thread), longer and longer while no counter
+    /// moves.
+    fn next_hot(&self, poll: &mut Poll) -> Option<Vec<Hot>> {
         let stopped = lock(&self.stop);
-        let (stopped, _) = self
-            .wake
-            .wait_timeout(stopped, POLL)
-            .unwrap_or_else(|e| e.into_inner());
+        let stopped = if lock(&self.watched).is_empty() {
+            // `watch` and `request` notify under the `stop` lock, after
+            // pushing: a wake-up between the check and the wait is not lost.
+            self.wake.wait(stopped).unwrap_or_else(|e| e.into_inner())
+        } else {
+            let (stopped, _) = self
+                .wake
+                .wait_timeout(stopped, poll.wait)
+                .unwrap_or_else(|e| e.into_inner());
+            stopped
+        };
         if *stopped {
             return None;
         }
         drop(stopped);
+        self.scans.fetch_add(1, Ordering::Relaxed);
         let mut watched = lock(&self.watched);
-        Some(
-            watched
-                .iter_mut()
-                .filter(|w| !w.done && w.counter.load(Ordering::Relaxed) >= self.threshold)
-                .map(|w| {
-                    w.done = true;
-                    Hot {
-                        function: w.function.clone(),
-                        // A swap's request counted nothing.
-                        count: Some(w.counter.load(Ordering::Relaxed)).filter(|_| !w.reoptimize),
-                        level: w.level,
-                        reoptimize: w.reoptimize,
-                    }
-                })
-                .collect(),
-        )
+        let total = watched.iter().fold(0u64, |total, w| {
+            total.wrapping_add(w.counter.load(Ordering::Relaxed))
+        });
+        poll.wait = if total == poll.last_total {
+            (poll.wait * 2).min(IDLE_POLL)
+        } else {
+            POLL
+        };
+        poll.last_total = total;
+        let mut hot = Vec::new();
+        let mut retired = lock(&self.retired);
+        watched.retain_mut(|w| {
+            let count = w.counter.load(Ordering::Relaxed);
+            if count < self.threshold {
+                return true;
+            }
+            hot.push(Hot {
+                function: std::mem::take(&mut w.function),
+                // A swap's request counted nothing.
+                count: Some(count).filter(|_| !w.reoptimize),
+                level: w.level,
+                reoptimize: w.reoptimize,
+            });
+            retired.push(std::mem::replace(
+                &mut w.counter,
+                Box::new(AtomicU64::new(0)),
+            ));
+            false
+        });
+        Some(hot)
     }
+}
+
+/// How long the thread waits before reading the counters again.
+struct Poll {
+    wait: Duration,
+    /// The counters' sum at the last read: unchanged means idle.
+    last_total: u64,
 }
 
 /// A watched function due for its tier-up.
@@ -195,7 +249,11 @@ fn tier_up_hot_functions(shared: &Shared) {
     // Made for the first hot function: a program without one (its loops
     // compiled optimized at once, say) pays no memory for it.
     let mut compiler = None;
-    while let Some(hot) = shared.next_hot() {
+    let mut poll = Poll {
+        wait: POLL,
+        last_total: 0,
+    };
+    while let Some(hot) = shared.next_hot(&mut poll) {
         for Hot {
             function,
             count,
@@ -267,5 +325,46 @@ fn tier_up_hot_functions(shared: &Shared) {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock;
+    use crate::Engine;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    /// The thread reads the counters rarely while none moves, and drops a
+    /// function from the list once it is found hot.
+    #[test]
+    fn an_idle_engine_reads_its_counters_rarely_and_forgets_hot_ones() {
+        let engine = Engine::builder().tier_threshold(1000).build().unwrap();
+        engine
+            .add_ir(
+                "f.ll",
+                "define i32 @f(i32 %x) {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n",
+            )
+            .unwrap();
+        let f = engine.lookup_fn::<extern "C" fn(i32) -> i32>("f").unwrap();
+        assert_eq!(f.call(1).unwrap(), 2);
+        let tiering = engine.core.tiering.as_ref().unwrap();
+        assert_eq!(lock(&tiering.shared.watched).len(), 1);
+        let before = tiering.shared.scans.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(600));
+        // Every 2 ms, that was 300 reads; backing off to 256 ms, about 10.
+        let idle_scans = tiering.shared.scans.load(Ordering::Relaxed) - before;
+        assert!(idle_scans <= 20, "{idle_scans} reads while idle");
+        for _ in 0..2000 {
+            f.call(1).unwrap();
+        }
+        let started = Instant::now();
+        while engine.stats().tier_ups.is_empty() && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(engine.stats().tier_ups.len(), 1);
+        assert!(lock(&tiering.shared.watched).is_empty());
+        assert_eq!(lock(&tiering.shared.retired).len(), 1);
+        assert_eq!(f.call(41).unwrap(), 42);
     }
 }
