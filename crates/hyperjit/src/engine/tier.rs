@@ -41,7 +41,9 @@ struct Shared {
     /// The counters of bodies found hot: their code, which may still run
     /// (a frame in a loop), holds their addresses, so they live as long as
     /// this, which the thread keeps after the code is gone — but they are
-    /// read no more.
+    /// read no more. Boxed: the code holds their addresses while the Vec
+    /// grows.
+    #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<AtomicU64>>>,
     /// How many times the thread has read the counters.
     scans: AtomicU64,
