@@ -135,32 +135,46 @@ fn a_guest_killed_by_a_signal_is_reported_and_dies_by_it() {
 
 /// A function LLVM's instruction selector crashes on (a `naked` function
 /// that uses its argument, compiled at -O1 and above): the CLI reports the
-/// crash as its own error, naming what it was compiling.
+/// crash as its own error, naming what it was compiling: the file up
+/// front, the function on its first call, or on the tier thread, when the
+/// loop calling it made it hot.
 #[test]
 fn a_crash_inside_llvm_is_hyperjits_error() {
     let dir = tempfile::tempdir().unwrap();
+    let naked = "define i32 @f(i32 %x) naked noinline {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n";
     let path = write(
         dir.path(),
         "naked.ll",
-        "define i32 @f(i32 %x) naked noinline {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n\
-         define i32 @main() {\n  %r = call i32 @f(i32 2)\n  ret i32 %r\n}\n",
+        format!("{naked}define i32 @main() {{\n  %r = call i32 @f(i32 2)\n  ret i32 %r\n}}\n"),
     );
-    for (mode, compiling) in [
-        (&["--eager"][..], "naked.ll".to_string()),
-        (&["--lazy"], "f".to_string()),
+    let looping = write(
+        dir.path(),
+        "naked_loop.ll",
+        format!(
+            "{naked}define i32 @main() {{\nentry:\n  br label %loop\nloop:\n  \
+             %i = phi i32 [ 0, %entry ], [ %n, %loop ]\n  %n = call i32 @f(i32 %i)\n  \
+             %done = icmp sgt i32 %n, 2000000000\n  br i1 %done, label %exit, label %loop\n\
+             exit:\n  ret i32 0\n}}\n"
+        ),
+    );
+    let file = path.display().to_string();
+    for (mode, input, compiling) in [
+        (&["--eager"][..], &path, file.as_str()),
+        (&["--lazy"], &path, "f on its first call"),
+        (&[], &looping, "tiering up f"),
+        (
+            &["--tier", "--tier-threshold", "100"],
+            &looping,
+            "tiering up f",
+        ),
     ] {
-        let outcome = run(hyperjit_run(mode).arg(&path));
-        let file = path.display().to_string();
-        let what = if compiling == "f" {
-            "f".to_string()
-        } else {
-            file
-        };
+        let outcome = run(hyperjit_run(mode).arg(input));
         assert_eq!(outcome.status, Some(125), "{mode:?}: {}", outcome.stderr);
-        assert_eq!(
-            outcome.stderr,
-            format!("hyperjit: error: LLVM crashed while compiling {what} (SIGSEGV)\n"),
-            "{mode:?}"
-        );
+        let expected = if compiling.starts_with("tiering") {
+            format!("hyperjit: error: LLVM crashed while {compiling} (SIGSEGV)\n")
+        } else {
+            format!("hyperjit: error: LLVM crashed while compiling {compiling} (SIGSEGV)\n")
+        };
+        assert_eq!(outcome.stderr, expected, "{mode:?}");
     }
 }

@@ -333,6 +333,9 @@ fn run_one(input: &Path, mode: &[&str], allowed: &Path, limit: Duration) -> (Ver
     command
         .arg("run")
         .args(mode)
+        // The default mode's cache, kept with the work files.
+        .env("XDG_CACHE_HOME", allowed.with_file_name("cache"))
+        .env_remove("HYPERJIT_CACHE")
         .arg("--sandbox")
         .arg("--allow-file")
         .arg(allowed)
@@ -400,14 +403,53 @@ fn run_one(input: &Path, mode: &[&str], allowed: &Path, limit: Duration) -> (Ver
         (Some(_), _) if stderr.contains("LLVM ERROR") || stderr.contains("PLEASE submit") => {
             Verdict::Crash("LLVM's own error output".to_string())
         }
+        // Our own C++ is built without assertions, as LLVM is: one firing
+        // is a build mistake, and it aborts.
+        _ if stderr.contains("Assertion `") => Verdict::Crash("an assertion".to_string()),
         (Some(_), _) => Verdict::Ran,
-        (None, Some(signal)) if stderr.contains("hyperjit: the program was killed by ") => {
-            let _ = signal;
-            Verdict::GuestFaultReported
+        (None, Some(_)) if stderr.contains("hyperjit: the program was killed by ") => {
+            match crashed_in_ours(&stderr) {
+                Some(frame) => {
+                    Verdict::Crash(format!("a crash in {frame} reported as the program's"))
+                }
+                None => Verdict::GuestFaultReported,
+            }
         }
         (None, signal) => Verdict::Crash(format!("signal {signal:?}, not reported")),
     };
     (verdict, stderr)
+}
+
+/// The library a fault report's "  in FUNCTION+0x.. (LIBRARY)" line names,
+/// if it is LLVM or hyperjit itself: their crash, not the program's (a
+/// mutated program cannot call into either).
+fn crashed_in_ours(stderr: &str) -> Option<&'static str> {
+    let place = stderr.lines().find_map(|line| line.strip_prefix("  in "))?;
+    let library = place
+        .rsplit_once(" (")
+        .map_or(place, |(_, library)| library);
+    if library.contains("libLLVM") {
+        Some("LLVM")
+    } else if library.contains("hyperjit") {
+        Some("hyperjit")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn fault_reports_naming_llvm_or_hyperjit_are_findings() {
+    let llvm = "hyperjit: the program was killed by SIGSEGV at address 0x8\n  \
+                in _ZNK4llvm5Value10getContextEv+0x4 (/usr/lib/llvm-19/lib/libLLVM.so.19.1)\n";
+    assert_eq!(crashed_in_ours(llvm), Some("LLVM"));
+    let ours = "hyperjit: the program was killed by SIGSEGV at address 0x8\n  \
+                in hj_rt_call+0x10 (/work/target/release/hyperjit)\n";
+    assert_eq!(crashed_in_ours(ours), Some("hyperjit"));
+    let guest = "hyperjit: the program was killed by SIGSEGV at address 0x0\n  in main+0x4\n";
+    assert_eq!(crashed_in_ours(guest), None);
+    let libc = "hyperjit: the program was killed by SIGSEGV at address 0x0\n  \
+                in strlen+0x10 (/lib/x86_64-linux-gnu/libc.so.6)\n  called from main+0x8\n";
+    assert_eq!(crashed_in_ours(libc), None);
 }
 
 #[test]
@@ -431,7 +473,8 @@ fn mutated_inputs_end_as_promised() {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut findings: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut executions = 0u64;
-    let modes: [&[&str]; 3] = [&["--eager"], &["--lazy"], &["--tier"]];
+    // The default mode (tiered, cached) first.
+    let modes: [&[&str]; 4] = [&[], &["--eager"], &["--lazy"], &["--tier"]];
     let more = |executions: u64| match budget {
         Budget::Executions(count) => executions < count,
         Budget::Time(limit) => started.elapsed() < limit,

@@ -11,6 +11,7 @@ use crate::callback::raise_with;
 use crate::compile::starts_at_baseline;
 use crate::error::Result;
 use crate::link::{glue, Counter, LazyRecord};
+use crate::runtime;
 use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -45,6 +46,9 @@ impl Core {
                 name: format!("<lazy function {index}>"),
             });
         };
+        // Reading the body out of its bitcode is LLVM's work too: a crash
+        // there is hyperjit's error, not the program's.
+        let _phase = runtime::Phase::enter(&format!("compiling {function} on its first call"));
         match state.linker.current_body(&function)? {
             Some(address) => Ok(address),
             None => self.compile_uncompiled(&mut state, &function),

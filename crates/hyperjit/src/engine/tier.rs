@@ -273,6 +273,9 @@ fn tier_up_hot_functions(shared: &Shared) {
                     }
                 },
             };
+            // Everything this thread does is LLVM's work: a crash in it is
+            // hyperjit's error, not the program's.
+            let _phase = crate::runtime::Phase::enter(&format!("tiering up {function}"));
             let source = shared.with_core(|core| {
                 let state = core.lock();
                 let source = state.linker.body_source(&function)?;

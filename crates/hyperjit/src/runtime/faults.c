@@ -182,6 +182,20 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
         (void)!write(STDERR_FILENO, text.bytes, text.len);
         _exit(125);
     }
+    /* No phase, but in LLVM: guest code does not call LLVM, hyperjit does
+     * (a path that names no phase is a gap; still hyperjit's error).
+     * dladdr is not async-signal-safe; the process is ending anyway. */
+    Dl_info in_library = {0};
+    if (!in_jit && dladdr((void *)(uintptr_t)ip, &in_library) && in_library.dli_fname &&
+        strstr(in_library.dli_fname, "libLLVM")) {
+        add(&text, "hyperjit: error: LLVM crashed (");
+        add(&text, signal_name(sig));
+        add(&text, " in ");
+        add(&text, in_library.dli_sname ? in_library.dli_sname : in_library.dli_fname);
+        add(&text, ")\n");
+        (void)!write(STDERR_FILENO, text.bytes, text.len);
+        _exit(125);
+    }
     int hardware = info->si_code > 0 && sig != SIGABRT;
     /* A fault just below the stack pointer: the guard page past the stack. */
     int overflow = sig == SIGSEGV && hardware && address + 65536 >= sp && address <= sp + 4096;
