@@ -3,12 +3,16 @@
 //! against `libhyperjit_capi`. Exactly the functions the header declares
 //! (it is generated from the API's code), not the engine's internal C
 //! symbols.
-use std::path::Path;
+use std::path::PathBuf;
 
 fn main() {
-    let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/hyperjit_host.h");
+    // From hyperjit-capi's build script (`links = "hyperjit_capi"`).
+    let include = std::env::var_os("DEP_HYPERJIT_CAPI_INCLUDE")
+        .expect("hyperjit-capi's build script names its include directory");
+    let header = PathBuf::from(include).join("hyperjit_host.h");
     println!("cargo:rerun-if-changed={}", header.display());
-    let text = std::fs::read_to_string(&header).expect("include/hyperjit_host.h");
+    let text = std::fs::read_to_string(&header)
+        .unwrap_or_else(|error| panic!("{}: {error}", header.display()));
     for line in text.lines().filter(|line| !line.starts_with("//")) {
         // Declarations look like `int hj_engine_add_file(hj_engine *engine, ...`.
         let Some(open) = line.find('(') else { continue };

@@ -7,7 +7,7 @@ use std::path::Path;
 #[test]
 fn the_header_is_generated_from_the_library() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let header = crate_dir.join("../../include/hyperjit_host.h");
+    let header = crate_dir.join("include/hyperjit_host.h");
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("config");
     let mut generated = Vec::new();
     cbindgen::Builder::new()

@@ -154,7 +154,7 @@ fn run(args: RunArgs) -> ExitCode {
         .tier(args.tier || !(args.lazy || args.eager || args.debug))
         .debug(args.debug)
         .perf_map(args.perf_map)
-        // A guest killed by a signal says where, as DESIGN.md promises.
+        // A guest killed by a signal says where (README: exit status).
         .fault_reports(true)
         .count_callback_calls(args.stats);
     if let Some(dir) = &args.cache {

@@ -197,7 +197,7 @@ fn demo() {
     );
 }
 
-/// argv[0] is the first input's path, as DESIGN.md says.
+/// argv[0] is the first input's path, as the README says.
 #[test]
 fn argv0_is_the_first_input() {
     let dir = tempfile::tempdir().expect("temp dir");

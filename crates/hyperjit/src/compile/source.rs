@@ -105,7 +105,7 @@ fn looks_like_bitcode(bytes: &[u8]) -> bool {
 
 /// The guest ABI header, shipped inside the library so that an installed
 /// `hyperjit` finds it without the source tree.
-const GUEST_HEADER: &str = include_str!("../../../../include/hyperjit.h");
+const GUEST_HEADER: &str = include_str!("../../include/hyperjit.h");
 
 /// A directory holding `hyperjit.h`: written once per header version under
 /// the temp directory, atomically (a rename), so concurrent runs agree.

@@ -6,7 +6,7 @@
 use hyperjit::Engine;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     let engine = Engine::new()?;
     engine.add_file(format!("{dir}/stepper.c"))?;
     let status = engine.run_main(&["stepper.c", &format!("{dir}/step_v2.c")])?;

@@ -1,6 +1,6 @@
 /* A long-running loop that redefines its own step() from a file mid-run
  * (argv[1], e.g. examples/step_v2.c) and prints the change. Runs as is with
- * `hyperjit run examples/stepper.c -- examples/step_v2.c`. */
+ * `hyperjit run crates/hyperjit/examples/stepper.c -- crates/hyperjit/examples/step_v2.c`. */
 #include <hyperjit.h>
 #include <stdio.h>
 

@@ -45,10 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sum as f64 / ledger.events.len().max(1) as f64
     })?;
 
-    engine.add_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/counter.c"
-    ))?;
+    engine.add_file(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/counter.c"))?;
     let status = engine.run_main(&["counter.c"])?;
     let ledger = ledger.lock().expect("ledger");
     println!(

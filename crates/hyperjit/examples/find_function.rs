@@ -17,10 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let engine = Engine::new()?;
     engine.add_ir("generated.ll", &module)?;
-    engine.add_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/finder.c"
-    ))?;
+    engine.add_file(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/finder.c"))?;
     let status = engine.run_main(&["finder.c"])?;
     println!("guest exited with {status}");
     Ok(())

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Arc::new(Engine::new()?);
-    engine.add_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/worker.c"
-    ))?;
+    engine.add_file(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/worker.c"))?;
     // Link before the guest starts, so the redefinition below has a target.
     engine.lookup("compute")?;
     let guest = {

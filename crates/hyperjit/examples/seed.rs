@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         Ok((arg.arg1 + arg.arg2) as isize)
     })?;
-    let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/test.c");
+    let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/test.c");
     engine.add_file(guest)?;
     let status = engine.run_main(&["test.c"])?;
     println!("guest exited with {status}");
