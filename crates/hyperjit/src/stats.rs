@@ -40,6 +40,9 @@ pub struct Stats {
     /// Of those, how many have bodies never even read from their bitcode
     /// (a lazy engine reads a body when it compiles it).
     pub functions_not_read: usize,
+    /// Bodies compiled again, without the old code, because a function
+    /// the engine's IR pipeline had inlined into them was redefined.
+    pub recompiled_for_inlining: usize,
     /// Functions recompiled at the engine's level because they were hot
     /// (tiered compilation), in order.
     pub tier_ups: Vec<TierUp>,
@@ -148,6 +151,13 @@ impl fmt::Display for Stats {
         writeln!(f, "run              {:>9.3}", ms(self.run))?;
         writeln!(f, "total            {:>9.3}", ms(total))?;
         write!(f, "JIT'd code+data  {:>9} KiB", self.jit_memory / 1024)?;
+        if self.recompiled_for_inlining > 0 {
+            write!(
+                f,
+                "\nswaps            {} callers that had inlined a redefined function compiled again",
+                self.recompiled_for_inlining
+            )?;
+        }
         if self.objects_from_cache + self.objects_cached > 0 {
             write!(
                 f,

@@ -558,3 +558,116 @@ fn code_in_memory_is_added_loaded_and_swapped_without_files() {
     assert!(error.to_string().starts_with("junk.bc"), "{error}");
     assert_eq!(f.call(2).unwrap(), 1002);
 }
+
+/// `sq` is called by `user` directly and through a static helper the
+/// optimizer inlines and deletes; `user` also counts its calls in a static
+/// counter that `count` reads.
+const INLINED: &str = "define i32 @sq(i32 %x) {
+  %r = mul i32 %x, %x
+  ret i32 %r
+}
+define internal i32 @helper(i32 %x) {
+  %s = call i32 @sq(i32 %x)
+  %t = add i32 %s, 1
+  ret i32 %t
+}
+@calls = internal global i32 0
+define i32 @user(i32 %x) {
+  %a = call i32 @sq(i32 %x)
+  %b = call i32 @helper(i32 %x)
+  %n = load i32, ptr @calls
+  %m = add i32 %n, 1
+  store i32 %m, ptr @calls
+  %r = add i32 %a, %b
+  ret i32 %r
+}
+define i32 @count() {
+  %n = load i32, ptr @calls
+  ret i32 %n
+}
+";
+
+/// A redefinition reaches callers the engine's optimizer inlined the old
+/// body into: they are compiled again without it, at every level and in
+/// every mode, whether the pipeline ran because it was told to or because
+/// the IR was `optnone` (clang -O0); their statics stay theirs.
+#[test]
+fn a_redefinition_reaches_callers_that_inlined_the_old_body() {
+    use hyperjit::IrOptimization;
+    let optnone = INLINED.replace(") {", ") noinline optnone {");
+    for level in 0..=3u8 {
+        for mode in ["eager", "lazy", "tier"] {
+            for (ir, policy) in [
+                (INLINED, IrOptimization::Always),
+                (optnone.as_str(), IrOptimization::Auto),
+            ] {
+                let what = format!("-O{level} {mode} {policy:?}");
+                let builder = Engine::builder()
+                    .opt_level(level)
+                    .ir_optimization(policy)
+                    .lazy(mode == "lazy")
+                    .tier(mode == "tier");
+                let engine = builder.build().unwrap();
+                engine.add_ir("inlined.ll", ir).unwrap();
+                let user = engine
+                    .lookup_fn::<extern "C" fn(i32) -> i32>("user")
+                    .unwrap();
+                let count = engine.lookup_fn::<extern "C" fn() -> i32>("count").unwrap();
+                assert_eq!(user.call(3).unwrap(), 9 + 10, "{what}");
+                engine
+                    .redefine_ir(
+                        "sq",
+                        "sq_v2.ll",
+                        "define i32 @sq(i32 %x) {\n  %r = add i32 %x, 1000\n  ret i32 %r\n}\n",
+                    )
+                    .unwrap();
+                assert_eq!(user.call(3).unwrap(), 1003 + 1004, "{what}");
+                assert_eq!(count.call(()).unwrap(), 2, "{what}: the static counter");
+                let recompiled = engine.stats().recompiled_for_inlining;
+                if level == 0 {
+                    assert_eq!(recompiled, 0, "{what}: nothing was optimized");
+                } else {
+                    assert_eq!(recompiled, 1, "{what}: user, compiled again");
+                }
+                // Again: the new body of user calls sq, so it is no longer
+                // recompiled.
+                engine
+                    .redefine_ir(
+                        "sq",
+                        "sq_v3.ll",
+                        "define i32 @sq(i32 %x) {\n  %r = add i32 %x, 2000\n  ret i32 %r\n}\n",
+                    )
+                    .unwrap();
+                assert_eq!(user.call(3).unwrap(), 2003 + 2004, "{what}");
+                assert_eq!(engine.stats().recompiled_for_inlining, recompiled, "{what}");
+            }
+        }
+    }
+}
+
+/// The same before the caller's first call, when lazy compilation has not
+/// compiled it yet: its first body is already without the old code.
+#[test]
+fn a_redefinition_reaches_inlining_callers_not_compiled_yet() {
+    for mode in ["lazy", "tier"] {
+        let engine = Engine::builder()
+            .ir_optimization(hyperjit::IrOptimization::Always)
+            .lazy(mode == "lazy")
+            .tier(mode == "tier")
+            .build()
+            .unwrap();
+        engine.add_ir("inlined.ll", INLINED).unwrap();
+        engine
+            .redefine_ir(
+                "sq",
+                "sq_v2.ll",
+                "define i32 @sq(i32 %x) {\n  %r = add i32 %x, 1000\n  ret i32 %r\n}\n",
+            )
+            .unwrap();
+        let user = engine
+            .lookup_fn::<extern "C" fn(i32) -> i32>("user")
+            .unwrap();
+        assert_eq!(user.call(3).unwrap(), 1003 + 1004, "{mode}");
+        assert_eq!(engine.stats().recompiled_for_inlining, 1, "{mode}");
+    }
+}

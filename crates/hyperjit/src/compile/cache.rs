@@ -59,7 +59,9 @@ impl Key {
     /// `settings` says, for a target machine described by `target`.
     pub(crate) fn image(target: &str, settings: &str, sources: &[(&str, &[u8])]) -> Key {
         let mut hasher = Sha256::new();
-        hasher.update(b"hyperjit image ");
+        // "2": images record no inlining (a program whose pipeline inlined
+        // a function is not stored as one); earlier ones may have.
+        hasher.update(b"hyperjit image 2 ");
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
         for part in [target.as_bytes(), settings.as_bytes()] {
             hasher.update((part.len() as u64).to_le_bytes());

@@ -9,12 +9,14 @@
 
 mod cache;
 mod codegen;
+mod inlining;
 mod prepare;
 mod source;
 mod tier;
 
 pub(crate) use cache::{Key, ObjectCache, DEFAULT_LIMIT};
 pub(crate) use codegen::Codegen;
+pub(crate) use inlining::Inlining;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, PrepareOptions, Prepared};
 pub(crate) use source::{ClangOptions, Source};

@@ -2,7 +2,7 @@
 //! and apply the IR optimization rule ([`IrOptimization`]): unoptimized IR is
 //! optimized at the engine's level, optimized IR is left as it is.
 
-use super::{Codegen, Source};
+use super::{Codegen, Inlining, Source};
 use crate::error::{Error, Result};
 use crate::llvm::{Context, Module};
 use crate::runtime;
@@ -41,6 +41,8 @@ pub(crate) struct Prepared {
     pub(crate) module: Module,
     /// The level its IR is optimized at, if known (0: not optimized).
     pub(crate) ir_level: Option<u8>,
+    /// What the engine's IR pipeline inlined, if it ran and did.
+    pub(crate) inlining: Option<Inlining>,
 }
 
 /// How inputs are prepared: the engine's settings.
@@ -152,14 +154,25 @@ pub(crate) fn prepare(
         optimized: optimize,
         reason,
     });
+    let mut inlining = None;
     if optimize {
         let started = Instant::now();
         module.materialize_all().map_err(invalid_ir)?;
         stats.instructions_before_optimization += module.instruction_count();
+        // Kept in case the pipeline inlines a function that is swapped
+        // later: its callers are compiled again from this.
+        let calls_before = module.direct_calls();
+        let unoptimized = calls_before
+            .iter()
+            .any(|function| !function.callees.is_empty())
+            .then(|| module.to_bitcode());
         module.strip_optnone();
         codegen
             .optimize(&mut module, level)
             .map_err(Error::llvm(format!("{file}: optimizing")))?;
+        inlining = unoptimized.and_then(|unoptimized| {
+            Inlining::found(&calls_before, &module.direct_calls(), unoptimized)
+        });
         stats.instructions_after_optimization += module.instruction_count();
         stats.optimize += started.elapsed();
         stats.modules_optimized += 1;
@@ -171,7 +184,11 @@ pub(crate) fn prepare(
     } else {
         None // given optimized, at a level we do not know
     };
-    Ok(Prepared { module, ir_level })
+    Ok(Prepared {
+        module,
+        ir_level,
+        inlining,
+    })
 }
 
 /// How many bodies of a lazily read module are read to tell whether it

@@ -162,4 +162,5 @@ impl Core {
 /// The pending input `source` became once prepared.
 pub(super) fn pending_input(source: &Source, prepared: Prepared) -> Input {
     Input::new(source.file.clone(), prepared.module, prepared.ir_level)
+        .with_inlining(prepared.inlining)
 }

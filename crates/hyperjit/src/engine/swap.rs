@@ -115,9 +115,12 @@ impl Core {
                 name: function.to_string(),
             });
         };
+        // What the pipeline inlined in the new body is its own: it is
+        // linked alone, and what it inlined is not swapped through it.
         let Prepared {
             mut module,
             ir_level,
+            ..
         } = self.prepare(&mut state, &source)?;
         let Some(found) = module
             .function_signature(function)
@@ -136,6 +139,8 @@ impl Core {
                 file,
             });
         }
+        // Compiled before the swap: one that cannot be leaves the old body.
+        let dependents = self.without_inlined(&mut state, function)?;
         let version = glue::body_version(function, self.next_version());
         module
             .rename_function(function, &version)
@@ -148,7 +153,45 @@ impl Core {
         if let Some(tiering) = &self.tiering {
             tiering.request(self, function, self.config.opt_level);
         }
+        for (dependent, version, input) in dependents {
+            let level = Some(self.config.opt_level);
+            self.replace_body(&mut state, &dependent, &version, input, level)?;
+            state.linker.forget_inlining_in(&dependent);
+            state.stats.recompiled_for_inlining += 1;
+        }
         Ok(())
+    }
+
+    /// New bodies, compiled at the engine's level from their IR before
+    /// the engine's pipeline inlined `function` into them, of the functions
+    /// that did: each with its version and its input, to be swapped in
+    /// with `function`'s new body.
+    fn without_inlined(
+        &self,
+        state: &mut State,
+        function: &str,
+    ) -> Result<Vec<(String, String, Input)>> {
+        let level = self.config.opt_level;
+        let mut replacements = Vec::new();
+        for dependent in state.linker.dependents_of(function) {
+            // Gone since (a reclaimed batch cannot be; a name redefined as
+            // something else can): nothing to replace.
+            if state
+                .linker
+                .swappable_signature(&dependent.function)
+                .is_none()
+            {
+                continue;
+            }
+            let version = glue::body_version(&dependent.function, self.next_version());
+            let mut module = state.linker.unoptimized_body(&dependent, &version)?;
+            let file = format!("<{} without the code of {function}>", dependent.function);
+            let ir_level = optimize_for(state.linker.codegen(), &mut module, Some(0), level)
+                .map_err(Error::llvm(file.clone()))?;
+            let input = Input::new(file, module, ir_level).kept_as(Keep::Copy);
+            replacements.push((dependent.function, version, input));
+        }
+        Ok(replacements)
     }
 
     /// Links `input`, which defines `version`, at `level` and points

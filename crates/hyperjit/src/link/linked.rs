@@ -1,8 +1,12 @@
 //! What the linker has linked: the table every later link, lookup and swap
 //! consults, and the inputs waiting to join it.
 
+use super::glue;
 use super::lazy::LazyRecord;
-use crate::llvm::{FunctionSignature, KeptIr, Module, Tracker, UndefinedSymbol};
+use crate::compile::Inlining;
+use crate::llvm::{
+    promoted_name, Bitcode, FunctionSignature, KeptIr, Module, Tracker, UndefinedSymbol,
+};
 use std::collections::{HashMap, HashSet};
 
 /// An input module waiting to be linked.
@@ -21,6 +25,8 @@ pub(crate) struct Input {
     pub(crate) counter: Option<Counter>,
     /// How its IR is kept for recompiling.
     pub(crate) keep: Keep,
+    /// What the engine's IR pipeline inlined in it.
+    pub(crate) inlining: Option<Inlining>,
 }
 
 /// How a linked input's IR is kept, to recompile its functions later. With
@@ -40,6 +46,39 @@ pub(crate) enum Keep {
     Reused { module: usize, body: String },
 }
 
+impl Linked {
+    /// Records which of batch `batch`'s functions inlined which.
+    pub(super) fn record_inlining(&mut self, inlinings: Vec<Inlining>, batch: usize) {
+        let suffix = glue::promoted_suffix(batch);
+        for inlining in inlinings {
+            for (inlined, functions) in &inlining.dependents {
+                for function in functions {
+                    let linked = if inlining.internal.contains(function) {
+                        match promoted_name(function.as_bytes(), &suffix, glue::ANONYMOUS_PREFIX) {
+                            Some(linked) => linked,
+                            // Numbered, not named, when linked: a swap of
+                            // `inlined` cannot find it (a function named
+                            // in no way an object file allows).
+                            None => continue,
+                        }
+                    } else {
+                        function.clone()
+                    };
+                    self.dependents
+                        .entry(inlined.clone())
+                        .or_default()
+                        .push(Dependent {
+                            function: linked,
+                            name_in_source: function.clone(),
+                            unoptimized: inlining.unoptimized.clone(),
+                            batch_suffix: suffix.clone(),
+                        });
+                }
+            }
+        }
+    }
+}
+
 impl Input {
     pub(crate) fn new(file: String, module: Module, ir_level: Option<u8>) -> Input {
         Input {
@@ -50,7 +89,13 @@ impl Input {
             ir_level,
             counter: None,
             keep: Keep::Bitcode,
+            inlining: None,
         }
+    }
+
+    /// The input, with what the IR pipeline inlined in it.
+    pub(crate) fn with_inlining(self, inlining: Option<Inlining>) -> Input {
+        Input { inlining, ..self }
     }
 
     /// The input, its IR to be kept as `keep` says.
@@ -99,9 +144,26 @@ pub(crate) struct Batch {
     pub(crate) destructors: FunctionTable,
 }
 
+/// A linked function whose body holds another's code, inlined by the
+/// engine's IR pipeline, and the IR to compile it again from without.
+#[derive(Clone)]
+pub(crate) struct Dependent {
+    /// The function, as linked (an internal one under its promoted name).
+    pub(crate) function: String,
+    /// Its name in `unoptimized`.
+    pub(crate) name_in_source: String,
+    /// Its module before the pipeline ran.
+    pub(crate) unoptimized: Bitcode,
+    /// The promoted-name suffix of its batch: what that module's internal
+    /// symbols are called in the JIT.
+    pub(crate) batch_suffix: String,
+}
+
 /// Everything linked so far.
 #[derive(Default)]
 pub(super) struct Linked {
+    /// For each function, the linked functions whose bodies inlined it.
+    pub(super) dependents: HashMap<String, Vec<Dependent>>,
     pub(super) batches: Vec<Batch>,
     /// Functions defined by linked code, with their IR types.
     pub(super) functions: HashMap<String, FunctionSignature>,

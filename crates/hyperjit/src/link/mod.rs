@@ -23,12 +23,12 @@ mod swap;
 pub(crate) use glue::EngineGlue;
 pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
-pub(crate) use linked::{Batch, BatchCode, Counter, Input, Keep};
+pub(crate) use linked::{Batch, BatchCode, Counter, Dependent, Input, Keep};
 pub use policy::SymbolPolicy;
 pub(crate) use resolve::check_callback_beside;
 
 use crate::callback::{self, Kind, Named, Registry};
-use crate::compile::{Codegen, Key, ObjectCache};
+use crate::compile::{Codegen, Inlining, Key, ObjectCache};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
 use crate::runtime;
@@ -240,6 +240,7 @@ impl Linker {
             [input] if self.codegen.cache().is_none() => input.keep.clone(),
             _ => Keep::Bitcode,
         };
+        let inlinings: Vec<Inlining> = inputs.iter().filter_map(|i| i.inlining.clone()).collect();
         let Some(mut module) = link_inputs(inputs)? else {
             return Ok(None);
         };
@@ -352,7 +353,10 @@ impl Linker {
         let store_image = image_key
             .zip(object_key)
             .zip(cache)
-            .filter(|_| image::can_store(batch, is_lazy, !counters.is_empty(), bound_to_host));
+            .filter(|_| image::can_store(batch, is_lazy, !counters.is_empty(), bound_to_host))
+            // An image is loaded without its IR being read: what was
+            // inlined would be unknown to the run that loads it.
+            .filter(|_| inlinings.is_empty());
         let image = store_image.map(|((key, object), cache)| {
             let image = Image {
                 object,
@@ -368,6 +372,7 @@ impl Linker {
         let code = self.add_batch(
             object, kept, ir_level, functions, defined, tables, &all_files,
         )?;
+        self.linked.record_inlining(inlinings, batch);
         if let Keep::Reused { module, .. } = keep {
             let reused = std::mem::take(&mut self.linked.modules[module]);
             self.linked.modules[code.module] = reused;

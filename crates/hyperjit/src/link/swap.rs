@@ -7,11 +7,12 @@
 //! it was compiled from passes its kept IR on, so a swap neither reads nor
 //! writes bitcode. Only the first swap of a function reads its batch's.
 
-use super::{BatchCode, EngineGlue, Input, Keep, Linker};
+use super::glue::ANONYMOUS_PREFIX;
+use super::{BatchCode, Dependent, EngineGlue, Input, Keep, Linker};
 use crate::callback::Registry;
 use crate::compile::CompiledBody;
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, KeptIr, Module};
+use crate::llvm::{promoted_name, Bitcode, KeptIr, Module};
 
 impl Linker {
     /// `function`'s current body as a module that defines it as `version`,
@@ -166,6 +167,45 @@ impl Linker {
             linked.modules[module] = Default::default();
         }
         Ok(count)
+    }
+
+    /// The linked functions whose bodies inlined `function`'s code.
+    pub(crate) fn dependents_of(&self, function: &str) -> Vec<Dependent> {
+        self.linked
+            .dependents
+            .get(function)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A module whose one function, `version`, is `dependent`'s body
+    /// compiled from its IR as it was before the engine's pipeline ran: it
+    /// calls the functions that pipeline inlined into it.
+    pub(crate) fn unoptimized_body(&self, dependent: &Dependent, version: &str) -> Result<Module> {
+        let linked_name = |name: &str| {
+            let linked = promoted_name(name.as_bytes(), &dependent.batch_suffix, ANONYMOUS_PREFIX)?;
+            self.defines(&linked).then_some(linked)
+        };
+        dependent
+            .unoptimized
+            .extract_unoptimized(
+                &self.context,
+                &dependent.name_in_source,
+                version,
+                &linked_name,
+            )
+            .map_err(Error::llvm(format!(
+                "compiling '{}' again without the code it inlined",
+                dependent.function
+            )))
+    }
+
+    /// Forgets what `function`'s body inlined: it has a new one.
+    pub(crate) fn forget_inlining_in(&mut self, function: &str) {
+        self.linked.dependents.retain(|_, dependents| {
+            dependents.retain(|dependent| dependent.function != function);
+            !dependents.is_empty()
+        });
     }
 
     /// [`reclaim`](Self::reclaim) for every function that has earlier

@@ -10,6 +10,7 @@ use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
 use llvm_sys::{
     LLVMAttributeFunctionIndex, LLVMAttributeReturnIndex, LLVMLinkage, LLVMOpcode, LLVMTypeKind,
 };
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The constant globals that hold addresses of `function`'s labels (tables
@@ -104,8 +105,82 @@ impl Bitcode {
             }
             lazy.materialize(function)?;
         }
-        isolate(&lazy, name, new_name)?;
+        isolate(&lazy, name, new_name, &HashSet::new())?;
         // Every other function is gone or a declaration now.
+        lazy.forget_unread_bodies();
+        let mut isolated = Module::empty(context, new_name, &lazy)?;
+        isolated.link_in(lazy)?;
+        Ok(isolated)
+    }
+
+    /// [`extract_function`](Self::extract_function) from IR as it was
+    /// before the engine optimized it (kept because the optimizer inlined
+    /// functions into `name`): the internal functions and globals it uses
+    /// are declared under the names `linked_name` gives them in the JIT
+    /// (where linking promoted them); one it gives none (the optimizer
+    /// removed it, or it has no name) is kept, a private copy.
+    pub(crate) fn extract_unoptimized(
+        &self,
+        context: &Arc<Context>,
+        name: &str,
+        new_name: &str,
+        linked_name: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Module, String> {
+        // SAFETY: as in `extract_function`: the buffer refers to our bytes,
+        // which outlive the lazy module (linked into a fresh one below).
+        let mut lazy = unsafe {
+            let buffer = LLVMCreateMemoryBufferWithMemoryRange(
+                self.0.as_ptr().cast(),
+                self.0.len(),
+                c"hyperjit unoptimized".as_ptr(),
+                0,
+            );
+            Module::open_lazily(context, buffer)
+        }
+        .map_err(|message| format!("reading unoptimized bitcode: {message}"))?;
+        lazy.materialize_all()?;
+        let mut keep = HashSet::new();
+        let mut renames = Vec::new();
+        let internals = lazy.functions().chain(lazy.global_variables());
+        for value in internals.collect::<Vec<_>>() {
+            // SAFETY: a live global value of the live, fully read module.
+            let internal = unsafe {
+                LLVMIsDeclaration(value) == 0
+                    && matches!(
+                        LLVMGetLinkage(value),
+                        LLVMLinkage::LLVMInternalLinkage | LLVMLinkage::LLVMPrivateLinkage
+                    )
+            };
+            let original = value_name(value);
+            if !internal || original == name || original.starts_with("llvm.") {
+                continue;
+            }
+            match (!original.is_empty())
+                .then(|| linked_name(&original))
+                .flatten()
+            {
+                Some(linked) => renames.push((original, linked)),
+                None => {
+                    keep.insert(value);
+                }
+            }
+        }
+        isolate(&lazy, name, new_name, &keep)?;
+        for (original, linked) in renames {
+            let c_original = c_string(&original)?;
+            // SAFETY: looking up and renaming declarations of the live
+            // module; isolate kept each name on its declaration.
+            unsafe {
+                let mut value = LLVMGetNamedFunction(lazy.raw(), c_original.as_ptr());
+                if value.is_null() {
+                    value = LLVMGetNamedGlobal(lazy.raw(), c_original.as_ptr());
+                }
+                if !value.is_null() {
+                    set_value_name(value, &linked);
+                    LLVMSetVisibility(value, llvm_sys::LLVMVisibility::LLVMHiddenVisibility);
+                }
+            }
+        }
         lazy.forget_unread_bodies();
         let mut isolated = Module::empty(context, new_name, &lazy)?;
         isolated.link_in(lazy)?;
@@ -156,7 +231,7 @@ impl KeptIr {
             KeptIr::Bitcode(bitcode) => bitcode.extract_function(context, name, new_name),
             KeptIr::Module(module) => {
                 let copy = module.copy();
-                isolate(&copy, name, new_name)?;
+                isolate(&copy, name, new_name, &HashSet::new())?;
                 Ok(copy)
             }
         }
@@ -182,7 +257,12 @@ impl KeptIr {
 /// Makes `module`'s function `name` the body `new_name` standing alone:
 /// everything else it defines becomes a declaration (or goes, if unused), so
 /// it compiles on its own and links against the code already in the JIT.
-fn isolate(module: &Module, name: &str, new_name: &str) -> Result<(), String> {
+fn isolate(
+    module: &Module,
+    name: &str,
+    new_name: &str,
+    keep: &HashSet<LLVMValueRef>,
+) -> Result<(), String> {
     let c_name = c_string(name)?;
     // SAFETY: all values below are live values of the module, which is
     // fully read (at least the function's body, for a lazy one).
@@ -206,6 +286,9 @@ fn isolate(module: &Module, name: &str, new_name: &str) -> Result<(), String> {
         llvm_sys::comdat::LLVMSetComdat(function, std::ptr::null_mut());
 
         for global in module.global_variables().collect::<Vec<_>>() {
+            if keep.contains(&global) {
+                continue;
+            }
             if value_name(global).starts_with("llvm.") {
                 LLVMDeleteGlobal(global);
             } else if tables.contains(&global) {
@@ -239,7 +322,7 @@ fn isolate(module: &Module, name: &str, new_name: &str) -> Result<(), String> {
             }
         }
         for other in module.functions().collect::<Vec<_>>() {
-            if other == function {
+            if other == function || keep.contains(&other) {
                 continue;
             }
             // Deleting a function drops its body whole (the reader loads

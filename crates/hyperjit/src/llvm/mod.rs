@@ -9,10 +9,12 @@
 //! or lazily with `lazy_bitcode.cpp` —, verify, link, queries), `types`
 //! and `values` (read-only views), `rebind`,
 //! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
+//! `calls` (the direct calls, before and after inlining),
 //! `layout` (an input's data layout against the host's), `limits` (what
 //! code generation refuses), `fatal` (LLVM's fatal errors), `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
 //! `near_memory` (the JIT's memory manager, in C).
 
+mod calls;
 mod context;
 mod counters;
 mod extract;
@@ -31,10 +33,12 @@ mod target;
 mod types;
 mod values;
 
+pub(crate) use calls::CallingFunction;
 pub(crate) use context::Context;
 pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
 pub(crate) use module::{is_bitcode, Module, UndefinedSymbol};
+pub(crate) use patchable::promoted_name;
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
 

@@ -27,6 +27,24 @@ fn patchable_entry() -> (&'static [u8; 5], u32) {
     }
 }
 
+/// The name [`Module::promote_internals`] gives the internal symbol `name`
+/// (with `suffix`), or `None` if it has none that follows from `name`
+/// alone: an empty name, or one an object file cannot hold (bitcode allows
+/// a NUL: cut there, two names could become one), is numbered instead.
+pub(crate) fn promoted_name(name: &[u8], suffix: &str, anonymous: &str) -> Option<String> {
+    if name.is_empty() || !is_object_file_name(name) {
+        return None;
+    }
+    let name = String::from_utf8_lossy(name);
+    Some(if name.starts_with(".L") {
+        // An assembler-local name on ELF: another module's reference to it
+        // would be an undefined temporary.
+        format!("{anonymous}{name}{suffix}")
+    } else {
+        format!("{name}{suffix}")
+    })
+}
+
 impl Module {
     /// Gives every internal function, global and alias (C++'s thread_local
     /// init functions are internal aliases) a unique external (hidden)
@@ -58,18 +76,9 @@ impl Module {
                 if name.starts_with(b"llvm.") {
                     continue;
                 }
-                // A name an object file cannot hold (bitcode allows a NUL:
-                // cut there, two names could become one) is replaced.
-                let base = if name.is_empty() || !is_object_file_name(&name) {
-                    format!("{anonymous}{index}")
-                } else if name.starts_with(b".L") {
-                    // An assembler-local name on ELF: another module's
-                    // reference to it would be an undefined temporary.
-                    format!("{anonymous}{}", String::from_utf8_lossy(&name))
-                } else {
-                    String::from_utf8_lossy(&name).into_owned()
-                };
-                set_value_name(value, &format!("{base}{suffix}"));
+                let renamed = promoted_name(&name, suffix, anonymous)
+                    .unwrap_or_else(|| format!("{anonymous}{index}{suffix}"));
+                set_value_name(value, &renamed);
                 LLVMSetLinkage(value, LLVMLinkage::LLVMExternalLinkage);
                 LLVMSetVisibility(value, llvm_sys::LLVMVisibility::LLVMHiddenVisibility);
                 LLVMSetUnnamedAddress(value, llvm_sys::LLVMUnnamedAddr::LLVMNoUnnamedAddr);
