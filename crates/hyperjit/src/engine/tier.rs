@@ -178,18 +178,19 @@ impl Shared {
     /// `request` wakes the thread), longer and longer while no counter
     /// moves.
     fn next_hot(&self, poll: &mut Poll) -> Option<Vec<Hot>> {
-        let stopped = lock(&self.stop);
-        let stopped = if lock(&self.watched).is_empty() {
-            // `watch` and `request` notify under the `stop` lock, after
-            // pushing: a wake-up between the check and the wait is not lost.
-            self.wake.wait(stopped).unwrap_or_else(|e| e.into_inner())
-        } else {
-            let (stopped, _) = self
+        let mut stopped = lock(&self.stop);
+        // `watch`, `request` and `stop` notify under the `stop` lock, after
+        // their change: one made before this thread waits is seen here,
+        // one made after wakes it.
+        while !*stopped && lock(&self.watched).is_empty() {
+            stopped = self.wake.wait(stopped).unwrap_or_else(|e| e.into_inner());
+        }
+        if !*stopped {
+            (stopped, _) = self
                 .wake
                 .wait_timeout(stopped, poll.wait)
                 .unwrap_or_else(|e| e.into_inner());
-            stopped
-        };
+        }
         if *stopped {
             return None;
         }
@@ -371,5 +372,26 @@ mod tests {
         assert!(lock(&tiering.shared.watched).is_empty());
         assert_eq!(lock(&tiering.shared.retired).len(), 1);
         assert_eq!(f.call(41).unwrap(), 42);
+    }
+
+    /// An engine dropped while its thread works on a swap's request: the
+    /// thread sees the stop when it comes back for more, though nothing is
+    /// watched then (it waited for ever, and the drop with it).
+    #[test]
+    fn an_engine_dropped_while_its_thread_compiles_is_dropped() {
+        for _ in 0..20 {
+            let engine = Engine::builder().tier(true).build().unwrap();
+            engine
+                .add_ir("f.ll", "define i32 @f(i32 %x) {\n  ret i32 %x\n}\n")
+                .unwrap();
+            engine.lookup("f").unwrap();
+            engine
+                .redefine_ir(
+                    "f",
+                    "g.ll",
+                    "define i32 @f(i32 %x) {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n",
+                )
+                .unwrap();
+        }
     }
 }
