@@ -622,7 +622,7 @@ fn a_trap_is_hyperjits_error() {
 /// stepper example redefines its own step() mid-run.
 #[test]
 fn hypercalls_work_under_the_cli() {
-    let examples = repo_root().join("examples");
+    let examples = repo_root().join("crates/hyperjit/examples");
     let outcome = run(hyperjit()
         .arg("run")
         .arg(examples.join("stepper.c"))
