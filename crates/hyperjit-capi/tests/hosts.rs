@@ -149,11 +149,21 @@ fn the_safe_call_host_gets_traps_exits_and_faults_as_status_codes() {
     build_with_shared_library("cc", &[], "examples/c_host/safe_call.c", &host);
     let output = host_command(&host).output().expect("running the host");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Where in `crash` the store sits depends on its entry (patchable or
+    // not, in the mode the engine chose): the report names the function.
+    let printed = stdout(&output);
+    let printed = match printed.split_once(" in crash+0x") {
+        Some((before, after)) => format!(
+            "{before} in crash+0x_{}",
+            after.trim_start_matches(|c: char| c.is_ascii_hexdigit())
+        ),
+        None => printed,
+    };
     assert_eq!(
-        stdout(&output),
+        printed,
         "checked: HJ_TRAP (trap in callback 'Check': checked refuses)\n\
          leave: HJ_GUEST_EXIT 7 (the guest called exit(7) in a call from the host)\n\
-         crash: HJ_GUEST_FAULT (the guest faulted in a call from the host: SIGSEGV at address 0x0 in crash+0x0)\n\
+         crash: HJ_GUEST_FAULT (the guest faulted in a call from the host: SIGSEGV at address 0x0 in crash+0x_)\n\
          scale: HJ_OK -6\n\
          arity: HJ_ERROR ('scale' is double (double, i8): it takes 2 arguments, but arg_count is 1)\n\
          unknown: HJ_ERROR (unknown symbol 'nothing')\n\
