@@ -155,10 +155,17 @@ fn record(engine: EngineId, message: String) {
     LAST_ERRORS.with(|last| last.borrow_mut().insert(engine, message));
 }
 
-fn forget(engine: EngineId) {
-    // Frees the message: `hj_engine_last_error` promised it only until
-    // this thread's next call on the engine.
+/// Frees this thread's last error on `engine`: `hj_engine_last_error`
+/// promised it only until the thread's next call on the engine (a success,
+/// or `hj_engine_free`).
+pub(crate) fn forget(engine: EngineId) {
     LAST_ERRORS.with(|last| last.borrow_mut().remove(&engine));
+}
+
+/// How many engines this thread keeps a last error for.
+#[cfg(test)]
+pub(crate) fn last_errors_kept() -> usize {
+    LAST_ERRORS.with(|last| last.borrow().len())
 }
 
 /// This thread's last failure on `engine`, as text.

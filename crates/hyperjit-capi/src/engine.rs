@@ -197,6 +197,7 @@ pub unsafe extern "C" fn hj_engine_free(engine: *mut hj_engine) {
         // SAFETY: from `Box::into_raw` in `hj_engine_new`, freed once by
         // the caller's contract. Dropping runs no guest code.
         let engine = unsafe { Box::from_raw(engine) };
+        boundary::forget(engine.id());
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(engine)));
     }
 }
@@ -790,5 +791,26 @@ pub unsafe extern "C" fn hj_engine_last_error(engine: *const hj_engine) -> *cons
     match unsafe { engine.as_ref() } {
         Some(engine) => boundary::last_error(engine.id()),
         None => boundary::last_error(WITHOUT_ENGINE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A freed engine's last error on the freeing thread goes with it: a
+    /// host that makes and frees engines keeps no message per engine.
+    #[test]
+    fn freeing_an_engine_forgets_its_last_error() {
+        for _ in 0..3 {
+            let engine = hj_engine_new();
+            // SAFETY: a live engine; NULL input is refused, not read.
+            let status = unsafe { hj_engine_add_file(engine, std::ptr::null()) };
+            assert_eq!(status, -1);
+            assert_eq!(boundary::last_errors_kept(), 1);
+            // SAFETY: from hj_engine_new, freed once.
+            unsafe { hj_engine_free(engine) };
+            assert_eq!(boundary::last_errors_kept(), 0);
+        }
     }
 }

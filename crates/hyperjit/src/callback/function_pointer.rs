@@ -20,6 +20,8 @@ pub(crate) mod sealed {
         /// # Safety
         /// `address` is a function of that signature.
         unsafe fn from_address(address: *const c_void) -> Self;
+        /// The function's address.
+        fn address(self) -> *const c_void;
         /// Calls the function.
         fn call_with(self, args: Self::Args) -> Self::Ret;
     }
@@ -85,6 +87,10 @@ macro_rules! function_pointers {
                 unsafe { std::mem::transmute::<*const c_void, Self>(address) }
             }
 
+            fn address(self) -> *const c_void {
+                self as *const c_void
+            }
+
             #[allow(non_snake_case)]
             fn call_with(self, ($($arg,)*): Self::Args) -> R {
                 self($($arg),*)
@@ -112,6 +118,10 @@ macro_rules! function_pointers {
                 // SAFETY: per the trait's contract, `address` is a function
                 // of exactly this type.
                 unsafe { std::mem::transmute::<*const c_void, Self>(address) }
+            }
+
+            fn address(self) -> *const c_void {
+                self as *const c_void
             }
 
             #[allow(non_snake_case)]

@@ -9,6 +9,7 @@ use crate::callback::{Signature, Value};
 use crate::compile::Source;
 use crate::error::{Error, Result};
 use crate::link::glue;
+use crate::runtime;
 use std::ffi::c_void;
 
 /// What the thunk is called with: the function, its argument slots and a
@@ -63,6 +64,7 @@ impl Core {
         struct Invocation {
             thunk: Thunk,
             function: *const c_void,
+            parameters: usize,
             slots: *const u64,
             result: u64,
         }
@@ -71,7 +73,7 @@ impl Core {
             // this thread only while the call runs.
             let invocation = unsafe { &mut *payload.cast::<Invocation>() };
             (invocation.thunk)(
-                invocation.function,
+                runtime::guarded(invocation.function, invocation.parameters),
                 invocation.slots,
                 &mut invocation.result,
             );
@@ -79,6 +81,7 @@ impl Core {
         let mut invocation = Invocation {
             thunk,
             function,
+            parameters: args.len(),
             slots: slots.as_ptr(),
             result: 0,
         };

@@ -61,6 +61,23 @@ pub(crate) unsafe fn call_entry(
     outcome_of(outcome, status)
 }
 
+/// What to call instead of guest function `target`, with the same
+/// arguments, so that the host's callee-saved registers survive guest code
+/// that breaks the calling convention (shim.c's `hj_rt_guarded_call`): the
+/// caller calls the result next on this thread, before any other call that
+/// enters guest code. A function of more `parameters` than the guard passes
+/// stack arguments for is called as it is.
+pub(crate) fn guarded(target: *const c_void, parameters: usize) -> *const c_void {
+    // SAFETY: plain calls; hj_rt_guard_next only records `target` in a
+    // thread-local.
+    unsafe {
+        if parameters > ffi::hj_rt_guard_stack_slots() as usize {
+            return target;
+        }
+        ffi::hj_rt_guard_next(target)
+    }
+}
+
 /// Calls `handler(arg)`, which calls guest code, as a run calls its entry:
 /// the guest's `exit()` and a callback's trap come back here.
 ///

@@ -18,7 +18,8 @@ mod exit_handlers;
 mod faults;
 
 pub(crate) use call::{
-    abandon_guest, call_entry, call_handler, can_stop_guest, fault_report, flush_stdio, Outcome,
+    abandon_guest, call_entry, call_handler, can_stop_guest, fault_report, flush_stdio, guarded,
+    Outcome,
 };
 pub(crate) use exit_handlers::{ExitHandlers, RunThread};
 pub(crate) use faults::{install_fault_reports, Phase};
@@ -36,6 +37,8 @@ mod ffi {
             envp: *const *const c_char,
             status: *mut c_int,
         ) -> c_int;
+        pub(super) fn hj_rt_guard_next(target: *const c_void) -> *const c_void;
+        pub(super) fn hj_rt_guard_stack_slots() -> c_int;
         pub(super) fn hj_rt_exit(status: c_int) -> !;
         pub(super) fn hj_rt__exit(status: c_int) -> !;
         pub(super) fn hj_rt_state_new() -> *mut c_void;

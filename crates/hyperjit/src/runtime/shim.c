@@ -60,6 +60,114 @@ enum hj_call_kind { HJ_CALL_ENTRY = 0, HJ_CALL_HANDLER = 1 };
  * ended; *status receives the return value or the exit status. */
 void hj_rt_fault_reports_for_thread(void); /* faults.c */
 
+/* ---- calling guest code with the host's registers kept ----
+ *
+ * Code that breaks the calling convention — a `naked` function with an IR
+ * body (LLVM gives it no prologue), inline assembly that changes rbx or r12
+ * without saying so — returns with the caller's callee-saved registers
+ * changed. Natively, libc's call of main does not mind; a host does: the
+ * next thing it does with them faults in its own code. So every call from
+ * the host into guest code goes through hj_rt_guarded_call, which saves
+ * rbx, rbp and r12-r15 on its own stack, calls the target with the
+ * arguments it was given, and restores them from there (found by rsp,
+ * which a function that returned at all has kept), clearing the direction
+ * flag too. It is called as the target would be: the target comes from
+ * hj_rt_guard_next(), called just before by the same thread, and the
+ * target's stack arguments, up to HJ_GUARD_STACK_SLOTS of them, are copied
+ * below the guard's frame. MXCSR and the x87 control word are left alone:
+ * a guest may set its rounding mode for later calls on purpose. */
+#define HJ_GUARD_STACK_SLOTS 16
+
+static __thread void *guard_target;
+
+#if defined(__x86_64__) && defined(__ELF__)
+__attribute__((visibility("hidden"))) void *hj_rt_guard_take(void);
+__attribute__((visibility("hidden"))) void hj_rt_guarded_call(void);
+
+/* The frame, from the return address down: the 6 saved registers (48
+ * bytes), then 200 bytes while hj_rt_guard_take runs (the argument
+ * registers: rdi, rsi, rdx, rcx, r8, r9, rax for a variadic target's
+ * count, xmm0-7; rsp 16-aligned at the call), then 136 while the target
+ * runs (8 of alignment above its 128 bytes of stack arguments). The CFA is
+ * always rsp-based: rbp may be the guest's when something faults. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type hj_rt_guarded_call, @function\n"
+        "hj_rt_guarded_call:\n"
+        ".cfi_startproc\n"
+        "pushq %rbp\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %rbp, 0\n"
+        "pushq %rbx\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %rbx, 0\n"
+        "pushq %r12\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %r12, 0\n"
+        "pushq %r13\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %r13, 0\n"
+        "pushq %r14\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %r14, 0\n"
+        "pushq %r15\n .cfi_adjust_cfa_offset 8\n .cfi_rel_offset %r15, 0\n"
+        "subq $200, %rsp\n .cfi_adjust_cfa_offset 200\n"
+        "movq %rdi, 0(%rsp)\n movq %rsi, 8(%rsp)\n movq %rdx, 16(%rsp)\n"
+        "movq %rcx, 24(%rsp)\n movq %r8, 32(%rsp)\n movq %r9, 40(%rsp)\n"
+        "movq %rax, 48(%rsp)\n"
+        "movdqu %xmm0, 64(%rsp)\n movdqu %xmm1, 80(%rsp)\n"
+        "movdqu %xmm2, 96(%rsp)\n movdqu %xmm3, 112(%rsp)\n"
+        "movdqu %xmm4, 128(%rsp)\n movdqu %xmm5, 144(%rsp)\n"
+        "movdqu %xmm6, 160(%rsp)\n movdqu %xmm7, 176(%rsp)\n"
+        "call hj_rt_guard_take\n"
+        "movq %rax, %r11\n"
+        "movq 0(%rsp), %rdi\n movq 8(%rsp), %rsi\n movq 16(%rsp), %rdx\n"
+        "movq 24(%rsp), %rcx\n movq 32(%rsp), %r8\n movq 40(%rsp), %r9\n"
+        "movq 48(%rsp), %rax\n"
+        "movdqu 64(%rsp), %xmm0\n movdqu 80(%rsp), %xmm1\n"
+        "movdqu 96(%rsp), %xmm2\n movdqu 112(%rsp), %xmm3\n"
+        "movdqu 128(%rsp), %xmm4\n movdqu 144(%rsp), %xmm5\n"
+        "movdqu 160(%rsp), %xmm6\n movdqu 176(%rsp), %xmm7\n"
+        /* 200 - 64 = 136 stay: 8 of alignment, then 128 bytes of copied
+         * stack arguments. */
+        "addq $64, %rsp\n .cfi_adjust_cfa_offset -64\n"
+        /* The caller's stack arguments: above the return address, at
+         * 8 + 48 + 8 + 128 = 192 from here. */
+        ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+        "movq 192+8*\\i(%rsp), %r10\n movq %r10, 8*\\i(%rsp)\n"
+        ".endr\n"
+        "call *%r11\n"
+        "addq $136, %rsp\n .cfi_adjust_cfa_offset -136\n"
+        "popq %r15\n .cfi_adjust_cfa_offset -8\n .cfi_restore %r15\n"
+        "popq %r14\n .cfi_adjust_cfa_offset -8\n .cfi_restore %r14\n"
+        "popq %r13\n .cfi_adjust_cfa_offset -8\n .cfi_restore %r13\n"
+        "popq %r12\n .cfi_adjust_cfa_offset -8\n .cfi_restore %r12\n"
+        "popq %rbx\n .cfi_adjust_cfa_offset -8\n .cfi_restore %rbx\n"
+        "popq %rbp\n .cfi_adjust_cfa_offset -8\n .cfi_restore %rbp\n"
+        "cld\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size hj_rt_guarded_call, .-hj_rt_guarded_call\n");
+
+/* The target hj_rt_guard_next() set, taken once. */
+void *hj_rt_guard_take(void) {
+    void *target = guard_target;
+    guard_target = NULL;
+    if (!target) {
+        static const char lost[] = "hyperjit: error: internal: a guarded call without a target\n";
+        (void)!write(2, lost, sizeof lost - 1);
+        abort();
+    }
+    return target;
+}
+
+/* What to call instead of `target`, with its arguments, next on this
+ * thread: hj_rt_guarded_call. */
+void *hj_rt_guard_next(void *target) {
+    guard_target = target;
+    return (void *)hj_rt_guarded_call;
+}
+#else
+/* Elsewhere the target is called as it is (not yet guarded). */
+void *hj_rt_guard_next(void *target) {
+    (void)guard_target;
+    return target;
+}
+#endif
+
+/* The most stack-argument slots a guarded call passes on. */
+int hj_rt_guard_stack_slots(void) { return HJ_GUARD_STACK_SLOTS; }
+
 int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp, int *status) {
     hj_rt_fault_reports_for_thread();
     struct hj_frame frame;
@@ -69,9 +177,9 @@ int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp
     if (setjmp(frame.env) == 0) {
         int result = 0;
         if (kind == HJ_CALL_HANDLER)
-            ((hj_handler_fn)fn)(arg);
+            ((hj_handler_fn)hj_rt_guard_next(fn))(arg);
         else
-            result = ((hj_main_fn)fn)(argc, argv, envp);
+            result = ((hj_main_fn)hj_rt_guard_next(fn))(argc, argv, envp);
         current_frame = frame.prev;
         *status = result;
         return HJ_RETURNED;
@@ -437,15 +545,18 @@ __asm__(".text\n"
         "  pushq %r8\n"
         "  pushq %r9\n"
         "  pushq %r10\n"
-        /* The call left rsp 8 past a 16-byte boundary; rbp and eight pushes
-         * realign it, as fxsave64 and the call need. */
+        /* fxsave64 and the call need rsp 16-aligned. A call leaves it 8
+         * past a boundary, so rbp and eight pushes would do; but code that
+         * breaks the calling convention (a `naked` function with an IR
+         * body) calls with it misaligned, so it is aligned here. */
+        "  andq $-16, %rsp\n"
         "  subq $512, %rsp\n"
         "  fxsave64 (%rsp)\n"
         "  movq %r11, %rdi\n"
         "  callq *(%r11)\n"
         "  movq %rax, %r11\n"
         "  fxrstor64 (%rsp)\n"
-        "  addq $512, %rsp\n"
+        "  leaq -64(%rbp), %rsp\n"
         "  popq %r10\n"
         "  popq %r9\n"
         "  popq %r8\n"
