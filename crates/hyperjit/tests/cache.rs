@@ -309,3 +309,31 @@ fn an_image_without_its_object_is_not_used() {
         assert_linked_afresh(&engine);
     }
 }
+
+/// The size limit holds whichever of `cache` and `cache_limit` comes
+/// first: under a limit of one byte nothing stays (it was ignored when set
+/// before the directory).
+#[test]
+fn the_cache_limit_holds_in_either_order() {
+    for limit_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = Engine::builder();
+        let builder = if limit_first {
+            builder.cache_limit(1).cache(dir.path())
+        } else {
+            builder.cache(dir.path()).cache_limit(1)
+        };
+        let engine = builder.build().unwrap();
+        let _source = add_source(&engine, "limited.c", PROGRAM);
+        assert_eq!(engine.run_main(&["limited", "x"]).unwrap(), 42);
+        assert!(
+            engine.stats().objects_cached > 0,
+            "limit first: {limit_first}"
+        );
+        assert_eq!(
+            cache_entries(dir.path()),
+            Vec::<PathBuf>::new(),
+            "limit first: {limit_first}"
+        );
+    }
+}

@@ -1,11 +1,12 @@
 //! Compilation: from an input file to object code. `source` turns a file
 //! into bytes LLVM parses (running clang for C), `prepare` parses, verifies
-//! and retargets a module and applies the IR optimization rule, `codegen`
-//! owns the target machines and emits objects.
-//!
-//! This is where lazy, tiered and cached compilation belong: each decides
-//! what to compile when, at which level, and whether an object can be
-//! reused, between a prepared module and the object the linker adds.
+//! and retargets a module and applies the IR optimization rule, `inlining`
+//! records which bodies the pipeline inlined into which (for swaps),
+//! `codegen` owns the target machines and emits objects, `cache` keeps
+//! objects on disk, and `tier` is the background compiler of tiered mode.
+//! When a body is compiled (eagerly, on its first call, tiered up) is the
+//! engine's decision (`engine/lazy.rs`, `engine/tier.rs`); this layer only
+//! compiles.
 
 mod cache;
 mod codegen;

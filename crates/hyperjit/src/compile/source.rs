@@ -5,6 +5,7 @@
 //! `include/` (holding `hyperjit.h`) on the include path.
 
 use crate::error::{Error, Result};
+use crate::llvm;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,7 @@ impl Source {
             }
             SourceKind::IrText | SourceKind::Bitcode => std::fs::read(path).map_err(io_error)?,
         };
-        if kind == SourceKind::Bitcode && !looks_like_bitcode(&bytes) {
+        if kind == SourceKind::Bitcode && !llvm::is_bitcode(&bytes) {
             return Err(Error::NotBitcode { file });
         }
         let by_clang = matches!(kind, SourceKind::C | SourceKind::Cpp);
@@ -95,12 +96,6 @@ impl SourceKind {
             }),
         }
     }
-}
-
-/// Whether `bytes` start like bitcode: raw (`BC` 0xC0DE) or in the wrapper
-/// Apple's tools produce (0x0B17C0DE).
-fn looks_like_bitcode(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
 }
 
 /// The guest ABI header, shipped inside the library so that an installed

@@ -33,8 +33,10 @@ pub(super) struct Config {
     /// The count at which tiered compilation recompiles a function; `None`:
     /// no tiering.
     pub(super) tier_threshold: Option<u64>,
-    /// The object cache's directory and size limit.
-    pub(super) cache: Option<(PathBuf, u64)>,
+    /// The object cache's directory, if any.
+    pub(super) cache: Option<PathBuf>,
+    /// The object cache's size limit in bytes.
+    pub(super) cache_limit: u64,
     /// Register JIT'd code with debuggers; C and C++ get debug info.
     pub(super) debug: bool,
     /// List JIT'd functions in `/tmp/perf-PID.map`.
@@ -58,6 +60,7 @@ impl Default for Config {
             lazy: false,
             tier_threshold: None,
             cache: None,
+            cache_limit: DEFAULT_LIMIT,
             debug: false,
             perf_map: false,
             fault_reports: false,
@@ -155,17 +158,15 @@ impl EngineBuilder {
     /// processes may share the directory. Size limit: see
     /// [`cache_limit`](Self::cache_limit).
     pub fn cache(mut self, dir: impl Into<PathBuf>) -> Self {
-        let limit = self.config.cache.as_ref().map_or(DEFAULT_LIMIT, |c| c.1);
-        self.config.cache = Some((dir.into(), limit));
+        self.config.cache = Some(dir.into());
         self
     }
 
     /// The object cache's size limit in bytes (default 1 GiB): beyond it,
-    /// the least recently used objects are deleted.
+    /// the least recently used objects are deleted. It applies whether it
+    /// is set before or after [`cache`](Self::cache).
     pub fn cache_limit(mut self, bytes: u64) -> Self {
-        if let Some(cache) = &mut self.config.cache {
-            cache.1 = bytes;
-        }
+        self.config.cache_limit = bytes;
         self
     }
 
@@ -259,15 +260,17 @@ impl EngineBuilder {
         let mut codegen =
             Codegen::new(level).map_err(Error::llvm("creating the target machine"))?;
         let cache = match &self.config.cache {
-            Some((dir, _)) if dir.exists() && !dir.is_dir() => {
+            Some(dir) if dir.exists() && !dir.is_dir() => {
                 return Err(Error::InvalidSetting(format!(
                     "cache {}: not a directory",
                     dir.display()
                 )));
             }
-            Some((dir, limit)) => Some(Arc::new(ObjectCache::open(dir, *limit).map_err(
-                |error| Error::InvalidSetting(format!("cache {}: {error}", dir.display())),
-            )?)),
+            Some(dir) => Some(Arc::new(
+                ObjectCache::open(dir, self.config.cache_limit).map_err(|error| {
+                    Error::InvalidSetting(format!("cache {}: {error}", dir.display()))
+                })?,
+            )),
             None => None,
         };
         if let Some(cache) = &cache {

@@ -8,11 +8,15 @@
 //! sits behind one lock that is never held while guest code runs.
 //!
 //! One operation, one room: `config` (the builder), `inputs` (adding and
-//! loading files), `run` (running a program, calling guest functions),
-//! `lookup` (addresses and typed handles), `swap` (recompile, redefine,
-//! reclaim), `define` (host functions), `services` (what callbacks may ask
-//! of the engine) and `hypercalls` (the guest's `hj_*` functions, built on
-//! the same machinery as the host's callbacks).
+//! loading files), `isolate` (checking an input in a child process first),
+//! `image` (a whole program's objects from the cache), `lazy` (a body
+//! compiled on its first call), `tier` (the background thread that
+//! recompiles hot functions), `run` (running a program), `call` (calling a
+//! guest function with values typed at run time), `lookup` (addresses and
+//! typed handles), `swap` (recompile, redefine, reclaim), `define` (host
+//! functions), `services` (what callbacks may ask of the engine) and
+//! `hypercalls` (the guest's `hj_*` functions, built on the same machinery
+//! as the host's callbacks).
 
 mod call;
 mod config;

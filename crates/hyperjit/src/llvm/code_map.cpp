@@ -1,4 +1,5 @@
-// The map of JIT'd code (src/llvm/code_map.rs): which function lies at an
+// The map of JIT'd code (registered by llvm/jit.rs, read by
+// runtime/faults.c): which function lies at an
 // address, for fault reports. A JIT event listener records every function
 // symbol of every object RuntimeDyld loads — first-call bodies, recompiled
 // and tiered versions, stubs — and a signal handler reads the map: so it is

@@ -215,7 +215,8 @@ impl Module {
     /// Lowers every thread-local variable to a call of `helper(control)`,
     /// where `control` is a private global `{prefix}NAME` of the runtime's
     /// TLS control type `{ i64 size, i64 align, ptr init, i64 key }` (see
-    /// `runtime::TlsControl`, which owns that layout) and a non-zero
+    /// shim.c's `struct hj_tls_var`, which owns that layout; the runtime's
+    /// contract test checks it) and a non-zero
     /// initializer is copied from `{prefix}init.NAME`: the JIT linker cannot
     /// relocate ELF TLS without LLVM's ORC runtime, which the C API cannot
     /// set up. Returns the number of variables lowered.

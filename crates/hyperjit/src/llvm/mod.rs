@@ -7,12 +7,17 @@
 //!
 //! One concept a file: `context` (diagnostics), `module` (parse — whole,
 //! or lazily with `lazy_bitcode.cpp` —, verify, link, queries), `types`
-//! and `values` (read-only views), `rebind`,
-//! `lower`, `patchable` and `extract` (the IR rewrites the engine needs),
-//! `calls` (the direct calls, before and after inlining),
+//! and `values` (read-only views); the IR rewrites the engine needs:
+//! `rebind`, `lower`, `patchable`, `extract`, `split` (a lazy skeleton and
+//! its bodies, with `metadata.cpp`), `counters` (tiering's call and loop
+//! counts); `calls` (the direct calls, before and after inlining),
 //! `layout` (an input's data layout against the host's), `limits` (what
-//! code generation refuses), `fatal` (LLVM's fatal errors), `target` (pass pipelines, object code), `jit` (ORC's LLJIT) and
-//! `near_memory` (the JIT's memory manager, in C).
+//! code generation refuses, with `limits.cpp`), `fatal` (LLVM's fatal
+//! errors, with `fatal.cpp`), `target` (pass pipelines, object code, with
+//! `codegen_pipeline.cpp`), `jit` (ORC's LLJIT; `code_map.cpp`,
+//! `perf_map.cpp` and `process_symbols.cpp` are its listeners and symbol
+//! generator), `near_calls` (direct calls of host functions within reach)
+//! and `near_memory` (the JIT's memory manager, in C).
 
 mod calls;
 mod context;

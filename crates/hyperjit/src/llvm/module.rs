@@ -44,7 +44,8 @@ extern "C" {
     fn hj_bitcode_refusal(bytes: *const u8, length: usize, message: *mut *mut c_char) -> c_int;
 }
 
-/// Whether `bytes` are bitcode (raw, or in its wrapper), not IR text.
+/// Whether `bytes` are bitcode, not IR text: raw (`BC` 0xC0DE) or in the
+/// wrapper Apple's tools produce (0x0B17C0DE).
 pub(crate) fn is_bitcode(bytes: &[u8]) -> bool {
     bytes.starts_with(b"BC\xC0\xDE") || bytes.starts_with(&[0xDE, 0xC0, 0x17, 0x0B])
 }

@@ -11,8 +11,8 @@ use llvm_sys::transforms::pass_builder::{
 use std::ffi::c_void;
 
 /// A target machine for the host CPU with its features, generating
-/// position-independent code for the small code model (what ORC's JITLink
-/// expects on x86-64 ELF), at any level: one machine serves them all, as
+/// position-independent code for the small code model (what RuntimeDyld,
+/// the object layer `jit.rs` sets up, links on x86-64 ELF), at any level: one machine serves them all, as
 /// LLVM's instruction selector itself switches a machine's level for a
 /// function, because each machine builds its own subtarget (a third of a
 /// megabyte) and its own copy of the code generator's state.

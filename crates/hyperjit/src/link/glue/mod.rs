@@ -4,8 +4,8 @@
 //! the callback thunks (`thunk.rs`), and the names the linker gives what it
 //! creates (constructor tables, promoted statics, new bodies). Whatever a
 //! guest may link against that its inputs do not define comes from here,
-//! from a callback, or from the process; the coming symbol policy decides
-//! among them here too.
+//! from a callback, or from the process; the symbol policy
+//! (`link/policy.rs`) decides which of the process's it may be.
 
 mod thunk;
 
