@@ -13,10 +13,16 @@ fn main() {
     println!("cargo:rerun-if-changed=src/runtime/shim.c");
     println!("cargo:rerun-if-changed=src/runtime/faults.c");
     println!("cargo:rerun-if-changed=src/llvm/near_memory.c");
+    println!("cargo:rerun-if-changed=src/llvm/cpp_api.h");
+    println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
+    let llvm = std::env::var("LLVM_SYS_191_PREFIX").unwrap_or_else(|_| "/usr/lib/llvm-19".into());
     cc::Build::new()
         .file("src/runtime/shim.c")
         .file("src/runtime/faults.c")
         .file("src/llvm/near_memory.c")
+        // faults.c includes src/llvm/cpp_api.h, which names LLVM's C types.
+        .flag("-isystem")
+        .flag(format!("{llvm}/include"))
         .flag_if_supported("-std=c11")
         .warnings(true)
         .extra_warnings(true)
@@ -31,9 +37,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/llvm/fatal.cpp");
     println!("cargo:rerun-if-changed=src/llvm/code_map.cpp");
     println!("cargo:rerun-if-changed=src/llvm/perf_map.cpp");
-    println!("cargo:rerun-if-env-changed=LLVM_SYS_191_PREFIX");
     println!("cargo:rerun-if-env-changed=CXX");
-    let llvm = std::env::var("LLVM_SYS_191_PREFIX").unwrap_or_else(|_| "/usr/lib/llvm-19".into());
     // LLVM's own flags (llvm-config --cxxflags): no exceptions, no RTTI.
     // clang-19's C++ compiler: installed with clang-19, unlike g++.
     let mut build = cc::Build::new();

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::llvm::Module;
 
 /// What a function's stub passes to the runtime's lazy entry (its layout
-/// starts as `runtime::Functions::lazy_entry` says: the compiling function
-/// first).
+/// starts as `runtime::LazyEntryContract` says: the compiling function
+/// first; checked by the test below).
 #[repr(C)]
 pub(crate) struct LazyRecord {
     /// `glue.compile_lazily`.
@@ -149,5 +149,23 @@ impl Linker {
             None => function.to_string(),
         };
         self.lookup(&body).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LazyRecord;
+    use crate::{llvm, runtime};
+
+    /// The stub's record load, the record's layout and the runtime's lazy
+    /// entry agree (shim.c owns the contract).
+    #[test]
+    fn stub_record_and_lazy_entry_agree() {
+        let contract = runtime::lazy_entry_contract();
+        assert_eq!(llvm::STUB_RECORD_LOAD, contract.stub_record_load);
+        assert_eq!(
+            std::mem::offset_of!(LazyRecord, compile),
+            contract.record_compile_offset
+        );
     }
 }

@@ -13,6 +13,8 @@
 // not take the report of its death down with it (the fuzzer found one that
 // did: the handler faulted reading the map, and the process died unreported,
 // by the wrong signal).
+#include "cpp_api.h"
+
 #include <llvm-c/ExecutionEngine.h>
 #include <llvm/ExecutionEngine/JITEventListener.h>
 #include <llvm/Object/SymbolSize.h>

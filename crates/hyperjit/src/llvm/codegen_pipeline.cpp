@@ -19,6 +19,8 @@
 // Only the C ABI below crosses into Rust (src/llvm/target.rs); no C++
 // exception is thrown (LLVM is built without them).
 
+#include "cpp_api.h"
+
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm/ADT/SmallVector.h>

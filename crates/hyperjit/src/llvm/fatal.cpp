@@ -2,6 +2,8 @@
 // handler for `report_fatal_error` but not for `report_bad_alloc_error`,
 // whose default prints "LLVM ERROR: out of memory" and aborts.
 
+#include "cpp_api.h"
+
 #include <llvm/Support/ErrorHandling.h>
 
 namespace {
@@ -17,7 +19,7 @@ void on_bad_alloc(void *handler, const char *reason, bool) {
 extern "C" {
 
 // Sends LLVM's allocation failures to `handler`, which must not return.
-void hj_install_bad_alloc_handler(handler_fn handler) {
+void hj_install_bad_alloc_handler(hj_bad_alloc_handler handler) {
     llvm::install_bad_alloc_error_handler(on_bad_alloc, reinterpret_cast<void *>(handler));
 }
 

@@ -3,6 +3,8 @@
 // alignment, 2^32, does not fit: it reads as 0, "none"; src/llvm/limits.rs),
 // and `dso_local` (src/llvm/lower.rs).
 
+#include "cpp_api.h"
+
 #include <llvm-c/Core.h>
 #include <llvm/IR/GlobalObject.h>
 #include <llvm/IR/GlobalValue.h>

@@ -11,6 +11,8 @@
 // exception is thrown (LLVM is built without them). Errors come back as
 // messages allocated by LLVMCreateMessage, which the caller owns.
 
+#include "cpp_api.h"
+
 #include <llvm-c/Core.h>
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/Bitcode/LLVMBitCodes.h>

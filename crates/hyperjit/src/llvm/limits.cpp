@@ -3,6 +3,8 @@
 // make a subtarget that can generate 64-bit code, and whether the target
 // knows a feature.
 
+#include "cpp_api.h"
+
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm/MC/MCSubtargetInfo.h>

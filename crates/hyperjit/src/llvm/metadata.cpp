@@ -8,6 +8,8 @@
 //
 // Only the C ABI below crosses into Rust; nothing here throws.
 
+#include "cpp_api.h"
+
 #include <llvm-c/Core.h>
 #include <llvm/ADT/SmallPtrSet.h>
 #include <llvm/ADT/SmallVector.h>

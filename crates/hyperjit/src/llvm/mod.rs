@@ -44,6 +44,8 @@ pub(crate) use extract::{Bitcode, KeptIr};
 pub(crate) use jit::{Jit, Tracker};
 pub(crate) use module::{is_bitcode, Module, UndefinedSymbol};
 pub(crate) use patchable::promoted_name;
+#[cfg(test)]
+pub(crate) use patchable::STUB_RECORD_LOAD;
 pub(crate) use target::{ObjectCode, TargetMachine};
 pub(crate) use types::{FunctionSignature, TypeKind};
 

@@ -171,6 +171,11 @@ impl Module {
     }
 }
 
+/// `movabs $imm64, %r11`, a lazy stub's load of its record's address: what
+/// the runtime's lazy entry reads (shim.c owns it; a test in `link/lazy.rs`
+/// compares the two).
+pub(crate) const STUB_RECORD_LOAD: [u8; 2] = [0x49, 0xbb];
+
 /// Where a stub goes once past its patchable entry.
 pub(super) enum StubJump {
     /// `jmp` to this function of the stub's module.
@@ -265,8 +270,7 @@ unsafe fn set_entry(function: LLVMValueRef, jump: Option<StubJump>) {
                 code.push(LLVMConstTrunc(offset, i32_type));
             }
             Some(StubJump::WithRecord { record, entry }) => {
-                // movabs $record, %r11
-                code.push(bytes(&[0x49, 0xbb]));
+                code.push(bytes(&STUB_RECORD_LOAD));
                 code.push(address(record));
                 // jmp *0(%rip), the address following
                 code.push(bytes(&[0xff, 0x25, 0, 0, 0, 0]));

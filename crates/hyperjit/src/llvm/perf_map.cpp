@@ -4,6 +4,8 @@
 // versions, stubs — so that `perf report` names JIT'd code. LLVM's own perf
 // listener writes jitdump files instead, which need `perf inject`; a map
 // needs nothing. One listener per process: engines share the file.
+#include "cpp_api.h"
+
 #include <llvm/ExecutionEngine/JITEventListener.h>
 #include <llvm/Object/SymbolSize.h>
 #include <llvm-c/ExecutionEngine.h>
@@ -61,7 +63,7 @@ class PerfMapListener : public llvm::JITEventListener {
 // The process's perf map listener, created (and the map opened for
 // appending) on first use; NULL if /tmp/perf-PID.map cannot be opened.
 // Never freed: JITs keep it registered until they are gone.
-extern "C" LLVMJITEventListenerRef hj_perf_map_listener(void) {
+LLVMJITEventListenerRef hj_perf_map_listener(void) {
     static PerfMapListener *listener = [] {
         char path[64];
         std::snprintf(path, sizeof path, "/tmp/perf-%d.map", static_cast<int>(getpid()));

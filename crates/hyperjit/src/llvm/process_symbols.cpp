@@ -4,6 +4,8 @@
 // under an allow list (src/link/policy.rs), only what the engine defines
 // by name may be found.
 
+#include "cpp_api.h"
+
 #include <llvm-c/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 /* src/llvm/code_map.cpp */
-int hj_code_map_find(uint64_t address, const char **name, uint64_t *offset);
+#include "../llvm/cpp_api.h" /* hj_code_map_find */
 
 /* What this thread is doing with an input ("reading prog.bc"), or NULL. */
 static __thread const char *phase;

@@ -85,6 +85,8 @@ mod ffi {
         /// Not a C function: the target of lazy stubs (see shim.c).
         pub(super) fn hj_rt_lazy_entry();
         #[cfg(test)]
+        pub(super) static hj_rt_lazy_contract: super::LazyEntryContract;
+        #[cfg(test)]
         pub(super) static hj_rt_contract: super::tests::Contract;
     }
 
@@ -126,6 +128,28 @@ pub(crate) struct Functions {
     /// its code's address (or traps). Called with every argument register
     /// saved, it enters that code as if called directly.
     pub(crate) lazy_entry: usize,
+}
+
+/// What the lazy entry (`Functions::lazy_entry`) expects, as shim.c
+/// defines it: the stub's instruction that puts the record's address in
+/// r11, and where in the record the compiling function's address is. The
+/// stub's writer (`llvm/patchable.rs`) and the record (`link/lazy.rs`) are
+/// checked against it by a test.
+#[cfg(test)]
+#[repr(C)]
+pub(crate) struct LazyEntryContract {
+    /// The opcode bytes of `movabs $imm64, %r11`; the record's address
+    /// follows them.
+    pub(crate) stub_record_load: [u8; 2],
+    /// The offset of the compiling function's address in a record.
+    pub(crate) record_compile_offset: usize,
+}
+
+/// shim.c's lazy-entry contract.
+#[cfg(test)]
+pub(crate) fn lazy_entry_contract() -> &'static LazyEntryContract {
+    // SAFETY: an immutable constant defined in shim.c, of this layout.
+    unsafe { &ffi::hj_rt_lazy_contract }
 }
 
 /// The CPU model clang's `target_clones` resolvers read:

@@ -520,12 +520,31 @@ int hj_rt_at_quick_exit(void (*fn)(void)) { return __cxa_at_quick_exit((void (*)
 
 /* ---- lazy compilation ----
  * A function not compiled yet is a stub that loads the address of its
- * record into r11 and jumps here. A record starts with the function that
+ * record into r11 (`movabs $record, %r11`: the bytes below) and jumps here. A record starts with the function that
  * compiles the stub's function: it returns the new code's address, or does
  * not return (it traps). Around that call every register that can carry an
  * argument is saved (rax: the vector-register count of a variadic call; r10:
  * the static chain; the SSE state with fxsave), and the new code is entered
  * with the caller's frame untouched, as if called directly. */
+/* Where in a record the compiling function's address is. */
+#define HJ_LAZY_RECORD_COMPILE 0
+#define HJ_STRING_OF(x) #x
+#define HJ_STRING(x) HJ_STRING_OF(x)
+
+/* The lazy entry's contract, which this file owns: the stub's instruction
+ * that loads the record (llvm/patchable.rs writes it) and where the record
+ * (link/lazy.rs's LazyRecord) keeps the compiling function. A test on the
+ * Rust side compares both with its halves. */
+struct hj_rt_lazy_contract {
+    unsigned char stub_record_load[2];
+    size_t record_compile_offset;
+};
+
+const struct hj_rt_lazy_contract hj_rt_lazy_contract = {
+    {0x49, 0xbb}, /* REX.W+B, B8+3: movabs $imm64, %r11 */
+    HJ_LAZY_RECORD_COMPILE,
+};
+
 __asm__(".text\n"
         ".globl hj_rt_lazy_entry\n"
         ".type hj_rt_lazy_entry,@function\n"
@@ -553,7 +572,7 @@ __asm__(".text\n"
         "  subq $512, %rsp\n"
         "  fxsave64 (%rsp)\n"
         "  movq %r11, %rdi\n"
-        "  callq *(%r11)\n"
+        "  callq *" HJ_STRING(HJ_LAZY_RECORD_COMPILE) "(%r11)\n"
         "  movq %rax, %r11\n"
         "  fxrstor64 (%rsp)\n"
         "  leaq -64(%rbp), %rsp\n"
