@@ -7,13 +7,9 @@
 //! with a message naming the function or global, the inputs known to
 //! bring one about.
 
+use super::cpp::hj_install_bad_alloc_handler;
 use llvm_sys::error_handling::LLVMInstallFatalErrorHandler;
 use std::ffi::{c_char, CStr};
-
-extern "C" {
-    // src/llvm/fatal.cpp: the C API has no way to install it.
-    fn hj_install_bad_alloc_handler(handler: extern "C" fn(*const c_char));
-}
 
 /// The status the process ends with.
 const STATUS: i32 = 125;

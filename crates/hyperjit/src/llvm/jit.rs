@@ -6,6 +6,7 @@
 //! symbols. Memory comes from our own manager (`near_memory.c`), through
 //! RuntimeDyld, the one object layer whose memory the C API lets us place.
 
+use super::cpp::{hj_code_map_listener, hj_jit_unlink_process_symbols, hj_perf_map_listener};
 use super::{c_string, check_error, initialize_native_target, ObjectCode};
 use llvm_sys::error::LLVMErrorRef;
 use llvm_sys::orc2::ee::LLVMOrcCreateRTDyldObjectLinkingLayerWithMCJITMemoryManagerLikeCallbacks;
@@ -254,10 +255,6 @@ impl Jit {
     /// Stops the JIT from searching the host process for symbols: only
     /// what is defined in it by name links (an allow list's symbols).
     pub(crate) fn unlink_process_symbols(&self) -> Result<(), String> {
-        extern "C" {
-            // process_symbols.cpp
-            fn hj_jit_unlink_process_symbols(jit: LLVMOrcLLJITRef) -> std::ffi::c_int;
-        }
         // SAFETY: the JIT is live; no object has been linked yet.
         if unsafe { hj_jit_unlink_process_symbols(self.raw) } == 1 {
             Ok(())
@@ -269,10 +266,6 @@ impl Jit {
     /// Records every function of every object linked from now on in the
     /// process's code map (`code_map.cpp`), which fault reports read.
     pub(crate) fn map_code(&self) {
-        extern "C" {
-            // code_map.cpp: the process's listener.
-            fn hj_code_map_listener() -> llvm_sys::prelude::LLVMJITEventListenerRef;
-        }
         // SAFETY: as for `register_with_debugger`; the code map listener
         // is a process-wide singleton that is never freed.
         unsafe {
@@ -287,11 +280,6 @@ impl Jit {
     /// Lists every function of every object linked from now on in
     /// `/tmp/perf-PID.map`, for `perf report`.
     pub(crate) fn write_perf_map(&self) -> Result<(), String> {
-        extern "C" {
-            // perf_map.cpp: the process's listener, NULL if the map cannot
-            // be opened.
-            fn hj_perf_map_listener() -> llvm_sys::prelude::LLVMJITEventListenerRef;
-        }
         // SAFETY: as for `register_with_debugger`; the perf map listener
         // is a process-wide singleton that is never freed.
         unsafe {

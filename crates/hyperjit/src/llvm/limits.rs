@@ -11,28 +11,14 @@
 //! is refused here with its name; what still slips through ends the process
 //! through the fatal-error handler (`fatal.rs`).
 
+use super::cpp::{hj_cpu_known, hj_feature_known, hj_global_alignment, hj_subtarget_supported};
 use super::values::{string_attribute, value_name};
 use super::{c_string, Module, TargetMachine};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMTypeRef, LLVMValueRef};
 use llvm_sys::target::{LLVMABISizeOfType, LLVMGetModuleDataLayout};
-use llvm_sys::target_machine::LLVMTargetMachineRef;
 use llvm_sys::{LLVMLinkage, LLVMTypeKind};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int};
-
-extern "C" {
-    // src/llvm/globals.cpp
-    fn hj_global_alignment(global: LLVMValueRef) -> u64;
-    // src/llvm/limits.cpp
-    fn hj_subtarget_supported(
-        machine: LLVMTargetMachineRef,
-        cpu: *const c_char,
-        features: *const c_char,
-    ) -> c_int;
-    fn hj_feature_known(machine: LLVMTargetMachineRef, name: *const c_char) -> c_int;
-    fn hj_cpu_known(machine: LLVMTargetMachineRef, cpu: *const c_char) -> c_int;
-}
 
 /// The largest alignment a global or function may ask for: 16 MiB, past
 /// every page size but 1 GiB pages (clang allows 256 MiB, which costs

@@ -5,6 +5,7 @@
 //! natively) become functions that call their resolver once. The names of what is created are the caller's
 //! (the engine's glue owns every name it defines).
 
+use super::cpp::{hj_clear_dso_local, hj_is_dso_local};
 use super::values::{iterate, set_value_name, users, value_name};
 use super::{c_string, Module};
 use llvm_sys::core::*;
@@ -12,12 +13,6 @@ use llvm_sys::prelude::LLVMValueRef;
 use llvm_sys::target::{LLVMABIAlignmentOfType, LLVMABISizeOfType, LLVMGetModuleDataLayout};
 use llvm_sys::{LLVMLinkage, LLVMOpcode};
 use std::ffi::c_uint;
-
-extern "C" {
-    // src/llvm/globals.cpp: the C API cannot read or set `dso_local`.
-    fn hj_is_dso_local(global: LLVMValueRef) -> std::ffi::c_int;
-    fn hj_clear_dso_local(global: LLVMValueRef);
-}
 
 impl Module {
     /// Replaces the appending list `list` (`llvm.global_ctors` or

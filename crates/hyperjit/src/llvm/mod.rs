@@ -14,7 +14,8 @@
 //! `layout` (an input's data layout against the host's), `limits` (what
 //! code generation refuses, with `limits.cpp`), `fatal` (LLVM's fatal
 //! errors, with `fatal.cpp`), `target` (pass pipelines, object code, with
-//! `codegen_pipeline.cpp`), `jit` (ORC's LLJIT; `code_map.cpp`,
+//! `codegen_pipeline.cpp`), `cpp` (the C++ files' functions, as
+//! `cpp_api.h` declares them), `jit` (ORC's LLJIT; `code_map.cpp`,
 //! `perf_map.cpp` and `process_symbols.cpp` are its listeners and symbol
 //! generator), `near_calls` (direct calls of host functions within reach)
 //! and `near_memory` (the JIT's memory manager, in C).
@@ -22,6 +23,7 @@
 mod calls;
 mod context;
 mod counters;
+mod cpp;
 mod extract;
 mod fatal;
 mod jit;

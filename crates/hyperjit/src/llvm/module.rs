@@ -3,6 +3,7 @@
 //! it was optimized). The rewrites live beside it, one concept a file:
 //! `rebind.rs`, `lower.rs`, `patchable.rs`, `extract.rs`.
 
+use super::cpp::{hj_bitcode_refusal, hj_is_materializable, hj_materialize, hj_materialize_all};
 use super::types::function_signature;
 use super::values::{
     attribute_kind, has_function_attribute, is_object_file_name, iterate, value_name,
@@ -16,7 +17,7 @@ use llvm_sys::ir_reader::LLVMParseIRInContext;
 use llvm_sys::linker::LLVMLinkModules2;
 use llvm_sys::prelude::{LLVMMemoryBufferRef, LLVMModuleRef, LLVMTypeRef, LLVMValueRef};
 use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage};
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::CStr;
 use std::sync::Arc;
 
 /// A symbol the module uses but does not define.
@@ -34,14 +35,6 @@ pub(crate) struct Module {
     /// Read lazily, and some function bodies may not be read yet: what
     /// walks uses must read them first (`materialize_all`).
     unread_bodies: bool,
-}
-
-extern "C" {
-    // src/llvm/lazy_bitcode.cpp
-    fn hj_is_materializable(global: LLVMValueRef) -> c_int;
-    fn hj_materialize(global: LLVMValueRef, message: *mut *mut c_char) -> c_int;
-    fn hj_materialize_all(module: LLVMModuleRef, message: *mut *mut c_char) -> c_int;
-    fn hj_bitcode_refusal(bytes: *const u8, length: usize, message: *mut *mut c_char) -> c_int;
 }
 
 /// Whether `bytes` are bitcode, not IR text: raw (`BC` 0xC0DE) or in the

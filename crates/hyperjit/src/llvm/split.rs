@@ -13,6 +13,7 @@
 //! every reference to a global of the source is remapped to the destination's
 //! global of that name (declared there on first use).
 
+use super::cpp::{hj_metadata_constants, hj_remap_metadata};
 use super::extract::{copy_function_attributes, label_tables};
 use super::patchable::{add_stub, set_stub_jump, StubJump};
 use super::values::{external_symbol, set_value_name, users, value_name};
@@ -225,21 +226,6 @@ impl Module {
         // SAFETY: a live module.
         unsafe { llvm_sys::debuginfo::LLVMStripModuleDebugInfo(self.raw()) != 0 }
     }
-}
-
-extern "C" {
-    // src/llvm/metadata.cpp
-    fn hj_metadata_constants(
-        function: LLVMValueRef,
-        out: *mut LLVMValueRef,
-        capacity: usize,
-    ) -> usize;
-    fn hj_remap_metadata(
-        function: LLVMValueRef,
-        from: *const LLVMValueRef,
-        to: *const LLVMValueRef,
-        count: usize,
-    );
 }
 
 /// Gives `body` the metadata `function` had attached, and makes every

@@ -1,9 +1,12 @@
 //! The host target machine: runs the IR pass pipeline and generates object
 //! code that the JIT links.
 
+use super::cpp::{
+    hj_machine_align_loops, hj_pipeline_create, hj_pipeline_dispose, hj_pipeline_emit,
+};
 use super::{c_string, check_error, initialize_native_target, take_message, Module};
 use llvm_sys::core::LLVMDisposeMemoryBuffer;
-use llvm_sys::prelude::{LLVMMemoryBufferRef, LLVMModuleRef};
+use llvm_sys::prelude::LLVMMemoryBufferRef;
 use llvm_sys::target_machine::*;
 use llvm_sys::transforms::pass_builder::{
     LLVMCreatePassBuilderOptions, LLVMDisposePassBuilderOptions, LLVMRunPasses,
@@ -171,17 +174,6 @@ impl TargetMachine {
             Err(errors.join("\n"))
         }
     }
-}
-
-unsafe extern "C" {
-    /// `codegen_pipeline.cpp`: the code generation passes of `machine` at
-    /// `level`, writing an object into their own buffer; null if it cannot.
-    fn hj_pipeline_create(machine: LLVMTargetMachineRef, level: u32) -> *mut c_void;
-    /// Runs the pipeline on `module`; the object as an owned buffer.
-    fn hj_pipeline_emit(pipeline: *mut c_void, module: LLVMModuleRef) -> LLVMMemoryBufferRef;
-    fn hj_pipeline_dispose(pipeline: *mut c_void);
-    /// Sets `machine`'s loop alignment (clang's `-falign-loops`).
-    fn hj_machine_align_loops(machine: LLVMTargetMachineRef, bytes: u32);
 }
 
 /// Where loops start: on a 32-byte boundary. A short hot loop that crosses
