@@ -9,7 +9,9 @@
 //! names (a name re-exported from `lib.rs` to the layer it comes from), and
 //! an edge upward fails the test, listing every such edge. Raw FFI stays in
 //! its two rooms: `llvm_sys` only in `src/llvm/`, `extern` blocks only there
-//! and in `src/runtime/`.
+//! and in `src/runtime/`. The core (`engine`, `link`, `compile`) stays
+//! readable: no function there spans more than 80 lines or takes more than
+//! 5 parameters, `self` counted (parsed with `syn`, tests aside).
 //!
 //! `cargo test -p hyperjit --test layers -- --nocapture` prints the edges.
 
@@ -227,4 +229,101 @@ fn raw_ffi_stays_in_the_llvm_and_runtime_layers() {
         }
     }
     assert!(misplaced.is_empty(), "{}", misplaced.join("\n"));
+}
+
+/// The most lines a function of the engine's core may span, and the most
+/// parameters (`self` counted) it may take.
+const MAX_LINES: usize = 80;
+const MAX_PARAMS: usize = 5;
+
+/// Every function of `src/{engine,link,compile}` (tests aside), with the
+/// lines it spans and its parameters.
+fn core_functions() -> Vec<(String, usize, usize)> {
+    use syn::visit::Visit;
+
+    struct Functions<'a> {
+        file: &'a str,
+        found: Vec<(String, usize, usize)>,
+    }
+    fn is_test(attrs: &[syn::Attribute]) -> bool {
+        attrs.iter().any(|attr| {
+            attr.path().is_ident("test")
+                || (attr.path().is_ident("cfg")
+                    && attr
+                        .parse_args::<syn::Ident>()
+                        .is_ok_and(|ident| ident == "test"))
+        })
+    }
+    impl Functions<'_> {
+        fn record(&mut self, name: &syn::Ident, inputs: usize, block: &syn::Block) {
+            let start = name.span().start().line;
+            let end = block.brace_token.span.close().end().line;
+            self.found
+                .push((format!("{}: {name}", self.file), end - start + 1, inputs));
+        }
+    }
+    impl<'ast> Visit<'ast> for Functions<'_> {
+        fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+            if !is_test(&item.attrs) {
+                syn::visit::visit_item_mod(self, item);
+            }
+        }
+        fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+            if !is_test(&item.attrs) {
+                self.record(&item.sig.ident, item.sig.inputs.len(), &item.block);
+                syn::visit::visit_item_fn(self, item);
+            }
+        }
+        fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+            if !is_test(&item.attrs) {
+                self.record(&item.sig.ident, item.sig.inputs.len(), &item.block);
+                syn::visit::visit_impl_item_fn(self, item);
+            }
+        }
+    }
+
+    let src = source_dir();
+    let mut files = Vec::new();
+    for layer in ["engine", "link", "compile"] {
+        rust_files(&src.join(layer), &mut files);
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read source");
+        let syntax = syn::parse_file(&text).expect("parse source");
+        let relative = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .display()
+            .to_string();
+        let mut visitor = Functions {
+            file: &relative,
+            found: Vec::new(),
+        };
+        visitor.visit_file(&syntax);
+        found.extend(visitor.found);
+    }
+    found
+}
+
+/// The core stays readable: no function of the engine, link or compile
+/// layers spans more than 80 lines or takes more than 5 parameters.
+#[test]
+fn the_cores_functions_are_short_and_take_few_parameters() {
+    let functions = core_functions();
+    assert!(
+        functions.len() > 200,
+        "the scan found {} functions",
+        functions.len()
+    );
+    let too_big: Vec<String> = functions
+        .iter()
+        .filter(|(_, lines, params)| *lines > MAX_LINES || *params > MAX_PARAMS)
+        .map(|(name, lines, params)| format!("{name}: {lines} lines, {params} parameters"))
+        .collect();
+    assert!(
+        too_big.is_empty(),
+        "too long or too many parameters:\n  {}",
+        too_big.join("\n  ")
+    );
 }

@@ -21,4 +21,4 @@ pub(crate) use inlining::Inlining;
 pub use prepare::IrOptimization;
 pub(crate) use prepare::{optimize_for, prepare, PrepareOptions, Prepared};
 pub(crate) use source::{ClangOptions, Source};
-pub(crate) use tier::{starts_at_baseline, BackgroundCompiler, CompiledBody};
+pub(crate) use tier::{starts_at_baseline, BackgroundCompiler, BodySource, CompiledBody};

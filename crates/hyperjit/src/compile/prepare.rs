@@ -71,75 +71,7 @@ pub(crate) fn prepare(
     let file = &source.file;
     let _phase = runtime::Phase::enter(&format!("reading {file}"));
     let started = Instant::now();
-    let parse_error = |message| Error::Parse {
-        file: file.clone(),
-        message,
-    };
-    let invalid_ir = |message| Error::InvalidIr {
-        file: file.clone(),
-        message,
-    };
-    let mut module = if options.lazily {
-        Module::read_lazily(context, file, &source.bytes)
-    } else {
-        Module::parse(context, file, &source.bytes)
-    }
-    .map_err(parse_error)?;
-    module.verify().map_err(invalid_ir)?;
-    let unlinkable = module.unlinkable_names();
-    if !unlinkable.is_empty() {
-        return Err(Error::Unsupported {
-            file: file.clone(),
-            message: format!(
-                "symbol names an object file cannot hold (a NUL byte, or not UTF-8): '{}'",
-                unlinkable.join("', '")
-            ),
-        });
-    }
-    let triple = module.target_triple();
-    let host = codegen.triple().to_string();
-    if !triple.is_empty() && triple.split('-').next() != host.split('-').next() {
-        return Err(Error::TargetMismatch {
-            file: file.clone(),
-            found: triple,
-            host,
-        });
-    }
-    let difference = module
-        .data_layout_difference(codegen.data_layout())
-        .map_err(Error::llvm(file.clone()))?;
-    if let Some(difference) = difference {
-        return Err(Error::DataLayoutMismatch {
-            file: file.clone(),
-            found: module.data_layout(),
-            difference,
-        });
-    }
-    codegen
-        .retarget(&mut module)
-        .map_err(Error::llvm(file.clone()))?;
-    module.clear_dso_local_declarations();
-    module
-        .lower_ifuncs(options.ifunc_suffix)
-        .map_err(|message| Error::Unsupported {
-            file: file.clone(),
-            message,
-        })?;
-    if options.refuse_inline_assembly {
-        if let Some(place) = module.inline_assembly().map_err(invalid_ir)? {
-            return Err(Error::Denied {
-                file: file.clone(),
-                what: format!("inline assembly (in {place})"),
-            });
-        }
-    }
-    let refusals = codegen.refusals(&module);
-    if !refusals.is_empty() {
-        return Err(Error::Unsupported {
-            file: file.clone(),
-            message: refusals.join("; "),
-        });
-    }
+    let mut module = read_for_target(context, codegen, source, options)?;
     stats.parse += started.elapsed();
     stats.modules += 1;
 
@@ -148,35 +80,17 @@ pub(crate) fn prepare(
         optimize,
         spills,
         reason,
-    } = decide_optimization(&mut module, source, options, level).map_err(invalid_ir)?;
+    } = decide_optimization(&mut module, source, options, level).map_err(invalid_ir(file))?;
     stats.optimization_decisions.push(OptimizationDecision {
         file: file.clone(),
         optimized: optimize,
         reason,
     });
-    let mut inlining = None;
-    if optimize {
-        let started = Instant::now();
-        module.materialize_all().map_err(invalid_ir)?;
-        stats.instructions_before_optimization += module.instruction_count();
-        // Kept in case the pipeline inlines a function that is swapped
-        // later: its callers are compiled again from this.
-        let calls_before = module.direct_calls();
-        let unoptimized = calls_before
-            .iter()
-            .any(|function| !function.callees.is_empty())
-            .then(|| module.to_bitcode());
-        module.strip_optnone();
-        codegen
-            .optimize(&mut module, level)
-            .map_err(Error::llvm(format!("{file}: optimizing")))?;
-        inlining = unoptimized.and_then(|unoptimized| {
-            Inlining::found(&calls_before, &module.direct_calls(), unoptimized)
-        });
-        stats.instructions_after_optimization += module.instruction_count();
-        stats.optimize += started.elapsed();
-        stats.modules_optimized += 1;
-    }
+    let inlining = if optimize {
+        optimize_module(codegen, &mut module, file, stats)?
+    } else {
+        None
+    };
     let ir_level = if source.optimized_by_clang || optimize {
         Some(level)
     } else if module.count_optnone_functions() > 0 || spills {
@@ -189,6 +103,124 @@ pub(crate) fn prepare(
         ir_level,
         inlining,
     })
+}
+
+/// How an error of the verifier about `file` is reported.
+fn invalid_ir(file: &str) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::InvalidIr {
+        file: file.to_string(),
+        message,
+    }
+}
+
+/// `source` parsed (or read lazily) and verified, checked against the
+/// host's target and what the engine refuses, and retargeted to it.
+fn read_for_target(
+    context: &Arc<Context>,
+    codegen: &mut Codegen,
+    source: &Source,
+    options: &PrepareOptions<'_>,
+) -> Result<Module> {
+    let file = &source.file;
+    let unsupported = |message| Error::Unsupported {
+        file: file.clone(),
+        message,
+    };
+    let mut module = if options.lazily {
+        Module::read_lazily(context, file, &source.bytes)
+    } else {
+        Module::parse(context, file, &source.bytes)
+    }
+    .map_err(|message| Error::Parse {
+        file: file.clone(),
+        message,
+    })?;
+    module.verify().map_err(invalid_ir(file))?;
+    let unlinkable = module.unlinkable_names();
+    if !unlinkable.is_empty() {
+        return Err(unsupported(format!(
+            "symbol names an object file cannot hold (a NUL byte, or not UTF-8): '{}'",
+            unlinkable.join("', '")
+        )));
+    }
+    check_target(&module, codegen, file)?;
+    codegen
+        .retarget(&mut module)
+        .map_err(Error::llvm(file.clone()))?;
+    module.clear_dso_local_declarations();
+    module
+        .lower_ifuncs(options.ifunc_suffix)
+        .map_err(unsupported)?;
+    if options.refuse_inline_assembly {
+        if let Some(place) = module.inline_assembly().map_err(invalid_ir(file))? {
+            return Err(Error::Denied {
+                file: file.clone(),
+                what: format!("inline assembly (in {place})"),
+            });
+        }
+    }
+    let refusals = codegen.refusals(&module);
+    if !refusals.is_empty() {
+        return Err(unsupported(refusals.join("; ")));
+    }
+    Ok(module)
+}
+
+/// Refuses a module for another architecture or data layout than the
+/// host's.
+fn check_target(module: &Module, codegen: &Codegen, file: &str) -> Result<()> {
+    let triple = module.target_triple();
+    let host = codegen.triple().to_string();
+    if !triple.is_empty() && triple.split('-').next() != host.split('-').next() {
+        return Err(Error::TargetMismatch {
+            file: file.to_string(),
+            found: triple,
+            host,
+        });
+    }
+    let difference = module
+        .data_layout_difference(codegen.data_layout())
+        .map_err(Error::llvm(file.to_string()))?;
+    if let Some(difference) = difference {
+        return Err(Error::DataLayoutMismatch {
+            file: file.to_string(),
+            found: module.data_layout(),
+            difference,
+        });
+    }
+    Ok(())
+}
+
+/// Runs the IR pipeline on `module` at the engine's level. Returns what it
+/// inlined, with the IR from before, if any function lost a direct call.
+fn optimize_module(
+    codegen: &mut Codegen,
+    module: &mut Module,
+    file: &str,
+    stats: &mut Stats,
+) -> Result<Option<Inlining>> {
+    let started = Instant::now();
+    module.materialize_all().map_err(invalid_ir(file))?;
+    stats.instructions_before_optimization += module.instruction_count();
+    // Kept in case the pipeline inlines a function that is swapped later:
+    // its callers are compiled again from this.
+    let calls_before = module.direct_calls();
+    let unoptimized = calls_before
+        .iter()
+        .any(|function| !function.callees.is_empty())
+        .then(|| module.to_bitcode());
+    module.strip_optnone();
+    let level = codegen.level();
+    codegen
+        .optimize(module, level)
+        .map_err(Error::llvm(format!("{file}: optimizing")))?;
+    let inlining = unoptimized.and_then(|unoptimized| {
+        Inlining::found(&calls_before, &module.direct_calls(), unoptimized)
+    });
+    stats.instructions_after_optimization += module.instruction_count();
+    stats.optimize += started.elapsed();
+    stats.modules_optimized += 1;
+    Ok(inlining)
 }
 
 /// How many bodies of a lazily read module are read to tell whether it

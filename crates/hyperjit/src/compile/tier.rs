@@ -44,6 +44,14 @@ pub(crate) struct BackgroundCompiler {
     codegen: Codegen,
 }
 
+/// A function's body as kept: the bitcode holding it, its name there, and
+/// the level its IR is optimized at.
+pub(crate) struct BodySource<'a> {
+    pub(crate) bitcode: &'a Bitcode,
+    pub(crate) body: &'a str,
+    pub(crate) ir_level: Option<u8>,
+}
+
 impl BackgroundCompiler {
     /// A compiler generating code at `level`, with objects from and to
     /// `cache` if given.
@@ -61,18 +69,20 @@ impl BackgroundCompiler {
         })
     }
 
-    /// Compiles function `body` of `source` (IR at `ir_level`) at `level`,
-    /// as the new body `version`.
+    /// Compiles `source`'s body at `level`, as the new body `version`.
     pub(crate) fn compile(
         &mut self,
-        source: &Bitcode,
-        body: &str,
+        source: BodySource<'_>,
         version: &str,
-        ir_level: Option<u8>,
         level: u8,
     ) -> Result<CompiledBody, String> {
+        let BodySource {
+            bitcode,
+            body,
+            ir_level,
+        } = source;
         let _phase = runtime::Phase::enter(&format!("compiling {body}"));
-        let mut module = source.extract_function(&self.context, body, version)?;
+        let mut module = bitcode.extract_function(&self.context, body, version)?;
         let ir_level = optimize_for(&mut self.codegen, &mut module, ir_level, level)?;
         let kept = module.to_bitcode();
         let signature = module

@@ -10,7 +10,7 @@ use super::{Core, State};
 use crate::callback::raise_with;
 use crate::compile::starts_at_baseline;
 use crate::error::Result;
-use crate::link::{glue, Counter, LazyRecord};
+use crate::link::{glue, Counter, LazyRecord, NewBody};
 use crate::runtime;
 use crate::Trap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -76,7 +76,15 @@ impl Core {
                 });
                 0
             });
-        let address = self.replace_body(state, function, &version, input, level)?;
+        let address = self.replace_body(
+            state,
+            NewBody {
+                function,
+                version: &version,
+                input,
+                level,
+            },
+        )?;
         state.stats.functions_compiled_lazily += 1;
         Ok(address)
     }

@@ -37,7 +37,7 @@ pub use config::EngineBuilder;
 use crate::callback::{dispatch_address, Registry};
 use crate::compile::Source;
 use crate::error::{Error, Result};
-use crate::link::{EngineGlue, Input, Linker};
+use crate::link::{BatchPlan, Binding, EngineGlue, Input, Linker};
 use crate::runtime::ExitHandlers;
 use crate::stats::Stats;
 use crate::Trap;
@@ -218,17 +218,17 @@ impl Core {
         state.image_sources.clear();
         let started = Instant::now();
         // Batches stay for good: their trackers are dropped, not removed.
-        let linked = state
-            .linker
-            .link(
-                inputs,
-                &self.callbacks,
-                &self.glue(),
-                None,
-                self.config.lazy,
-                image_key,
-            )
-            .map(drop);
+        let glue = self.glue();
+        let binding = Binding {
+            callbacks: &self.callbacks,
+            glue: &glue,
+        };
+        let plan = BatchPlan {
+            level: None,
+            lazy: self.config.lazy,
+            image_key,
+        };
+        let linked = state.linker.link(inputs, binding, plan).map(drop);
         state.stats.codegen_link += started.elapsed();
         state.dropped = linked.is_err().then(|| files.clone());
         linked.map_err(|error| match error {

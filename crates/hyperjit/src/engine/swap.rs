@@ -7,7 +7,7 @@
 use super::{Core, Engine, State};
 use crate::compile::{optimize_for, Prepared, Source};
 use crate::error::{Error, Result};
-use crate::link::{glue, Input, Keep};
+use crate::link::{glue, Binding, Input, Keep, NewBody};
 use crate::runtime;
 use std::path::Path;
 use std::time::Instant;
@@ -84,7 +84,15 @@ impl Core {
         // background soon.
         if let Some(tiering) = &self.tiering {
             let input = Input::new(file, module, ir_level).kept_as(keep);
-            self.replace_body(&mut state, function, &version, input, Some(0))?;
+            self.replace_body(
+                &mut state,
+                NewBody {
+                    function,
+                    version: &version,
+                    input,
+                    level: Some(0),
+                },
+            )?;
             tiering.request(self, function, opt_level);
             return Ok(());
         }
@@ -99,8 +107,16 @@ impl Core {
             Keep::Copy
         };
         let input = Input::new(file, module, ir_level).kept_as(keep);
-        self.replace_body(&mut state, function, &version, input, Some(opt_level))
-            .map(drop)
+        self.replace_body(
+            &mut state,
+            NewBody {
+                function,
+                version: &version,
+                input,
+                level: Some(opt_level),
+            },
+        )
+        .map(drop)
     }
 
     /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
@@ -149,13 +165,29 @@ impl Core {
         let input = Input::new(file, module, ir_level).kept_as(Keep::Copy);
         // Tiered: live at the baseline now, optimized from the background.
         let baseline = self.tiering.as_ref().map(|_| 0);
-        self.replace_body(&mut state, function, &version, input, baseline)?;
+        self.replace_body(
+            &mut state,
+            NewBody {
+                function,
+                version: &version,
+                input,
+                level: baseline,
+            },
+        )?;
         if let Some(tiering) = &self.tiering {
             tiering.request(self, function, self.config.opt_level);
         }
         for (dependent, version, input) in dependents {
             let level = Some(self.config.opt_level);
-            self.replace_body(&mut state, &dependent, &version, input, level)?;
+            self.replace_body(
+                &mut state,
+                NewBody {
+                    function: &dependent,
+                    version: &version,
+                    input,
+                    level,
+                },
+            )?;
             state.linker.forget_inlining_in(&dependent);
             state.stats.recompiled_for_inlining += 1;
         }
@@ -194,27 +226,17 @@ impl Core {
         Ok(replacements)
     }
 
-    /// Links `input`, which defines `version`, at `level` and points
-    /// `function` at it; the time counts as code generation and linking.
-    /// Returns the new code's address.
-    pub(super) fn replace_body(
-        &self,
-        state: &mut State,
-        function: &str,
-        version: &str,
-        input: Input,
-        level: Option<u8>,
-    ) -> Result<u64> {
-        let _phase = runtime::Phase::enter(&format!("compiling {function}"));
+    /// Links a new body and points its function at it; the time counts as
+    /// code generation and linking. Returns the new code's address.
+    pub(super) fn replace_body(&self, state: &mut State, body: NewBody<'_>) -> Result<u64> {
+        let _phase = runtime::Phase::enter(&format!("compiling {}", body.function));
         let started = Instant::now();
-        let result = state.linker.replace_body(
-            function,
-            version,
-            input,
-            &self.callbacks,
-            &self.glue(),
-            level,
-        );
+        let glue = self.glue();
+        let binding = Binding {
+            callbacks: &self.callbacks,
+            glue: &glue,
+        };
+        let result = state.linker.replace_body(body, binding);
         state.stats.codegen_link += started.elapsed();
         result
     }

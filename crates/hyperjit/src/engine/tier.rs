@@ -9,7 +9,7 @@
 //! finishes in it (there is no on-stack replacement).
 
 use super::{lock, Core};
-use crate::compile::{BackgroundCompiler, Key, ObjectCache};
+use crate::compile::{BackgroundCompiler, BodySource, Key, ObjectCache};
 use crate::link::glue;
 use crate::stats::TierUp;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -257,13 +257,7 @@ fn tier_up_hot_functions(shared: &Shared) {
         last_total: 0,
     };
     while let Some(hot) = shared.next_hot(&mut poll) {
-        for Hot {
-            function,
-            count,
-            level,
-            reoptimize,
-        } in hot
-        {
+        for hot in hot {
             let compiler = match compiler.as_mut() {
                 Some(compiler) => compiler,
                 None => match BackgroundCompiler::new(shared.level, shared.cache.clone()) {
@@ -274,64 +268,81 @@ fn tier_up_hot_functions(shared: &Shared) {
                     }
                 },
             };
-            // Everything this thread does is LLVM's work: a crash in it is
-            // hyperjit's error, not the program's.
-            let _phase = crate::runtime::Phase::enter(&format!("tiering up {function}"));
-            let source = shared.with_core(|core| {
-                let state = core.lock();
-                let source = state.linker.body_source(&function)?;
-                let location = state.linker.body_location(&function).cloned();
-                Some((
-                    source,
-                    location,
-                    glue::body_version(&function, core.next_version()),
-                ))
-            });
-            let Some(Some(((source, body, ir_level), location, version))) = source else {
-                continue;
-            };
-            let compile_started = Instant::now();
-            // IR that came optimized (at a level not known) is compiled as
-            // it is, as an eager compile would.
-            let ir_level = if reoptimize {
-                ir_level
-            } else {
-                ir_level.or(Some(level))
-            };
-            let compiled = compiler.compile(&source, &body, &version, ir_level, level);
-            let compile_time = compile_started.elapsed();
-            // This thread allocates from a malloc arena of its own, whose
-            // high-water mark adds to the main one's: give back what the
-            // compile freed (peak: bzip2 98 -> 93 MB, sqlite 155 -> 141 MB).
-            crate::llvm::release_freed_memory();
-            // Marked once compiled, not once installed: a run may end
-            // first, and the next run starts the body optimized anyway.
-            if let (Ok(_), Some(cache)) = (&compiled, &shared.cache) {
-                cache.mark(&Key::hot_mark(source.bytes()));
-            }
-            shared.with_core(|core| {
-                let mut state = core.lock();
-                // Swapped meanwhile (redefined, say): the new body stays.
-                if state.linker.body_location(&function) != location.as_ref() {
-                    return;
-                }
-                let installed = compiled
-                    .map_err(crate::error::Error::llvm(format!(
-                        "tiering up '{function}'"
-                    )))
-                    .and_then(|compiled| state.linker.install_body(&function, compiled));
-                match installed {
-                    Ok(_) => state.stats.tier_ups.push(TierUp {
-                        function: function.clone(),
-                        count,
-                        at: shared.started.elapsed(),
-                        compile_time,
-                    }),
-                    Err(error) => tracing::warn!("{error}"),
-                }
-            });
+            tier_up(shared, compiler, hot);
         }
     }
+}
+
+/// Recompiles one hot function on the tier thread and swaps it in, unless
+/// it was swapped meanwhile.
+fn tier_up(shared: &Shared, compiler: &mut BackgroundCompiler, hot: Hot) {
+    let Hot {
+        function,
+        count,
+        level,
+        reoptimize,
+    } = hot;
+    // Everything this thread does is LLVM's work: a crash in it is
+    // hyperjit's error, not the program's.
+    let _phase = crate::runtime::Phase::enter(&format!("tiering up {function}"));
+    let source = shared.with_core(|core| {
+        let state = core.lock();
+        let source = state.linker.body_source(&function)?;
+        let location = state.linker.body_location(&function).cloned();
+        Some((
+            source,
+            location,
+            glue::body_version(&function, core.next_version()),
+        ))
+    });
+    let Some(Some(((source, body, ir_level), location, version))) = source else {
+        return;
+    };
+    let compile_started = Instant::now();
+    // IR that came optimized (at a level not known) is compiled as
+    // it is, as an eager compile would.
+    let ir_level = if reoptimize {
+        ir_level
+    } else {
+        ir_level.or(Some(level))
+    };
+    let body = BodySource {
+        bitcode: &source,
+        body: &body,
+        ir_level,
+    };
+    let compiled = compiler.compile(body, &version, level);
+    let compile_time = compile_started.elapsed();
+    // This thread allocates from a malloc arena of its own, whose
+    // high-water mark adds to the main one's: give back what the
+    // compile freed (peak: bzip2 98 -> 93 MB, sqlite 155 -> 141 MB).
+    crate::llvm::release_freed_memory();
+    // Marked once compiled, not once installed: a run may end
+    // first, and the next run starts the body optimized anyway.
+    if let (Ok(_), Some(cache)) = (&compiled, &shared.cache) {
+        cache.mark(&Key::hot_mark(source.bytes()));
+    }
+    shared.with_core(|core| {
+        let mut state = core.lock();
+        // Swapped meanwhile (redefined, say): the new body stays.
+        if state.linker.body_location(&function) != location.as_ref() {
+            return;
+        }
+        let installed = compiled
+            .map_err(crate::error::Error::llvm(format!(
+                "tiering up '{function}'"
+            )))
+            .and_then(|compiled| state.linker.install_body(&function, compiled));
+        match installed {
+            Ok(_) => state.stats.tier_ups.push(TierUp {
+                function: function.clone(),
+                count,
+                at: shared.started.elapsed(),
+                compile_time,
+            }),
+            Err(error) => tracing::warn!("{error}"),
+        }
+    });
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! callback under a name the image references: linked afresh, the name
 //! would bind to it.
 
+use super::batch::BatchRecord;
 use super::linked::TableNames;
 use super::{resolve, EngineGlue, Linker};
 use crate::callback::Registry;
@@ -144,15 +145,15 @@ impl Linker {
         self.jit
             .define_absolute(&glue.symbols())
             .map_err(Error::llvm("defining the engine's glue symbols"))?;
-        let code = self.add_batch(
-            ObjectCode::from_bytes(&object),
-            KeptIr::Bitcode(Bitcode::from_bytes(&image.kept)),
-            image.ir_level,
-            image.functions,
-            image.symbols,
-            image.tables,
-            files,
-        )?;
+        let record = BatchRecord {
+            object: ObjectCode::from_bytes(&object),
+            kept: KeptIr::Bitcode(Bitcode::from_bytes(&image.kept)),
+            ir_level: image.ir_level,
+            functions: image.functions,
+            symbols: image.symbols,
+            tables: image.tables,
+        };
+        let code = self.add_batch(record, files)?;
         Ok(Some(code))
     }
 }

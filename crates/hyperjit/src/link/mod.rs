@@ -12,6 +12,7 @@
 //! generated and handed to the JIT linker. Every name the engine itself
 //! defines comes from `glue/`; the linker's side of swaps is `swap.rs`.
 
+mod batch;
 pub(crate) mod glue;
 mod image;
 mod lazy;
@@ -20,6 +21,7 @@ mod policy;
 mod resolve;
 mod swap;
 
+pub(crate) use batch::{BatchPlan, Binding, NewBody};
 pub(crate) use glue::EngineGlue;
 pub(crate) use image::Image;
 pub(crate) use lazy::LazyRecord;
@@ -28,18 +30,13 @@ pub use policy::SymbolPolicy;
 pub(crate) use resolve::check_callback_beside;
 
 use crate::callback::{self, Kind, Named, Registry};
-use crate::compile::{Codegen, Inlining, Key, ObjectCache};
+use crate::compile::Codegen;
 use crate::error::{Error, Result};
-use crate::llvm::{Bitcode, Context, FunctionSignature, Jit, KeptIr, Module, ObjectCode};
-use crate::runtime;
+use crate::llvm::{Context, FunctionSignature, Jit, Module};
 use glue::{Callee, TrapRequests};
-use linked::{FunctionTable, Linked, TableNames};
-use std::collections::{HashMap, HashSet};
+use linked::{Linked, TableNames};
+use std::collections::HashSet;
 use std::sync::Arc;
-
-/// Above this much bitcode a dropped module leaves enough free memory to be
-/// worth returning (returning it costs ~12 ms for sqlite3.c's 80 MB).
-const LARGE_MODULE_BITCODE: usize = 1 << 20;
 
 /// Who hears of every object the JIT links.
 #[derive(Clone, Copy, Debug, Default)]
@@ -209,222 +206,6 @@ impl Linker {
             .map_err(Error::llvm(format!("defining '{name}'")))
     }
 
-    /// Links `inputs`, whose symbols were checked, into one batch and adds
-    /// its code to the JIT, generated at `level` (default: the engine's).
-    /// The first batch also gets the engine's `glue`. With `lazy`, only the
-    /// batch's data and a stub for each function are compiled now, each
-    /// function on its first call (`lazy.rs`). Given an `image_key`, a
-    /// first batch compiled whole is stored there as a program image
-    /// (`image.rs`). `None` if there were no inputs.
-    pub(crate) fn link(
-        &mut self,
-        inputs: Vec<Input>,
-        callbacks: &Registry,
-        glue: &EngineGlue,
-        mut level: Option<u8>,
-        lazy: bool,
-        image_key: Option<Key>,
-    ) -> Result<Option<BatchCode>> {
-        let batch = self.linked.batches.len();
-        let files: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
-        let all_files = files.join(", ");
-        let _phase = runtime::Phase::enter(&format!("compiling {all_files}"));
-        let ir_level = inputs
-            .iter()
-            .map(|input| input.ir_level)
-            .try_fold(3u8, |lowest, level| level.map(|l| lowest.min(l)));
-        let mut counters: Vec<Counter> = inputs.iter().filter_map(|i| i.counter.clone()).collect();
-        // An input linked alone may keep its IR otherwise than as bitcode,
-        // unless a cache needs the bitcode for its keys.
-        let keep = match inputs.as_slice() {
-            [input] if self.codegen.cache().is_none() => input.keep.clone(),
-            _ => Keep::Bitcode,
-        };
-        let inlinings: Vec<Inlining> = inputs.iter().filter_map(|i| i.inlining.clone()).collect();
-        let Some(mut module) = link_inputs(inputs)? else {
-            return Ok(None);
-        };
-        // What a program image must find outside it (read only for one).
-        let imports = match image_key {
-            Some(_) if batch == 0 => module.undefined_symbols(),
-            _ => Vec::new(),
-        };
-        let (tables, bound_to_host) =
-            self.prepare_for_jit(&mut module, batch, callbacks, glue, &all_files)?;
-        module.set_name("hyperjit batch");
-        let defined = module.defined_symbols();
-        // Functions and aliases of functions, and whether each is a body.
-        let functions: Vec<(String, FunctionSignature, bool)> = defined
-            .iter()
-            .filter_map(|name| {
-                let signature = module.function_signature(name)?;
-                Some((name.clone(), signature, module.defines_function(name)))
-            })
-            .collect();
-        let whole = if lazy {
-            module.strip_debug_info();
-            self.split_lazily(module, glue, ir_level, &all_files)?
-        } else {
-            Err(module)
-        };
-        let mut bodies: HashMap<String, String> = HashMap::new();
-        let (compiled, kept, is_lazy, level) = match whole {
-            // Data and stubs gain nothing from optimization; -O0 code
-            // generation has the least overhead a function.
-            Ok(mut skeleton) => {
-                skeleton.mark_patchable_entries(|_| false);
-                (skeleton, KeptIr::default(), true, Some(0))
-            }
-            Err(mut module) => {
-                module
-                    .materialize_all()
-                    .map_err(Error::llvm(format!("{all_files}: reading")))?;
-                // Every function can be recompiled or redefined later: its
-                // entry is patchable, a stub apart from its body.
-                bodies = module
-                    .add_entry_stubs(&glue::body_suffix(batch), glue::is_new_body)
-                    .map_err(Error::llvm(format!("{all_files}: adding entries")))?
-                    .into_iter()
-                    .collect();
-                module.mark_patchable_entries(glue::is_new_body);
-                let kept = match &keep {
-                    // Kept in memory only by a body alone: it is what a
-                    // later swap moves on whole.
-                    Keep::Copy if functions.iter().filter(|f| f.2).count() == 1 => {
-                        KeptIr::Module(module.copy())
-                    }
-                    // Passed on once the JIT has taken the code.
-                    Keep::Reused { .. } => KeptIr::default(),
-                    _ => KeptIr::Bitcode(module.to_bitcode()),
-                };
-                // Found hot in an earlier run: optimized from the start.
-                let hot = |cache: &std::sync::Arc<ObjectCache>| {
-                    kept.as_bitcode()
-                        .is_some_and(|kept| cache.has_mark(&Key::hot_mark(kept.bytes())))
-                };
-                if !counters.is_empty() && self.codegen.cache().is_some_and(hot) {
-                    counters.clear();
-                    level = None;
-                }
-                for counter in &counters {
-                    module
-                        .add_counter(&counter.function, &counter.symbol)
-                        .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
-                    self.jit
-                        .define_absolute(&[(&counter.symbol, counter.address)])
-                        .map_err(Error::llvm(format!("{all_files}: counting calls")))?;
-                }
-                (module, kept, false, level)
-            }
-        };
-        // With a cache, the object's key covers what it is generated from:
-        // the kept IR (bitcode, with a cache) and where it counts, or the
-        // skeleton's IR (written only for the key).
-        let kept_bitcode = kept.as_bitcode().map_or(&[][..], Bitcode::bytes);
-        let (object, object_key) = if is_lazy && self.codegen.cache().is_some() {
-            let skeleton_ir = compiled.to_bitcode();
-            self.codegen
-                .emit_cached(&compiled, &[skeleton_ir.bytes()], level)
-        } else {
-            let counts: String = counters
-                .iter()
-                .map(|counter| format!("\0counts {}", counter.symbol))
-                .collect();
-            self.codegen
-                .emit_cached(&compiled, &[kept_bitcode, counts.as_bytes()], level)
-        }
-        .map_err(Error::llvm(format!("{all_files}: generating code")))?;
-        drop(compiled);
-        if kept_bitcode.len() >= LARGE_MODULE_BITCODE {
-            crate::llvm::release_freed_memory();
-        }
-        // A lazy batch's bodies are not compiled yet: none to recompile.
-        let functions: Vec<_> = functions
-            .into_iter()
-            .map(|(name, signature, is_body)| {
-                let body = (is_body && !is_lazy).then(|| match &keep {
-                    Keep::Reused { body, .. } => body.clone(),
-                    _ => bodies.get(&name).cloned().unwrap_or_else(|| name.clone()),
-                });
-                (name, signature, body)
-            })
-            .collect();
-        let cache = self.codegen.cache().cloned();
-        let store_image = image_key
-            .zip(object_key)
-            .zip(cache)
-            .filter(|_| image::can_store(batch, is_lazy, !counters.is_empty(), bound_to_host))
-            // An image is loaded without its IR being read: what was
-            // inlined would be unknown to the run that loads it.
-            .filter(|_| inlinings.is_empty());
-        let image = store_image.map(|((key, object), cache)| {
-            let image = Image {
-                object,
-                kept: kept_bitcode.to_vec(),
-                ir_level,
-                functions: functions.clone(),
-                symbols: defined.clone(),
-                tables: tables.clone(),
-                imports,
-            };
-            (key, image, cache)
-        });
-        let code = self.add_batch(
-            object, kept, ir_level, functions, defined, tables, &all_files,
-        )?;
-        self.linked.record_inlining(inlinings, batch);
-        if let Keep::Reused { module, .. } = keep {
-            let reused = std::mem::take(&mut self.linked.modules[module]);
-            self.linked.modules[code.module] = reused;
-        }
-        // Stored only once the JIT took the code.
-        if let Some((key, image, cache)) = image {
-            cache.store(&key, &image.encode());
-        }
-        Ok(Some(code))
-    }
-
-    /// Adds a batch's `object` to the JIT and records what it defines, as
-    /// [`Linked::record`] says, and its constructor and destructor
-    /// `tables`. Nothing is recorded if the JIT refuses the object.
-    #[allow(clippy::too_many_arguments)] // a batch's record, field by field
-    fn add_batch(
-        &mut self,
-        object: ObjectCode,
-        kept: KeptIr,
-        ir_level: Option<u8>,
-        functions: Vec<(String, FunctionSignature, Option<String>)>,
-        symbols: Vec<String>,
-        tables: TableNames,
-        files: &str,
-    ) -> Result<BatchCode> {
-        let tracker = self
-            .jit
-            .add_object(object)
-            .map_err(Error::llvm(format!("{files}: JIT linking")))?;
-        let module = self.linked.record(kept, ir_level, functions, &symbols);
-        let table = |(name, len): (String, usize)| -> Result<FunctionTable> {
-            let address = if len == 0 {
-                0
-            } else {
-                self.jit
-                    .lookup(&name)
-                    .map_err(Error::llvm(format!("{files}: JIT linking")))?
-            };
-            Ok(FunctionTable { address, len })
-        };
-        let batch = Batch {
-            constructors: table(tables.0)?,
-            destructors: table(tables.1)?,
-        };
-        self.linked.batches.push(batch);
-        Ok(BatchCode {
-            tracker,
-            symbols,
-            module,
-        })
-    }
-
     /// Rewrites a batch's linked module for the JIT: the runtime's exit
     /// functions, the glue, callback thunks, null weak references, lowered
     /// thread-locals and constructor lists, swappable functions. Returns the
@@ -434,10 +215,10 @@ impl Linker {
         &mut self,
         module: &mut Module,
         batch: usize,
-        callbacks: &Registry,
-        glue: &EngineGlue,
+        binding: Binding<'_>,
         all_files: &str,
     ) -> Result<(TableNames, usize)> {
+        let Binding { callbacks, glue } = binding;
         let unsupported = |message| Error::Unsupported {
             file: all_files.to_string(),
             message,

@@ -8,8 +8,7 @@
 //! writes bitcode. Only the first swap of a function reads its batch's.
 
 use super::glue::ANONYMOUS_PREFIX;
-use super::{BatchCode, Dependent, EngineGlue, Input, Keep, Linker};
-use crate::callback::Registry;
+use super::{BatchCode, BatchPlan, Binding, Dependent, Keep, Linker, NewBody};
 use crate::compile::CompiledBody;
 use crate::error::{Error, Result};
 use crate::llvm::{promoted_name, Bitcode, KeptIr, Module};
@@ -43,22 +42,18 @@ impl Linker {
         Ok((module, *ir_level, keep))
     }
 
-    /// Links `input`, which defines `version`, with code generated at
-    /// `level`, and makes every later call of `function` run it. Returns
-    /// the new code's address.
-    pub(crate) fn replace_body(
-        &mut self,
-        function: &str,
-        version: &str,
-        input: Input,
-        callbacks: &Registry,
-        glue: &EngineGlue,
-        level: Option<u8>,
-    ) -> Result<u64> {
-        let inputs = vec![input];
-        self.check_resolved(&inputs, callbacks)?;
-        let code = self.link(inputs, callbacks, glue, level, false, None)?;
-        self.point_to(function, version, code)
+    /// Links the new body's input, which defines its version, and makes
+    /// every later call of its function run it. Returns the new code's
+    /// address.
+    pub(crate) fn replace_body(&mut self, body: NewBody<'_>, binding: Binding<'_>) -> Result<u64> {
+        let inputs = vec![body.input];
+        self.check_resolved(&inputs, binding.callbacks)?;
+        let plan = BatchPlan {
+            level: body.level,
+            ..BatchPlan::default()
+        };
+        let code = self.link(inputs, binding, plan)?;
+        self.point_to(body.function, body.version, code)
     }
 
     /// The kept IR of `function`'s current body: as bitcode, the body's

@@ -70,76 +70,71 @@ pub(crate) fn invoke_thunk(signature: &Signature) -> (String, String) {
         "define void {}(ptr %fn, ptr %args, ptr %ret) {{\n",
         ir_name(&name)
     );
-    let mut arguments = Vec::new();
-    for (index, param) in signature.params.iter().enumerate() {
-        let _ = writeln!(
-            ir,
-            "  %p{index} = getelementptr i64, ptr %args, i64 {index}\n  %s{index} = load i64, ptr %p{index}"
-        );
-        let slot = format!("%s{index}");
-        let value = match param.ty {
-            Ty::I64 => slot,
-            Ty::Ptr => {
-                let _ = writeln!(ir, "  %a{index} = inttoptr i64 {slot} to ptr");
-                format!("%a{index}")
-            }
-            Ty::F64 => {
-                let _ = writeln!(ir, "  %a{index} = bitcast i64 {slot} to double");
-                format!("%a{index}")
-            }
-            Ty::F32 => {
-                let _ = writeln!(
-                    ir,
-                    "  %b{index} = trunc i64 {slot} to i32\n  %a{index} = bitcast i32 %b{index} to float"
-                );
-                format!("%a{index}")
-            }
-            ty => {
-                let _ = writeln!(ir, "  %a{index} = trunc i64 {slot} to {}", ty.ir());
-                format!("%a{index}")
-            }
-        };
-        arguments.push(format!("{} {value}", param.ir()));
-    }
+    let arguments: Vec<String> = signature
+        .params
+        .iter()
+        .enumerate()
+        .map(|(index, param)| {
+            let value = load_argument(&mut ir, index, param.ty);
+            format!("{} {value}", param.ir())
+        })
+        .collect();
     let call = format!("%fn({})", arguments.join(", "));
-    let result = signature.result;
-    let stored = match result.ty {
-        Ty::Void => {
-            let _ = writeln!(ir, "  call void {call}");
-            None
-        }
-        ty => {
-            let _ = writeln!(ir, "  %r = call {} {call}", result.result_ir());
-            Some(match ty {
-                Ty::I64 => "%r".to_string(),
-                Ty::Ptr => {
-                    ir.push_str("  %w = ptrtoint ptr %r to i64\n");
-                    "%w".to_string()
-                }
-                Ty::F64 => {
-                    ir.push_str("  %w = bitcast double %r to i64\n");
-                    "%w".to_string()
-                }
-                Ty::F32 => {
-                    ir.push_str("  %v = bitcast float %r to i32\n  %w = zext i32 %v to i64\n");
-                    "%w".to_string()
-                }
-                Ty::Bool => {
-                    ir.push_str("  %w = zext i1 %r to i64\n");
-                    "%w".to_string()
-                }
-                ty => {
-                    let _ = writeln!(ir, "  %w = sext {} %r to i64", ty.ir());
-                    "%w".to_string()
-                }
-            })
-        }
-    };
+    let stored = call_and_encode_result(&mut ir, &call, signature.result);
     if let Some(stored) = stored {
         let _ = writeln!(ir, "  store i64 {stored}, ptr %ret");
     }
     ir.push_str("  ret void\n}\n");
     (name, ir)
+}
+
+/// Appends to `ir` the load of argument `index` from its slot in `%args`
+/// and its decoding as `ty`; returns the IR value.
+fn load_argument(ir: &mut String, index: usize, ty: Ty) -> String {
+    let _ = writeln!(
+        ir,
+        "  %p{index} = getelementptr i64, ptr %args, i64 {index}\n  %s{index} = load i64, ptr %p{index}"
+    );
+    let slot = format!("%s{index}");
+    match ty {
+        Ty::I64 => return slot,
+        Ty::Ptr => {
+            let _ = writeln!(ir, "  %a{index} = inttoptr i64 {slot} to ptr");
+        }
+        Ty::F64 => {
+            let _ = writeln!(ir, "  %a{index} = bitcast i64 {slot} to double");
+        }
+        Ty::F32 => {
+            let _ = writeln!(
+                ir,
+                "  %b{index} = trunc i64 {slot} to i32\n  %a{index} = bitcast i32 %b{index} to float"
+            );
+        }
+        ty => {
+            let _ = writeln!(ir, "  %a{index} = trunc i64 {slot} to {}", ty.ir());
+        }
+    }
+    format!("%a{index}")
+}
+
+/// Appends to `ir` the call `call` and the result's encoding as a 64-bit
+/// slot; returns the IR value to store, `None` for a void function.
+fn call_and_encode_result(ir: &mut String, call: &str, result: AbiType) -> Option<String> {
+    if result.ty == Ty::Void {
+        let _ = writeln!(ir, "  call void {call}");
+        return None;
+    }
+    let _ = writeln!(ir, "  %r = call {} {call}", result.result_ir());
+    let stored = match result.ty {
+        Ty::I64 => return Some("%r".to_string()),
+        Ty::Ptr => "  %w = ptrtoint ptr %r to i64\n".to_string(),
+        Ty::F64 => "  %w = bitcast double %r to i64\n".to_string(),
+        Ty::F32 => "  %v = bitcast float %r to i32\n  %w = zext i32 %v to i64\n".to_string(),
+        Ty::Bool => "  %w = zext i1 %r to i64\n".to_string(),
+        ty => format!("  %w = sext {} %r to i64\n", ty.ir()),
+    };
+    ir.push_str(&stored);
+    Some("%w".to_string())
 }
 
 /// What the names of [`near_symbol`]s start with.
