@@ -30,14 +30,23 @@ pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Key([u8; 32]);
 
+/// Which build of hyperjit made an entry: its version and the build
+/// identity `build.rs` hashes from its sources and LLVM's configuration.
+const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("HYPERJIT_BUILD_ID"));
+
 impl Key {
     /// The key of code generated from `ir` (bitcode, and what else the
     /// code depends on, in parts hashed as one) by a target machine
     /// described by `target`.
     pub(crate) fn new(target: &str, ir: &[&[u8]]) -> Key {
+        Key::object(BUILD, target, ir)
+    }
+
+    /// [`Key::new`] for the build `build`.
+    fn object(build: &str, target: &str, ir: &[&[u8]]) -> Key {
         let mut hasher = Sha256::new();
         hasher.update(b"hyperjit object ");
-        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update(build.as_bytes());
         hasher.update([0]);
         hasher.update(target.as_bytes());
         hasher.update([0]);
@@ -62,7 +71,7 @@ impl Key {
         // "2": images record no inlining (a program whose pipeline inlined
         // a function is not stored as one); earlier ones may have.
         hasher.update(b"hyperjit image 2 ");
-        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update(BUILD.as_bytes());
         for part in [target.as_bytes(), settings.as_bytes()] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part);
@@ -275,6 +284,22 @@ fn entries(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An object another build of hyperjit made has another key: the build
+    /// identity (a hash of the sources) is part of it.
+    #[test]
+    fn keys_name_the_build_that_made_the_entry() {
+        let id = env!("HYPERJIT_BUILD_ID");
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|byte| byte.is_ascii_hexdigit()), "{id}");
+        assert!(BUILD.ends_with(id) && BUILD.starts_with(env!("CARGO_PKG_VERSION")));
+        let ir: &[&[u8]] = &[b"bitcode"];
+        assert_eq!(Key::new("x86-64", ir).0, Key::object(BUILD, "x86-64", ir).0);
+        assert_ne!(
+            Key::object(BUILD, "x86-64", ir).0,
+            Key::object("0.1.0+another", "x86-64", ir).0
+        );
+    }
 
     /// Stored objects come back; damaged, truncated and foreign entries are
     /// refused and deleted; the least recently used go first.
