@@ -6,6 +6,7 @@
 //! it and the others find it compiled; nobody runs half-linked code, as the
 //! stub is redirected only once the body is linked.
 
+use super::plan::{plan, Unit};
 use super::{Core, State};
 use crate::callback::raise_with;
 use crate::compile::starts_at_baseline;
@@ -63,26 +64,27 @@ impl Core {
         let mut input = state.linker.take_uncompiled(function, &version)?;
         // Reading the body from the bitcode, moving it out: parsing.
         state.stats.parse += started.elapsed();
-        // Tiered: the baseline, counted.
-        let level = self
-            .tiering
-            .as_ref()
-            .filter(|_| starts_at_baseline(&input.module, &version))
-            .map(|tiering| {
-                input.counter = Some(Counter {
-                    function: version.clone(),
-                    symbol: glue::counter_symbol(function),
-                    address: tiering.watch(self, function),
-                });
-                0
+        let tiered = self.tiering.is_some();
+        let baseline_pays = tiered && starts_at_baseline(&input.module, &version);
+        let build = plan(
+            Unit::FirstCall { baseline_pays },
+            tiered,
+            self.config.opt_level,
+        );
+        if let Some(tiering) = self.tiering.as_ref().filter(|_| build.counted) {
+            input.counter = Some(Counter {
+                function: version.clone(),
+                symbol: glue::counter_symbol(function),
+                address: tiering.watch(self, function),
             });
+        }
         let address = self.replace_body(
             state,
             NewBody {
                 function,
                 version: &version,
                 input,
-                level,
+                level: build.level,
             },
         )?;
         state.stats.functions_compiled_lazily += 1;

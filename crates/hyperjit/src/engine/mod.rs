@@ -27,6 +27,7 @@ mod inputs;
 mod isolate;
 mod lazy;
 mod lookup;
+mod plan;
 mod run;
 mod services;
 mod swap;
@@ -223,8 +224,13 @@ impl Core {
             callbacks: &self.callbacks,
             glue: &glue,
         };
+        let batch = plan::plan(
+            plan::Unit::Batch,
+            self.tiering.is_some(),
+            self.config.opt_level,
+        );
         let plan = BatchPlan {
-            level: None,
+            level: batch.level,
             lazy: self.config.lazy,
             image_key,
         };

@@ -4,6 +4,7 @@
 //! every later call — from JIT'd code, through old pointers, from the host —
 //! runs the new code, while calls already running finish in the old.
 
+use super::plan::{plan, Unit};
 use super::{Core, Engine, State};
 use crate::compile::{optimize_for, Prepared, Source};
 use crate::error::{Error, Result};
@@ -80,9 +81,14 @@ impl Core {
         let version = glue::body_version(function, self.next_version());
         let (mut module, ir_level, keep) = state.linker.extract_body(function, &version)?;
         let file = format!("<recompiled {function}>");
+        let build = plan(
+            Unit::Recompile { opt_level },
+            self.tiering.is_some(),
+            self.config.opt_level,
+        );
         // Tiered: live at the baseline now, at `opt_level` from the
         // background soon.
-        if let Some(tiering) = &self.tiering {
+        if let (Some(tiering), Some(to)) = (&self.tiering, build.tier_up_to) {
             let input = Input::new(file, module, ir_level).kept_as(keep);
             self.replace_body(
                 &mut state,
@@ -90,10 +96,10 @@ impl Core {
                     function,
                     version: &version,
                     input,
-                    level: Some(0),
+                    level: build.level,
                 },
             )?;
-            tiering.request(self, function, opt_level);
+            tiering.request(self, function, to);
             return Ok(());
         }
         let source_level = ir_level;
@@ -113,7 +119,7 @@ impl Core {
                 function,
                 version: &version,
                 input,
-                level: Some(opt_level),
+                level: build.level,
             },
         )
         .map(drop)
@@ -163,22 +169,23 @@ impl Core {
             .map_err(Error::llvm(file.clone()))?;
         // A body alone is likely swapped again: kept in memory.
         let input = Input::new(file, module, ir_level).kept_as(Keep::Copy);
+        let tiered = self.tiering.is_some();
+        let build = plan(Unit::Redefinition, tiered, self.config.opt_level);
         // Tiered: live at the baseline now, optimized from the background.
-        let baseline = self.tiering.as_ref().map(|_| 0);
         self.replace_body(
             &mut state,
             NewBody {
                 function,
                 version: &version,
                 input,
-                level: baseline,
+                level: build.level,
             },
         )?;
-        if let Some(tiering) = &self.tiering {
-            tiering.request(self, function, self.config.opt_level);
+        if let (Some(tiering), Some(to)) = (&self.tiering, build.tier_up_to) {
+            tiering.request(self, function, to);
         }
         for (dependent, version, input) in dependents {
-            let level = Some(self.config.opt_level);
+            let level = plan(Unit::InliningCaller, tiered, self.config.opt_level).level;
             self.replace_body(
                 &mut state,
                 NewBody {
