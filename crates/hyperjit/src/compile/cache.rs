@@ -11,13 +11,18 @@
 //! never loaded. Entries are written to a temporary file and renamed into
 //! place, so runs sharing a directory never see half an entry. The cache
 //! keeps under its size limit by deleting the least recently used entries
-//! (a hit refreshes an entry's modification time).
+//! (a hit refreshes an entry's modification time). Both the accounting of
+//! the directory's size when the cache opens and the eviction run on
+//! maintenance threads, off the compile path (wasmtime's cache has a
+//! worker for the same reason); dropping the cache waits for them.
 
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 const MAGIC: &[u8; 8] = b"HJOBJ\x001\n";
@@ -105,26 +110,96 @@ impl Key {
 #[derive(Debug)]
 pub(crate) struct ObjectCache {
     dir: PathBuf,
-    limit: u64,
-    /// The entries' total size as this process knows it.
-    size: AtomicU64,
+    /// What the maintenance threads share with the cache.
+    upkeep: Arc<Upkeep>,
     /// Objects found, and objects stored, by this process.
     hits: AtomicU64,
     stores: AtomicU64,
+    /// The maintenance threads started, joined when the cache is dropped.
+    maintenance: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The size accounting the maintenance threads keep.
+#[derive(Debug)]
+struct Upkeep {
+    dir: PathBuf,
+    limit: u64,
+    /// The entries' total size as this process knows it: what it stored,
+    /// plus what the directory held when the first count finished.
+    size: AtomicU64,
+    /// An eviction is running.
+    evicting: AtomicBool,
 }
 
 impl ObjectCache {
     /// The cache in `dir` (created if missing), kept under `limit` bytes.
+    /// What the directory holds already is counted on a maintenance
+    /// thread, and evicted there if it is over the limit.
     pub(crate) fn open(dir: &Path, limit: u64) -> std::io::Result<ObjectCache> {
         fs::create_dir_all(dir)?;
-        let size = entries(dir).iter().map(|(_, len, _)| len).sum();
-        Ok(ObjectCache {
+        let upkeep = Arc::new(Upkeep {
             dir: dir.to_path_buf(),
             limit,
-            size: AtomicU64::new(size),
+            size: AtomicU64::new(0),
+            evicting: AtomicBool::new(false),
+        });
+        let cache = ObjectCache {
+            dir: dir.to_path_buf(),
+            upkeep: Arc::clone(&upkeep),
             hits: AtomicU64::new(0),
             stores: AtomicU64::new(0),
-        })
+            maintenance: Mutex::new(Vec::new()),
+        };
+        cache.maintain(move || {
+            let found: u64 = entries(&upkeep.dir).iter().map(|(_, len, _)| len).sum();
+            let size = upkeep.size.fetch_add(found, Ordering::Relaxed) + found;
+            if size > upkeep.limit && !upkeep.evicting.swap(true, Ordering::AcqRel) {
+                upkeep.evict();
+            }
+        });
+        Ok(cache)
+    }
+
+    /// Runs `work` on a maintenance thread (at once, here, if none can be
+    /// started).
+    fn maintain(&self, work: impl FnOnce() + Send + 'static) {
+        let mut threads = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        threads.retain(|thread| !thread.is_finished());
+        let work = Arc::new(Mutex::new(Some(work)));
+        let on_thread = Arc::clone(&work);
+        let started = std::thread::Builder::new()
+            .name("hyperjit-cache".to_string())
+            .spawn(move || {
+                let work = on_thread.lock().ok().and_then(|mut work| work.take());
+                if let Some(work) = work {
+                    work();
+                }
+            });
+        match started {
+            Ok(thread) => threads.push(thread),
+            Err(_) => {
+                let work = work.lock().ok().and_then(|mut work| work.take());
+                if let Some(work) = work {
+                    work();
+                }
+            }
+        }
+    }
+
+    /// Waits until the maintenance threads are done.
+    fn wait_for_maintenance(&self) {
+        let threads = std::mem::take(
+            &mut *self
+                .maintenance
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 
     fn path(&self, key: &Key) -> PathBuf {
@@ -193,12 +268,11 @@ impl ObjectCache {
             tracing::warn!("{}: not cached: {error}", path.display());
             return false;
         }
-        let size = self
-            .size
-            .fetch_add((HEADER + object.len()) as u64, Ordering::Relaxed)
-            + (HEADER + object.len()) as u64;
-        if size > self.limit {
-            self.evict();
+        let added = (HEADER + object.len()) as u64;
+        let size = self.upkeep.size.fetch_add(added, Ordering::Relaxed) + added;
+        if size > self.upkeep.limit && !self.upkeep.evicting.swap(true, Ordering::AcqRel) {
+            let upkeep = Arc::clone(&self.upkeep);
+            self.maintain(move || upkeep.evict());
         }
         true
     }
@@ -223,23 +297,43 @@ impl ObjectCache {
         file.persist(path).map_err(|error| error.error)?;
         Ok(())
     }
+}
 
+impl Drop for ObjectCache {
+    fn drop(&mut self) {
+        self.wait_for_maintenance();
+    }
+}
+
+impl Upkeep {
     /// Deletes the least recently used entries until the cache is at
-    /// nine tenths of its limit.
+    /// nine tenths of its limit, again while what was stored meanwhile
+    /// keeps it over; then another eviction may start.
     fn evict(&self) {
-        let mut all = entries(&self.dir);
-        all.sort_by_key(|(_, _, modified)| *modified);
-        let mut size: u64 = all.iter().map(|(_, len, _)| len).sum();
-        let target = self.limit / 10 * 9;
-        for (path, len, _) in all {
-            if size <= target {
-                break;
+        loop {
+            let counted = self.size.load(Ordering::Relaxed);
+            let mut all = entries(&self.dir);
+            all.sort_by_key(|(_, _, modified)| *modified);
+            let mut size: u64 = all.iter().map(|(_, len, _)| len).sum();
+            let target = self.limit / 10 * 9;
+            for (path, len, _) in all {
+                if size <= target {
+                    break;
+                }
+                if fs::remove_file(&path).is_ok() {
+                    size -= len;
+                }
             }
-            if fs::remove_file(&path).is_ok() {
-                size -= len;
+            // The directory's size replaces the count it was measured
+            // against; what was stored meanwhile stays counted.
+            self.size
+                .fetch_add(size.wrapping_sub(counted), Ordering::Relaxed);
+            self.evicting.store(false, Ordering::Release);
+            let over = self.size.load(Ordering::Relaxed) > self.limit;
+            if !over || self.evicting.swap(true, Ordering::AcqRel) {
+                return;
             }
         }
-        self.size.store(size, Ordering::Relaxed);
     }
 }
 
@@ -338,6 +432,8 @@ mod tests {
         let small = tempfile::tempdir().unwrap();
         let object = vec![7u8; 1000];
         let cache = ObjectCache::open(small.path(), 3 * (HEADER as u64 + 1000) + 10).unwrap();
+        // The count of what the directory held when it opened, done.
+        cache.wait_for_maintenance();
         let keys: Vec<Key> = (0..4).map(|i| Key::new("t", &[&[i]])).collect();
         for (age, key) in keys[..3].iter().enumerate() {
             cache.put(key, &object);
@@ -351,6 +447,7 @@ mod tests {
         }
         assert!(cache.get(&keys[0]).is_some(), "refreshes the oldest");
         cache.put(&keys[3], &object);
+        cache.wait_for_maintenance();
         assert!(cache.get(&keys[0]).is_some());
         assert!(
             cache.get(&keys[1]).is_none(),
