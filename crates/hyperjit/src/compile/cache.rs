@@ -39,11 +39,39 @@ pub(crate) struct Key([u8; 32]);
 /// identity `build.rs` hashes from its sources and LLVM's configuration.
 const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("HYPERJIT_BUILD_ID"));
 
+/// What an object is generated from, as its cache key covers it.
+#[derive(Clone, Copy)]
+pub(crate) enum ObjectSource<'a> {
+    /// A lazy batch's skeleton: its bitcode (written only for the key).
+    Skeleton(&'a [u8]),
+    /// Code compiled whole from its kept IR (bitcode), counting calls and
+    /// loop iterations into the `counters` (symbols) where it counts.
+    Kept {
+        bitcode: &'a [u8],
+        counters: &'a [String],
+    },
+}
+
 impl Key {
+    /// The key of code generated from `source` by a target machine
+    /// described by `target`.
+    pub(crate) fn for_object(target: &str, source: ObjectSource<'_>) -> Key {
+        match source {
+            ObjectSource::Skeleton(bitcode) => Key::new(target, &[b"skeleton\0", bitcode]),
+            ObjectSource::Kept { bitcode, counters } => {
+                let counts: String = counters
+                    .iter()
+                    .map(|symbol| format!("\0counts {symbol}"))
+                    .collect();
+                Key::new(target, &[b"kept\0", bitcode, counts.as_bytes()])
+            }
+        }
+    }
+
     /// The key of code generated from `ir` (bitcode, and what else the
     /// code depends on, in parts hashed as one) by a target machine
     /// described by `target`.
-    pub(crate) fn new(target: &str, ir: &[&[u8]]) -> Key {
+    fn new(target: &str, ir: &[&[u8]]) -> Key {
         Key::object(BUILD, target, ir)
     }
 
@@ -378,6 +406,30 @@ fn entries(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An object's key tells a skeleton from kept IR of the same bytes, and
+    /// code that counts from code that does not.
+    #[test]
+    fn object_keys_cover_what_the_object_is_generated_from() {
+        let bitcode: &[u8] = b"bitcode";
+        let skeleton = Key::for_object("t", ObjectSource::Skeleton(bitcode));
+        let kept =
+            |counters: &[String]| Key::for_object("t", ObjectSource::Kept { bitcode, counters });
+        let counter = ["f.counter".to_string()];
+        assert_ne!(skeleton, kept(&[]));
+        assert_ne!(kept(&[]), kept(&counter));
+        assert_eq!(kept(&counter), kept(&counter));
+        assert_ne!(
+            kept(&counter),
+            Key::for_object(
+                "another target",
+                ObjectSource::Kept {
+                    bitcode,
+                    counters: &counter
+                }
+            )
+        );
+    }
 
     /// An object another build of hyperjit made has another key: the build
     /// identity (a hash of the sources) is part of it.

@@ -2,7 +2,7 @@
 //! (creating one costs more than generating code for a small function),
 //! for every level: the engine's own, the baseline's, a recompile's.
 
-use super::cache::{Key, ObjectCache};
+use super::cache::{Key, ObjectCache, ObjectSource};
 use crate::llvm::{Module, ObjectCode, TargetMachine};
 use std::sync::Arc;
 
@@ -83,21 +83,21 @@ impl Codegen {
         Ok(Key::image(&target, settings, sources))
     }
 
-    /// Object code for `module`, whose IR is exactly `ir` (its bitcode, and
-    /// anything else the code depends on, in parts), at `level` (default:
-    /// the engine's): from the cache if it has it, else generated and
-    /// stored there; with the key it is cached under, if there is a cache.
+    /// Object code for `module`, generated from `source`, at `level`
+    /// (default: the engine's): from the cache if it has it, else generated
+    /// and stored there; with the key it is cached under, if there is a
+    /// cache.
     pub(crate) fn emit_cached(
         &mut self,
         module: &Module,
-        ir: &[&[u8]],
+        source: ObjectSource<'_>,
         level: Option<u8>,
     ) -> Result<(ObjectCode, Option<Key>), String> {
         let Some(cache) = self.cache.clone() else {
             return Ok((self.emit(module, level)?, None));
         };
         let level = level.unwrap_or(self.level);
-        let key = Key::new(&self.machine.description(level), ir);
+        let key = Key::for_object(&self.machine.description(level), source);
         if let Some(object) = cache.get(&key) {
             return Ok((ObjectCode::from_bytes(&object), Some(key)));
         }

@@ -15,7 +15,7 @@ mod prepare;
 mod source;
 mod tier;
 
-pub(crate) use cache::{Key, ObjectCache, DEFAULT_LIMIT};
+pub(crate) use cache::{Key, ObjectCache, ObjectSource, DEFAULT_LIMIT};
 pub(crate) use codegen::Codegen;
 pub(crate) use inlining::Inlining;
 pub use prepare::IrOptimization;

@@ -5,7 +5,7 @@
 //! from the kept bitcode of its baseline body; what it hands back is plain
 //! bytes (object code and the new body's bitcode) for the linker to add.
 
-use super::{optimize_for, Codegen};
+use super::{optimize_for, Codegen, ObjectSource};
 use crate::llvm::{Bitcode, Context, FunctionSignature, Module, ObjectCode};
 use crate::runtime;
 use std::sync::Arc;
@@ -90,7 +90,14 @@ impl BackgroundCompiler {
             .ok_or_else(|| format!("no function '{version}' after extracting '{body}'"))?;
         let object = self
             .codegen
-            .emit_cached(&module, &[kept.bytes()], Some(level))?
+            .emit_cached(
+                &module,
+                ObjectSource::Kept {
+                    bitcode: kept.bytes(),
+                    counters: &[],
+                },
+                Some(level),
+            )?
             .0;
         Ok(CompiledBody {
             version: version.to_string(),

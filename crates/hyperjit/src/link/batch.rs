@@ -11,7 +11,7 @@ use super::image::{self, Image};
 use super::linked::{FunctionTable, TableNames};
 use super::{link_inputs, Batch, BatchCode, Counter, EngineGlue, Input, Keep, Linker};
 use crate::callback::Registry;
-use crate::compile::{Inlining, Key, ObjectCache};
+use crate::compile::{Inlining, Key, ObjectCache, ObjectSource};
 use crate::error::{Error, Result};
 use crate::llvm::{Bitcode, FunctionSignature, KeptIr, Module, ObjectCode, UndefinedSymbol};
 use crate::runtime;
@@ -243,16 +243,19 @@ impl Linker {
         let kept_bitcode = build.kept.as_bitcode().map_or(&[][..], Bitcode::bytes);
         let emitted = if build.is_lazy && self.codegen.cache().is_some() {
             let skeleton_ir = compiled.to_bitcode();
-            self.codegen
-                .emit_cached(&compiled, &[skeleton_ir.bytes()], build.level)
+            let source = ObjectSource::Skeleton(skeleton_ir.bytes());
+            self.codegen.emit_cached(&compiled, source, build.level)
         } else {
-            let counts: String = build
+            let counters: Vec<String> = build
                 .counters
                 .iter()
-                .map(|counter| format!("\0counts {}", counter.symbol))
+                .map(|counter| counter.symbol.clone())
                 .collect();
-            self.codegen
-                .emit_cached(&compiled, &[kept_bitcode, counts.as_bytes()], build.level)
+            let source = ObjectSource::Kept {
+                bitcode: kept_bitcode,
+                counters: &counters,
+            };
+            self.codegen.emit_cached(&compiled, source, build.level)
         }
         .map_err(Error::llvm(format!("{}: generating code", build.files)))?;
         drop(compiled);
