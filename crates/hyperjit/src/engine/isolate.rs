@@ -12,6 +12,7 @@
 //!
 //! [`EngineBuilder::isolate_inputs`]: crate::EngineBuilder::isolate_inputs
 
+use super::plan::levels_an_input_reaches;
 use super::{Core, Engine};
 use crate::compile::{Prepared, Source};
 use crate::error::{Error, Result};
@@ -46,10 +47,7 @@ impl Core {
                 file: source.file.clone(),
                 message,
             })?;
-        let mut levels = vec![self.config.opt_level];
-        if self.tiering.is_some() && self.config.opt_level > 0 {
-            levels.push(0);
-        }
+        let levels = levels_an_input_reaches(self.tiering.is_some(), self.config.opt_level);
         let _phase = runtime::Phase::enter(&format!("compiling {}", source.file));
         for level in levels {
             linker

@@ -63,9 +63,49 @@ pub(super) fn plan(unit: Unit, tiering: bool, engine_level: u8) -> Build {
     }
 }
 
+/// Every level an input's code may be generated at, by this rule, in an
+/// engine at `engine_level`: what `hyperjit check` compiles it at, so that
+/// what would crash LLVM later crashes the check instead. (A recompile's
+/// level is the host's choice when it asks, and is not among them.)
+pub(super) fn levels_an_input_reaches(tiering: bool, engine_level: u8) -> Vec<u8> {
+    let units = [
+        Unit::Batch,
+        Unit::FirstCall {
+            baseline_pays: true,
+        },
+        Unit::FirstCall {
+            baseline_pays: false,
+        },
+        Unit::Redefinition,
+        Unit::InliningCaller,
+    ];
+    let mut levels: Vec<u8> = units
+        .into_iter()
+        .flat_map(|unit| {
+            let build = plan(unit, tiering, engine_level);
+            [build.level.unwrap_or(engine_level)]
+                .into_iter()
+                .chain(build.tier_up_to)
+                .chain(build.counted.then_some(engine_level))
+        })
+        .collect();
+    levels.sort_unstable_by(|a, b| b.cmp(a));
+    levels.dedup();
+    levels
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{plan, Build, Unit};
+    use super::{levels_an_input_reaches, plan, Build, Unit};
+
+    /// The engine's level, and the baseline when tiered.
+    #[test]
+    fn an_input_is_checked_at_every_level_it_reaches() {
+        assert_eq!(levels_an_input_reaches(false, 2), [2]);
+        assert_eq!(levels_an_input_reaches(true, 2), [2, 0]);
+        assert_eq!(levels_an_input_reaches(true, 0), [0]);
+        assert_eq!(levels_an_input_reaches(false, 0), [0]);
+    }
 
     #[test]
     fn each_unit_is_compiled_at_its_level() {
