@@ -1,8 +1,10 @@
 //! The LLVM layer: the only place in hyperjit that calls `llvm-sys`.
 //!
-//! Everything above this module is safe Rust. Each wrapper here owns the LLVM
-//! object it points at and disposes of it exactly once; each `unsafe` block
-//! states why the call is sound. Errors leave this layer as plain `String`s
+//! Nothing above this module touches LLVM but through it (the `unsafe`
+//! that remains above — C-ABI entry points, the core's address passed
+//! through JIT'd code — is listed and counted by `tests/layers.rs`). Each
+//! wrapper here owns the LLVM object it points at and disposes of it
+//! exactly once; each `unsafe` block states why the call is sound. Errors leave this layer as plain `String`s
 //! (LLVM's own text); the engine adds the file or symbol they concern.
 //!
 //! One concept a file: `context` (diagnostics), `module` (parse — whole,
