@@ -16,6 +16,8 @@ pub(crate) mod sealed {
         type Args: Copy;
         /// The result (`()` for none).
         type Ret;
+        /// How many parameters it takes.
+        const ARITY: usize;
         fn signature() -> Signature;
         /// # Safety
         /// `address` is a function of that signature.
@@ -73,6 +75,7 @@ macro_rules! function_pointers {
         {
             type Args = ($($arg,)*);
             type Ret = R;
+            const ARITY: usize = <[&str]>::len(&[$(stringify!($arg)),*]);
 
             fn signature() -> Signature {
                 Signature::from_abi(
@@ -109,6 +112,8 @@ macro_rules! function_pointers {
         {
             type Args = ($($arg,)*);
             type Ret = R;
+            const ARITY: usize =
+                <extern "C" fn($($arg),*) -> R as sealed::FunctionPointerSealed>::ARITY;
 
             fn signature() -> Signature {
                 <extern "C" fn($($arg),*) -> R as sealed::FunctionPointerSealed>::signature()
@@ -148,3 +153,26 @@ function_pointers!(A1 A2 A3 A4 A5);
 function_pointers!(A1 A2 A3 A4 A5 A6);
 function_pointers!(A1 A2 A3 A4 A5 A6 A7);
 function_pointers!(A1 A2 A3 A4 A5 A6 A7 A8);
+
+#[cfg(test)]
+mod tests {
+    use super::sealed::FunctionPointerSealed;
+
+    fn agree<F: FunctionPointerSealed>() {
+        assert_eq!(F::ARITY, F::signature().params().len());
+    }
+
+    /// The arity a typed call passes to the register guard is the
+    /// signature's.
+    #[test]
+    fn arity_is_the_number_of_parameters() {
+        agree::<extern "C" fn()>();
+        agree::<extern "C" fn(i32) -> i64>();
+        agree::<extern "C" fn(f64, i8) -> f64>();
+        agree::<extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64) -> i64>();
+        assert_eq!(
+            <extern "C" fn(i64, i64, i64) as FunctionPointerSealed>::ARITY,
+            3
+        );
+    }
+}

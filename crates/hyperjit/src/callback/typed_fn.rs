@@ -40,7 +40,6 @@ impl<'engine, F: FunctionPointer> TypedFn<'engine, F> {
     pub fn call(&self, args: impl FunctionArgs<F::Args>) -> Result<F::Ret> {
         struct Invocation<F: FunctionPointer> {
             function: F,
-            parameters: usize,
             args: F::Args,
             result: Option<F::Ret>,
         }
@@ -48,14 +47,13 @@ impl<'engine, F: FunctionPointer> TypedFn<'engine, F> {
             // SAFETY: `payload` is the Invocation<F> below, which outlives
             // this call and is used by this thread only meanwhile.
             let invocation = unsafe { &mut *payload.cast::<Invocation<F>>() };
-            let guarded = runtime::guarded(invocation.function.address(), invocation.parameters);
+            let guarded = runtime::guarded(invocation.function.address(), F::ARITY);
             // SAFETY: `guarded` is called next, as the function would be.
             let function = unsafe { F::from_address(guarded) };
             invocation.result = Some(function.call_with(invocation.args));
         }
         let mut invocation = Invocation::<F> {
             function: self.function,
-            parameters: F::signature().params().len(),
             args: args.into_args(),
             result: None,
         };

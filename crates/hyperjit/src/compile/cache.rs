@@ -178,42 +178,25 @@ impl ObjectCache {
             stores: AtomicU64::new(0),
             maintenance: Mutex::new(Vec::new()),
         };
-        cache.maintain(move || {
-            let found: u64 = entries(&upkeep.dir).iter().map(|(_, len, _)| len).sum();
-            let size = upkeep.size.fetch_add(found, Ordering::Relaxed) + found;
-            if size > upkeep.limit && !upkeep.evicting.swap(true, Ordering::AcqRel) {
-                upkeep.evict();
-            }
-        });
+        cache.maintain(Job::Count);
         Ok(cache)
     }
 
-    /// Runs `work` on a maintenance thread (at once, here, if none can be
+    /// Does `job` on a maintenance thread (at once, here, if none can be
     /// started).
-    fn maintain(&self, work: impl FnOnce() + Send + 'static) {
+    fn maintain(&self, job: Job) {
         let mut threads = self
             .maintenance
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         threads.retain(|thread| !thread.is_finished());
-        let work = Arc::new(Mutex::new(Some(work)));
-        let on_thread = Arc::clone(&work);
+        let upkeep = Arc::clone(&self.upkeep);
         let started = std::thread::Builder::new()
             .name("hyperjit-cache".to_string())
-            .spawn(move || {
-                let work = on_thread.lock().ok().and_then(|mut work| work.take());
-                if let Some(work) = work {
-                    work();
-                }
-            });
+            .spawn(move || upkeep.perform(job));
         match started {
             Ok(thread) => threads.push(thread),
-            Err(_) => {
-                let work = work.lock().ok().and_then(|mut work| work.take());
-                if let Some(work) = work {
-                    work();
-                }
-            }
+            Err(_) => self.upkeep.perform(job),
         }
     }
 
@@ -299,8 +282,7 @@ impl ObjectCache {
         let added = (HEADER + object.len()) as u64;
         let size = self.upkeep.size.fetch_add(added, Ordering::Relaxed) + added;
         if size > self.upkeep.limit && !self.upkeep.evicting.swap(true, Ordering::AcqRel) {
-            let upkeep = Arc::clone(&self.upkeep);
-            self.maintain(move || upkeep.evict());
+            self.maintain(Job::Evict);
         }
         true
     }
@@ -333,7 +315,30 @@ impl Drop for ObjectCache {
     }
 }
 
+/// What a maintenance thread does.
+#[derive(Clone, Copy)]
+enum Job {
+    /// Counts what the directory held when the cache opened, and evicts if
+    /// that is over the limit.
+    Count,
+    /// Evicts (the caller set `evicting`).
+    Evict,
+}
+
 impl Upkeep {
+    fn perform(&self, job: Job) {
+        match job {
+            Job::Count => {
+                let found: u64 = entries(&self.dir).iter().map(|(_, len, _)| len).sum();
+                let size = self.size.fetch_add(found, Ordering::Relaxed) + found;
+                if size > self.limit && !self.evicting.swap(true, Ordering::AcqRel) {
+                    self.evict();
+                }
+            }
+            Job::Evict => self.evict(),
+        }
+    }
+
     /// Deletes the least recently used entries until the cache is at
     /// nine tenths of its limit, again while what was stored meanwhile
     /// keeps it over; then another eviction may start.

@@ -87,32 +87,22 @@ impl Core {
             self.config.opt_level,
         );
         // Tiered: live at the baseline now, at `opt_level` from the
-        // background soon.
-        if let (Some(tiering), Some(to)) = (&self.tiering, build.tier_up_to) {
-            let input = Input::new(file, module, ir_level).kept_as(keep);
-            self.replace_body(
-                &mut state,
-                NewBody {
-                    function,
-                    version: &version,
-                    input,
-                    level: build.level,
-                },
-            )?;
-            tiering.request(self, function, to);
-            return Ok(());
-        }
-        let source_level = ir_level;
-        let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
-            .map_err(Error::llvm(format!("recompiling '{function}'")))?;
-        // Optimized now: what is kept is the optimized IR, as for any swap,
-        // so the next recompile need not optimize it again.
-        let keep = if ir_level == source_level {
-            keep
+        // background soon; else optimized now.
+        let input = if build.tier_up_to.is_some() {
+            Input::new(file, module, ir_level).kept_as(keep)
         } else {
-            Keep::Copy
+            let source_level = ir_level;
+            let ir_level = optimize_for(state.linker.codegen(), &mut module, ir_level, opt_level)
+                .map_err(Error::llvm(format!("recompiling '{function}'")))?;
+            // Optimized now: what is kept is the optimized IR, as for any
+            // swap, so the next recompile need not optimize it again.
+            let keep = if ir_level == source_level {
+                keep
+            } else {
+                Keep::Copy
+            };
+            Input::new(file, module, ir_level).kept_as(keep)
         };
-        let input = Input::new(file, module, ir_level).kept_as(keep);
         self.replace_body(
             &mut state,
             NewBody {
@@ -121,8 +111,9 @@ impl Core {
                 input,
                 level: build.level,
             },
-        )
-        .map(drop)
+        )?;
+        self.request_tier_up(function, build.tier_up_to);
+        Ok(())
     }
 
     /// Replaces `function`'s body with the one defined in `path` (.ll, .bc
@@ -181,9 +172,7 @@ impl Core {
                 level: build.level,
             },
         )?;
-        if let (Some(tiering), Some(to)) = (&self.tiering, build.tier_up_to) {
-            tiering.request(self, function, to);
-        }
+        self.request_tier_up(function, build.tier_up_to);
         for (dependent, version, input) in dependents {
             let level = plan(Unit::InliningCaller, tiered, self.config.opt_level).level;
             self.replace_body(
@@ -231,6 +220,14 @@ impl Core {
             replacements.push((dependent.function, version, input));
         }
         Ok(replacements)
+    }
+
+    /// Asks the tier thread to recompile `function` at `level`, if the plan
+    /// says so.
+    fn request_tier_up(&self, function: &str, level: Option<u8>) {
+        if let (Some(tiering), Some(level)) = (&self.tiering, level) {
+            tiering.request(self, function, level);
+        }
     }
 
     /// Links a new body and points its function at it; the time counts as

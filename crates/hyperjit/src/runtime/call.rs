@@ -61,6 +61,10 @@ pub(crate) unsafe fn call_entry(
     outcome_of(outcome, status)
 }
 
+/// The most stack-argument slots `hj_rt_guarded_call` passes on (shim.c's
+/// `HJ_GUARD_STACK_SLOTS`, checked by the contract test).
+pub(super) const GUARD_STACK_SLOTS: usize = 16;
+
 /// What to call instead of guest function `target`, with the same
 /// arguments, so that the host's callee-saved registers survive guest code
 /// that breaks the calling convention (shim.c's `hj_rt_guarded_call`): the
@@ -68,14 +72,11 @@ pub(crate) unsafe fn call_entry(
 /// enters guest code. A function of more `parameters` than the guard passes
 /// stack arguments for is called as it is.
 pub(crate) fn guarded(target: *const c_void, parameters: usize) -> *const c_void {
-    // SAFETY: plain calls; hj_rt_guard_next only records `target` in a
-    // thread-local.
-    unsafe {
-        if parameters > ffi::hj_rt_guard_stack_slots() as usize {
-            return target;
-        }
-        ffi::hj_rt_guard_next(target)
+    if parameters > GUARD_STACK_SLOTS {
+        return target;
     }
+    // SAFETY: hj_rt_guard_next only records `target` in a thread-local.
+    unsafe { ffi::hj_rt_guard_next(target) }
 }
 
 /// Calls `handler(arg)`, which calls guest code, as a run calls its entry:

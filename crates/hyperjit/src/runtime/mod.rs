@@ -38,7 +38,6 @@ mod ffi {
             status: *mut c_int,
         ) -> c_int;
         pub(super) fn hj_rt_guard_next(target: *const c_void) -> *const c_void;
-        pub(super) fn hj_rt_guard_stack_slots() -> c_int;
         pub(super) fn hj_rt_exit(status: c_int) -> !;
         pub(super) fn hj_rt__exit(status: c_int) -> !;
         pub(super) fn hj_rt_state_new() -> *mut c_void;
@@ -196,6 +195,7 @@ pub(super) mod tests {
         exited_immediately: c_int,
         trapped: c_int,
         faulted: c_int,
+        guard_stack_slots: c_int,
         tls_var_size: usize,
         tls_offsets: [usize; 4],
     }
@@ -225,6 +225,7 @@ pub(super) mod tests {
             call::FAULTED,
         ];
         assert_eq!(codes, mirrored);
+        assert_eq!(c.guard_stack_slots as usize, call::GUARD_STACK_SLOTS);
         assert_eq!(call::outcome_of(call::TRAPPED, 0), call::Outcome::Trapped);
 
         let context = Arc::new(Context::new());

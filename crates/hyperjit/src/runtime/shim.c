@@ -165,9 +165,6 @@ void *hj_rt_guard_next(void *target) {
 }
 #endif
 
-/* The most stack-argument slots a guarded call passes on. */
-int hj_rt_guard_stack_slots(void) { return HJ_GUARD_STACK_SLOTS; }
-
 int hj_rt_call(void *fn, int kind, void *arg, int argc, char **argv, char **envp, int *status) {
     hj_rt_fault_reports_for_thread();
     struct hj_frame frame;
@@ -598,6 +595,7 @@ __asm__(".text\n"
 struct hj_rt_contract {
     int call_entry, call_handler;
     int returned, exited, exited_immediately, trapped, faulted;
+    int guard_stack_slots;
     size_t tls_var_size;
     size_t tls_size_offset, tls_align_offset, tls_init_offset, tls_key_offset;
 };
@@ -610,6 +608,7 @@ const struct hj_rt_contract hj_rt_contract = {
     HJ_EXITED_IMMEDIATELY,
     HJ_TRAPPED,
     HJ_FAULTED,
+    HJ_GUARD_STACK_SLOTS,
     sizeof(struct hj_tls_var),
     offsetof(struct hj_tls_var, size),
     offsetof(struct hj_tls_var, align),
